@@ -1,0 +1,57 @@
+//! `StepContext`: everything the engine lends an action for one attempt —
+//! progress reporting, operator input and process registration — so that actions
+//! never see the terminal or the journal.
+
+use std::path::Path;
+
+use super::ProcessRecord;
+
+/// A progress report from a running action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// One line of the action's output.
+    Output(String),
+    /// Work done so far, for a bar (`unit` is `rows`, `bytes`, `%` …).
+    Amount {
+        done: u64,
+        total: Option<u64>,
+        unit: &'static str,
+    },
+    /// A short status ("waiting for sessions to drain").
+    Status(String),
+}
+
+/// An operator's answer to a gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub operator: String,
+    /// How it was given: `prompt`, `--approve`.
+    pub how: String,
+}
+
+/// Questions only an operator can answer; the CLI asks on a terminal or reads
+/// flags, tests answer directly.
+pub trait Input {
+    /// Asks to approve a gate; `Err` carries why not (declined, no terminal).
+    fn approve(&self, step: &str, text: &str) -> Result<Approval, String>;
+}
+
+/// Lent to an action for one attempt of one step.
+pub struct StepContext<'a> {
+    pub run_id: &'a str,
+    pub step: &'a str,
+    pub attempt: u32,
+    /// Directory relative paths are resolved against (the playbook's).
+    pub base_dir: &'a Path,
+    pub input: &'a dyn Input,
+    pub progress: &'a dyn Fn(Progress),
+    /// Called right after a child process starts, before the action waits on it,
+    /// so the journal knows what to settle if cutover dies.
+    pub spawned: &'a dyn Fn(&ProcessRecord),
+}
+
+impl StepContext<'_> {
+    pub fn report(&self, progress: Progress) {
+        (self.progress)(progress);
+    }
+}

@@ -1,0 +1,85 @@
+//! `maintenance.file`: the flag-file convention of web servers (nginx:
+//! `if (-f …/maintenance.on) { return 503; }`). Its own inverse.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ActionFailure, Applied, StepContext};
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
+
+/// Parameters of `maintenance.file`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceFile {
+    /// The flag file; relative paths are relative to the playbook.
+    pub path: PathBuf,
+    /// `on` creates the file, `off` removes it.
+    pub state: Switch,
+    /// What to write into the file when turning on (a message the page may show).
+    #[serde(default)]
+    pub content: String,
+}
+
+impl MaintenanceFile {
+    pub fn describe(&self) -> String {
+        match self.state {
+            Switch::On => format!("turn maintenance on: create {}", self.path.display()),
+            Switch::Off => format!("turn maintenance off: remove {}", self.path.display()),
+        }
+    }
+
+    pub fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
+        let path = cx.base_dir.join(&self.path);
+        let dir = path.parent().unwrap_or(cx.base_dir);
+        if !dir.is_dir() {
+            return Err(anyhow::anyhow!("directory {} does not exist", dir.display()).into());
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        self.preflight(cx)?;
+        let path = cx.base_dir.join(&self.path);
+        match self.state {
+            Switch::On => {
+                let tmp = path.with_extension("cutover-tmp");
+                std::fs::write(&tmp, &self.content)
+                    .and_then(|()| std::fs::rename(&tmp, &path))
+                    .with_context(|| format!("failed to create {}", path.display()))?;
+            }
+            Switch::Off => match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("failed to remove {}", path.display()))
+                        .into())
+                }
+            },
+        }
+        Ok(Applied {
+            data: serde_json::json!({ "path": path, "state": self.state == Switch::On }),
+            ..Applied::default()
+        })
+    }
+
+    pub fn inverse(&self) -> MaintenanceFile {
+        MaintenanceFile {
+            state: match self.state {
+                Switch::On => Switch::Off,
+                Switch::Off => Switch::On,
+            },
+            ..self.clone()
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The action registry: every action's name, summary and parameter decoder.
+//! A new action is a new file, a variant in `ActionSpec` and a line here; the
+//! engine does not change.
+
+use serde::de::DeserializeOwned;
+
+use super::{ActionSpec, Approve, MaintenanceFile, Shell, Wait};
+
+/// How a playbook names an action and how its `with` becomes typed parameters.
+pub struct ActionInfo {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub decode: fn(serde_json::Value) -> Result<ActionSpec, ParamsError>,
+    pub schema: fn(&mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema,
+}
+
+/// A parameter error with the path inside `with` where it was found.
+#[derive(Debug)]
+pub struct ParamsError {
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+fn decode_params<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ParamsError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error
+            .path()
+            .iter()
+            .filter_map(|segment| match segment {
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                _ => None,
+            })
+            .collect();
+        ParamsError {
+            path,
+            message: error.into_inner().to_string(),
+        }
+    })
+}
+
+macro_rules! action {
+    ($name:literal, $summary:literal, $variant:ident, $params:ty) => {
+        ActionInfo {
+            name: $name,
+            summary: $summary,
+            decode: |value| decode_params::<$params>(value).map(ActionSpec::$variant),
+            schema: |generator| generator.subschema_for::<$params>(),
+        }
+    };
+}
+
+/// Every action a playbook may name.
+pub static ACTIONS: &[ActionInfo] = &[
+    action!(
+        "shell",
+        "run a command with bash; a non-zero exit fails the step",
+        Shell,
+        Shell
+    ),
+    action!("wait", "pause for a fixed time", Wait, Wait),
+    action!(
+        "approve",
+        "a manual gate: an operator must approve before the run goes on",
+        Approve,
+        Approve
+    ),
+    action!(
+        "maintenance.file",
+        "turn a maintenance flag file on or off",
+        MaintenanceFile,
+        MaintenanceFile
+    ),
+];
+
+/// Finds an action by the name a playbook uses.
+pub fn lookup(name: &str) -> Option<&'static ActionInfo> {
+    ACTIONS.iter().find(|info| info.name == name)
+}

@@ -1,0 +1,175 @@
+//! `shell`: run a command with bash. A non-zero exit fails the step; output is
+//! streamed to the display and its tail kept for the journal.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use anyhow::{anyhow, Context};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::process::{signal_group, ProcessRecord};
+use super::{ActionFailure, Applied, Progress, StepContext};
+
+/// Lines of output kept for the journal.
+const TAIL_LINES: usize = 20;
+/// Longest output line kept; longer ones are cut so one line cannot eat memory.
+const MAX_LINE: usize = 4096;
+
+/// Parameters of `shell`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shell {
+    /// The script, run as `bash --noprofile --norc -eo pipefail -c RUN`.
+    pub run: String,
+    /// Working directory; relative paths are relative to the playbook.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables for the command.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+impl Shell {
+    pub fn describe(&self) -> String {
+        let first_line = self
+            .run
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        let more = if self.run.trim().lines().count() > 1 {
+            " …"
+        } else {
+            ""
+        };
+        format!("run `{first_line}`{more}")
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let cwd = match &self.cwd {
+            Some(dir) => cx.base_dir.join(dir),
+            None => cx.base_dir.to_path_buf(),
+        };
+        let mut command = Command::new("bash");
+        command
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &self.run])
+            .current_dir(&cwd)
+            .envs(&self.env)
+            .env("CUTOVER_RUN_ID", cx.run_id)
+            .env("CUTOVER_STEP", cx.step)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe; it makes the kernel kill the shell
+        // if cutover dies, so no step outlives the run that owns it.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("failed to start bash in {}", cwd.display()))?;
+        let pid = child
+            .id()
+            .map(|id| id as i32)
+            .ok_or_else(|| anyhow!("bash exited before it could be tracked"))?;
+        let guard = GroupGuard(pid);
+        (cx.spawned)(&ProcessRecord::of(pid));
+
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let tail = std::cell::RefCell::new(VecDeque::with_capacity(TAIL_LINES));
+        let pump = async {
+            tokio::join!(pump_lines(stdout, cx, &tail), pump_lines(stderr, cx, &tail));
+        };
+        let status = async {
+            let status = child.wait().await;
+            // Background jobs the script left keep the pipes open: the step owns
+            // its process group, so they end with it.
+            signal_group(pid, libc::SIGKILL);
+            status
+        };
+        let (status, ()) = tokio::join!(status, pump);
+        drop(guard);
+        let status = status.context("failed to wait for bash")?;
+        let output_tail = Some(tail.into_inner().into_iter().collect::<Vec<_>>().join("\n"))
+            .filter(|t| !t.is_empty());
+        let exit_status = status.code();
+        if status.success() {
+            Ok(Applied {
+                data: serde_json::Value::Null,
+                exit_status,
+                output_tail,
+            })
+        } else {
+            let reason = match exit_status {
+                Some(code) => format!("command exited with status {code}"),
+                None => "command was killed by a signal".to_string(),
+            };
+            Err(ActionFailure::from(anyhow!(reason)).output(exit_status, output_tail))
+        }
+    }
+}
+
+async fn pump_lines(
+    mut stream: impl AsyncRead + Unpin,
+    cx: &StepContext<'_>,
+    tail: &std::cell::RefCell<VecDeque<String>>,
+) {
+    let emit = |line: &[u8], cut: bool| {
+        let mut text = String::from_utf8_lossy(line)
+            .trim_end_matches('\r')
+            .to_string();
+        if cut {
+            text.push_str(" …");
+        }
+        cx.report(Progress::Output(text.clone()));
+        let mut tail = tail.borrow_mut();
+        if tail.len() == TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(text);
+    };
+    // Read in chunks and cap each line, so a command printing megabytes without a
+    // newline cannot grow memory.
+    let mut chunk = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = false;
+    loop {
+        let read = match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &byte in &chunk[..read] {
+            if byte == b'\n' {
+                emit(&line, cut);
+                line.clear();
+                cut = false;
+            } else if line.len() < MAX_LINE {
+                line.push(byte);
+            } else {
+                cut = true;
+            }
+        }
+    }
+    if !line.is_empty() {
+        emit(&line, cut);
+    }
+}
+
+/// Kills the step's process group when the step is abandoned (timeout, Ctrl-C):
+/// dropping the future must not leave the command running.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        signal_group(self.0, libc::SIGKILL);
+    }
+}

@@ -1,0 +1,39 @@
+//! `wait`: pause for a fixed time (let caches drain, DNS TTLs expire).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+/// Parameters of `wait`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// How long to wait, e.g. `30s`.
+    pub duration: DurationText,
+}
+
+impl Wait {
+    pub fn describe(&self) -> String {
+        format!("wait {}", format_duration(self.duration.0))
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let total = self.duration.0.as_millis() as u64;
+        let started = tokio::time::Instant::now();
+        let tick = std::time::Duration::from_millis(250);
+        loop {
+            let elapsed = started.elapsed().as_millis() as u64;
+            cx.report(Progress::Amount {
+                done: elapsed.min(total),
+                total: Some(total),
+                unit: "ms",
+            });
+            if elapsed >= total {
+                return Ok(Applied::default());
+            }
+            tokio::time::sleep(tick.min(std::time::Duration::from_millis(total - elapsed))).await;
+        }
+    }
+}

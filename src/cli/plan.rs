@@ -1,0 +1,199 @@
+//! `cutover plan`: the resolved steps, estimates, rollback map and point of no
+//! return, without connecting to anything.
+
+use std::fmt::Write;
+
+use super::args::{Output, PlanArgs};
+use super::validate::{compile, read_source};
+use super::CliError;
+use crate::plan::{compensations, EnvMode, FailurePlan, Plan, PlanItem, RollbackOrigin};
+use crate::playbook::format_duration;
+
+pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
+    let source = read_source(&args.playbook)?;
+    let plan = compile(&source, EnvMode::Lenient)?;
+    match args.output {
+        Output::Json => println!("{}", plan.redactor.redact(&to_json(&plan).to_string())),
+        Output::Auto | Output::Text => print!("{}", plan.redactor.redact(&to_text(&plan))),
+    }
+    Ok(0)
+}
+
+fn optional(duration: Option<std::time::Duration>) -> String {
+    duration.map(format_duration).unwrap_or_else(|| "-".into())
+}
+
+fn rollback_label(origin: RollbackOrigin, describe: Option<String>) -> String {
+    match (origin, describe) {
+        (RollbackOrigin::Explicit, Some(d)) => format!("explicit: {d}"),
+        (RollbackOrigin::Implied, Some(d)) => format!("implied: {d}"),
+        (RollbackOrigin::OptedOut, _) => "none (rollback: none)".into(),
+        _ => "none (the action has no inverse)".into(),
+    }
+}
+
+/// For each step: which compensations run if it fails.
+fn failure_plans(plan: &Plan) -> Vec<(String, FailurePlan)> {
+    plan.items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| match item {
+            // If this step fails, every step before it has completed.
+            PlanItem::Step(step) => Some((step.id.clone(), compensations(plan, index, &|_| true))),
+            PlanItem::Checkpoint(_) => None,
+        })
+        .collect()
+}
+
+pub fn to_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let (total, unknown) = plan.estimated_total();
+    let _ = writeln!(
+        out,
+        "playbook  {} ({})",
+        plan.name,
+        plan.source_path.display()
+    );
+    let _ = writeln!(out, "sha256    {}", plan.sha256);
+    if let Some(description) = &plan.description {
+        let _ = writeln!(out, "about     {}", description.trim());
+    }
+    let unknown_note = if unknown > 0 {
+        format!(" + {unknown} step(s) without an estimate")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "steps     {}, estimated {}{unknown_note}",
+        plan.step_count(),
+        format_duration(total)
+    );
+    let _ = writeln!(out);
+    let mut number = 0;
+    for item in &plan.items {
+        match item {
+            PlanItem::Checkpoint(name) => {
+                let _ = writeln!(out, "    ── checkpoint `{name}` (rollback point)");
+            }
+            PlanItem::Step(step) => {
+                number += 1;
+                let _ = writeln!(
+                    out,
+                    "{number:>3}. {} [{}]",
+                    step.id,
+                    step.call.action.name()
+                );
+                if let Some(name) = &step.name {
+                    let _ = writeln!(out, "      name      {name}");
+                }
+                let _ = writeln!(out, "      does      {}", step.call.action.describe());
+                let retries = if step.call.retries.attempts > 1 {
+                    format!(
+                        ", {} attempts {} apart",
+                        step.call.retries.attempts,
+                        format_duration(step.call.retries.backoff.0)
+                    )
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "      timeout   {}{retries}   estimate {}   {}",
+                    step.call
+                        .timeout
+                        .map(format_duration)
+                        .unwrap_or_else(|| "none".into()),
+                    optional(step.estimate),
+                    if step.idempotent {
+                        "idempotent"
+                    } else {
+                        "not idempotent"
+                    }
+                );
+                let describe = step.rollback.as_ref().map(|r| r.action.describe());
+                let _ = writeln!(
+                    out,
+                    "      rollback  {}",
+                    rollback_label(step.rollback_origin, describe)
+                );
+                if step.point_of_no_return {
+                    let _ = writeln!(out, "    ▲ POINT OF NO RETURN: after `{}` completes, failures are not rolled back automatically", step.id);
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "\nrollback map (if a step fails):");
+    for (step, failure) in failure_plans(plan) {
+        let line =
+            match failure {
+                FailurePlan::RollBack { undo, checkpoint } if undo.is_empty() => {
+                    format!(
+                        "nothing to undo (back to {})",
+                        checkpoint
+                            .map(|c| format!("checkpoint `{c}`"))
+                            .unwrap_or_else(|| "the start".into())
+                    )
+                }
+                FailurePlan::RollBack { undo, checkpoint } => format!(
+                    "undo {} → back to {}",
+                    undo.iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    checkpoint
+                        .map(|c| format!("checkpoint `{c}`"))
+                        .unwrap_or_else(|| "the start".into())
+                ),
+                FailurePlan::Stop {
+                    point_of_no_return,
+                    manual_undo,
+                } => {
+                    format!(
+                "STOP, exit 4 (past `{point_of_no_return}`); `cutover rollback` would undo {}",
+                if manual_undo.is_empty() { "nothing".into() } else { manual_undo.join(", ") }
+            )
+                }
+            };
+        let _ = writeln!(out, "  {step:<24} {line}");
+    }
+    out
+}
+
+pub fn to_json(plan: &Plan) -> serde_json::Value {
+    let (total, unknown) = plan.estimated_total();
+    let failures: std::collections::BTreeMap<String, FailurePlan> =
+        failure_plans(plan).into_iter().collect();
+    let items: Vec<serde_json::Value> = plan
+        .items
+        .iter()
+        .map(|item| match item {
+            PlanItem::Checkpoint(name) => serde_json::json!({ "checkpoint": name }),
+            PlanItem::Step(step) => serde_json::json!({
+                "id": step.id,
+                "name": step.name,
+                "action": step.call.action.name(),
+                "describe": step.call.action.describe(),
+                "timeout_ms": step.call.timeout.map(|t| t.as_millis() as u64),
+                "attempts": step.call.retries.attempts,
+                "estimate_ms": step.estimate.map(|t| t.as_millis() as u64),
+                "idempotent": step.idempotent,
+                "point_of_no_return": step.point_of_no_return,
+                "rollback": {
+                    "origin": step.rollback_origin,
+                    "action": step.rollback.as_ref().map(|r| r.action.name()),
+                    "describe": step.rollback.as_ref().map(|r| r.action.describe()),
+                },
+                "on_failure": failures.get(&step.id),
+            }),
+        })
+        .collect();
+    serde_json::json!({
+        "playbook": plan.name,
+        "path": plan.source_path,
+        "sha256": plan.sha256,
+        "estimate_ms": total.as_millis() as u64,
+        "steps_without_estimate": unknown,
+        "items": items,
+    })
+}

@@ -1,0 +1,208 @@
+//! `cutover resume` and `cutover rollback`: take a stopped run over from its
+//! journal, with the exact playbook text that run started with.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use super::args::{ExecArgs, ResumeArgs, RollbackArgs};
+use super::session::{execute, lock, operator, Start};
+use super::terminal::interactive;
+use super::validate::compile;
+use super::{CliError, ExitCode};
+use crate::engine::{resume_blocker, rollback_targets, Decision, RunOptions};
+use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
+use crate::plan::{EnvMode, Plan};
+use crate::playbook::Source;
+
+/// A stopped run, loaded: its directory, rebuilt state and plan.
+struct Stopped {
+    run_dir: RunDir,
+    state: RunState,
+    plan: Plan,
+}
+
+pub fn state_dir(exec: &ExecArgs) -> StateDir {
+    StateDir::new(exec.state_dir.clone().unwrap_or_else(|| ".cutover".into()))
+}
+
+fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
+    let run_dir = state_dir(exec)
+        .find_run(run_id)
+        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    let records = journal::read(&run_dir.journal())?;
+    let state = journal::replay(&records)?;
+    let text = std::fs::read_to_string(run_dir.playbook()).map_err(|e| {
+        CliError::new(
+            ExitCode::Internal,
+            format!("cannot read the run's copy of its playbook: {e}"),
+        )
+    })?;
+    let source = Source::new(run_dir.playbook(), text);
+    if source.sha256() != state.sha256 {
+        return Err(CliError::new(
+            ExitCode::Internal,
+            format!(
+                "{} does not match the sha256 the journal recorded",
+                run_dir.playbook().display()
+            ),
+        ));
+    }
+    let env_mode = if state.mode == Mode::DryRun {
+        EnvMode::Lenient
+    } else {
+        EnvMode::Strict
+    };
+    let plan = compile(&source, env_mode)?;
+    Ok(Stopped {
+        run_dir,
+        state,
+        plan,
+    })
+}
+
+fn options(state: &RunState, exec: &ExecArgs, decisions: BTreeMap<String, Decision>) -> RunOptions {
+    RunOptions {
+        mode: state.mode,
+        operator: operator(exec),
+        fail_at: state.fail_at.clone(),
+        decisions,
+    }
+}
+
+pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
+    let Stopped {
+        run_dir,
+        state,
+        plan,
+    } = load(&args.run_id, &args.exec)?;
+    let id = run_dir.id.clone();
+    match state.outcome {
+        Some(Outcome::Done) => {
+            eprintln!("run {id} already finished: done; nothing to resume");
+            return Ok(0);
+        }
+        Some(Outcome::RolledBack) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("run {id} was rolled back; there is nothing to resume"),
+            )
+            .hint("start a new run with `cutover run`"));
+        }
+        _ => {}
+    }
+    let mut decisions = BTreeMap::new();
+    for (steps, decision) in [
+        (&args.assume_done, Decision::AssumeDone),
+        (&args.rerun, Decision::Rerun),
+    ] {
+        for step in steps {
+            if plan.step(step).is_none() {
+                return Err(CliError::new(
+                    ExitCode::Usage,
+                    format!("no step `{step}` in run {id}'s playbook"),
+                ));
+            }
+            decisions.insert(step.clone(), decision);
+        }
+    }
+    if let Some(step) = resume_blocker(&plan, &state, &decisions) {
+        match ask_decision(&step) {
+            Some(decision) => {
+                decisions.insert(step, decision);
+            }
+            None => {
+                return Err(CliError::new(
+                    ExitCode::NeedsOperator,
+                    format!("step `{step}` was running when run {id} stopped, and it is not idempotent: it may or may not have completed"),
+                )
+                .hint(format!(
+                    "check its effect, then `cutover resume {id} --assume-done {step}` if it completed, or `--rerun {step}` to run it again"
+                )));
+            }
+        }
+    }
+    let _lock = lock_for(&state, &plan, &args.exec)?;
+    let writer = Writer::append_to(&run_dir.journal())?;
+    execute(
+        &plan,
+        options(&state, &args.exec, decisions),
+        &args.exec,
+        run_dir,
+        writer,
+        Some(state),
+        Start::Resume,
+    )
+}
+
+pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
+    let Stopped {
+        run_dir,
+        state,
+        plan,
+    } = load(&args.run_id, &args.exec)?;
+    let id = run_dir.id.clone();
+    match state.outcome {
+        Some(Outcome::Done) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("run {id} completed; a completed cutover is not rolled back"),
+            )
+            .hint("to go back, write and rehearse a playbook for the way back"))
+        }
+        Some(Outcome::RolledBack) => {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("run {id} is already rolled back"),
+            ));
+        }
+        _ => {}
+    }
+    let (checkpoint, steps) = match &state.rollback {
+        // A rollback that stopped half-way continues where it stopped.
+        Some(pending) if args.to.is_none() => {
+            (pending.checkpoint.clone(), pending.remaining.clone())
+        }
+        _ => rollback_targets(&plan, &state, args.to.as_deref())
+            .map_err(|e| CliError::new(ExitCode::Usage, e))?,
+    };
+    let _lock = lock_for(&state, &plan, &args.exec)?;
+    let writer = Writer::append_to(&run_dir.journal())?;
+    let start = Start::Rollback { checkpoint, steps };
+    execute(
+        &plan,
+        options(&state, &args.exec, BTreeMap::new()),
+        &args.exec,
+        run_dir,
+        writer,
+        Some(state),
+        start,
+    )
+}
+
+fn lock_for(
+    state: &RunState,
+    plan: &Plan,
+    exec: &ExecArgs,
+) -> Result<Option<crate::engine::PlaybookLock>, CliError> {
+    match state.mode {
+        Mode::Live => lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some),
+        Mode::DryRun => Ok(None),
+    }
+}
+
+/// On a terminal, asks what happened to a step that was in flight.
+fn ask_decision(step: &str) -> Option<Decision> {
+    if !interactive() {
+        return None;
+    }
+    eprintln!("Step `{step}` was running when the run stopped and is not idempotent.");
+    eprint!("Did it complete? [d]one / [r]erun it / anything else aborts: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok()?;
+    match answer.trim() {
+        "d" | "done" => Some(Decision::AssumeDone),
+        "r" | "rerun" => Some(Decision::Rerun),
+        _ => None,
+    }
+}

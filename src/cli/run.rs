@@ -1,0 +1,119 @@
+//! `cutover run`: a new run of a playbook, live or dry.
+
+use super::args::RunArgs;
+use super::session::{execute, lock, operator, Start};
+use super::terminal::interactive;
+use super::validate::{compile, read_source};
+use super::{CliError, ExitCode};
+use crate::actions::ActionSpec;
+use crate::engine::RunOptions;
+use crate::journal::{new_run_id, Mode, StateDir, Writer};
+use crate::plan::EnvMode;
+
+pub fn run(args: RunArgs) -> Result<i32, CliError> {
+    let source = read_source(&args.playbook)?;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Live
+    };
+    // A dry run connects to nothing and needs no secrets.
+    let plan = compile(
+        &source,
+        if args.dry_run {
+            EnvMode::Lenient
+        } else {
+            EnvMode::Strict
+        },
+    )?;
+    if let Some(step) = &args.fail_at {
+        if plan.step(step).is_none() {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("--fail-at: no step `{step}` in the playbook"),
+            )
+            .hint(format!(
+                "steps: {}",
+                plan.steps()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for step in &args.exec.approve {
+        if !matches!(
+            plan.step(step).map(|s| &s.call.action),
+            Some(ActionSpec::Approve(_))
+        ) {
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("--approve: `{step}` is not an `approve` step of this playbook"),
+            ));
+        }
+    }
+    // Refuse before anything happens rather than stop half-way at a gate.
+    if mode == Mode::Live && !interactive() {
+        let missing: Vec<&str> = plan
+            .steps()
+            .filter(|s| {
+                matches!(s.call.action, ActionSpec::Approve(_))
+                    && !args.exec.approve.contains(&s.id)
+            })
+            .map(|s| s.id.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(CliError::new(
+                ExitCode::Refused,
+                format!(
+                    "the playbook has approval gates and there is no terminal to ask on: {}",
+                    missing.join(", ")
+                ),
+            )
+            .hint(
+                missing
+                    .iter()
+                    .map(|s| format!("--approve {s}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ));
+        }
+    }
+    let operator = operator(&args.exec);
+    let state_dir = args
+        .exec
+        .state_dir
+        .clone()
+        .map(StateDir::new)
+        .unwrap_or_else(|| StateDir::beside(&args.playbook));
+    let run_id = new_run_id();
+    let _lock = match mode {
+        Mode::Live => Some(lock(&state_dir, &plan, &run_id, &operator)?),
+        Mode::DryRun => None,
+    };
+    let run_dir = state_dir.run(&run_id);
+    run_dir.create()?;
+    std::fs::write(run_dir.playbook(), source.text()).map_err(|e| {
+        CliError::new(
+            ExitCode::Internal,
+            format!("failed to keep a copy of the playbook: {e}"),
+        )
+    })?;
+    let writer = Writer::create(&run_dir.journal())?;
+    let options = RunOptions {
+        mode,
+        operator,
+        fail_at: args.fail_at.clone(),
+        decisions: Default::default(),
+    };
+    let path = source.path().display().to_string();
+    execute(
+        &plan,
+        options,
+        &args.exec,
+        run_dir,
+        writer,
+        None,
+        Start::Run { path },
+    )
+}

@@ -1,0 +1,51 @@
+//! `cutover schema`: the JSON Schema of playbooks, derived from the model types
+//! and every action's parameter struct, so editors complete and check playbooks.
+
+use super::CliError;
+use crate::actions::ACTIONS;
+use crate::playbook::Playbook;
+
+pub fn schema() -> Result<i32, CliError> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&playbook_schema()).expect("schemas serialize")
+    );
+    Ok(0)
+}
+
+/// The playbook schema with `with` typed per action (`if action == X then with: X's params`).
+pub fn playbook_schema() -> serde_json::Value {
+    let mut generator = schemars::gen::SchemaSettings::draft07().into_generator();
+    let root = generator.root_schema_for::<Playbook>();
+    let mut value = serde_json::to_value(&root).expect("schemas serialize");
+    let mut conditions = Vec::new();
+    for info in ACTIONS {
+        let params =
+            serde_json::to_value((info.schema)(&mut generator)).expect("schemas serialize");
+        conditions.push(serde_json::json!({
+            "if": { "properties": { "action": { "const": info.name } }, "required": ["action"] },
+            "then": { "properties": { "with": params } },
+        }));
+    }
+    let action_names: Vec<&str> = ACTIONS.iter().map(|a| a.name).collect();
+    let definitions = generator.definitions().clone();
+    if let Some(defs) = value.get_mut("definitions").and_then(|d| d.as_object_mut()) {
+        for (name, schema) in definitions {
+            defs.entry(name)
+                .or_insert(serde_json::to_value(schema).expect("schemas serialize"));
+        }
+        for call in ["Step", "ActionCall"] {
+            if let Some(def) = defs.get_mut(call).and_then(|d| d.as_object_mut()) {
+                def.insert("allOf".into(), serde_json::Value::Array(conditions.clone()));
+                if let Some(action) = def
+                    .get_mut("properties")
+                    .and_then(|p| p.get_mut("action"))
+                    .and_then(|a| a.as_object_mut())
+                {
+                    action.insert("enum".into(), serde_json::json!(action_names));
+                }
+            }
+        }
+    }
+    value
+}

@@ -1,0 +1,134 @@
+//! What `run`, `resume` and `rollback` share: the operator's name, the lock,
+//! the runtime, the reporter, and turning a run's end into an exit code.
+
+use super::args::ExecArgs;
+use super::terminal::{interactive, observer, watch_interrupts, TerminalInput};
+use super::{CliError, ExitCode};
+use crate::engine::{Finish, PlaybookLock, RunOptions, Runner};
+use crate::journal::{Outcome, RunDir, RunState, Writer};
+use crate::plan::Plan;
+
+/// `--operator`, else `$USER`, else `unknown`.
+pub fn operator(args: &ExecArgs) -> String {
+    args.operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub fn host() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most buffer.len() bytes.
+    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
+    if ok {
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    } else {
+        "unknown".into()
+    }
+}
+
+/// Takes the playbook's lock, or refuses with exit 5 saying who holds it.
+pub fn lock(
+    state_dir: &crate::journal::StateDir,
+    plan: &Plan,
+    run_id: &str,
+    operator: &str,
+) -> Result<PlaybookLock, CliError> {
+    let holder = serde_json::json!({
+        "run_id": run_id,
+        "operator": operator,
+        "pid": std::process::id(),
+        "host": host(),
+        "since": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    });
+    PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder).map_err(|error| match error {
+        crate::engine::LockError::Held { .. } => CliError::new(ExitCode::Refused, error.to_string())
+            .hint("wait for that run to finish; the lock is released by itself when its process exits"),
+        other => CliError::new(ExitCode::Internal, other.to_string()),
+    })
+}
+
+/// What to do with the runner.
+pub enum Start {
+    /// A new run of the playbook at `path`.
+    Run { path: String },
+    /// Continue a stopped run.
+    Resume,
+    /// Undo back to a checkpoint.
+    Rollback {
+        checkpoint: Option<String>,
+        steps: Vec<String>,
+    },
+}
+
+/// Runs a runner wired to the terminal, then reports how it ended.
+pub fn execute(
+    plan: &Plan,
+    options: RunOptions,
+    exec: &ExecArgs,
+    run_dir: RunDir,
+    writer: Writer,
+    state: Option<RunState>,
+    start: Start,
+) -> Result<i32, CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                ExitCode::Internal,
+                format!("failed to start the runtime: {e}"),
+            )
+        })?;
+    let interactive = interactive();
+    let (mut observer, display) = observer(exec.output, plan);
+    let input = TerminalInput {
+        approvals: exec.approve.clone(),
+        operator: options.operator.clone(),
+        interactive,
+        display,
+    };
+    let run_id = run_dir.id.clone();
+    let finish = runtime.block_on(async {
+        let interrupt = watch_interrupts(interactive);
+        let runner = Runner::new(
+            plan,
+            options,
+            &input,
+            interrupt,
+            run_dir,
+            writer,
+            state,
+            observer.as_mut(),
+        );
+        match start {
+            Start::Run { path } => runner.run(&path, &host()).await,
+            Start::Resume => runner.resume().await,
+            Start::Rollback { checkpoint, steps } => runner.rollback_to(checkpoint, steps).await,
+        }
+    });
+    drop(observer);
+    let finish = finish.map_err(|error| {
+        CliError::from(error.context(format!(
+            "run {run_id} stopped: its journal could not be written"
+        )))
+        .hint(format!(
+            "the journal is the run's state; fix the disk, then `cutover resume {run_id}`"
+        ))
+    })?;
+    Ok(report_finish(&run_id, &finish, plan))
+}
+
+fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> i32 {
+    let message = plan.redactor.redact(&finish.message);
+    match finish.outcome {
+        Outcome::Done => eprintln!("run {run_id}: done: {message}"),
+        Outcome::RolledBack => {
+            eprintln!("error: run {run_id} failed and was rolled back: {message}")
+        }
+        Outcome::NeedsOperator => eprintln!("error: run {run_id} needs an operator: {message}"),
+    }
+    finish.outcome.exit_code()
+}

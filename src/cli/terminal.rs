@@ -1,0 +1,112 @@
+//! The terminal side of a run: operator input (approvals), Ctrl-C handling and
+//! the choice of reporter.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::args::Output;
+use crate::actions::{Approval, Input};
+use crate::plan::Plan;
+use crate::report::{Human, Json, Observer, Plain};
+
+/// True when an operator can be asked: stdin and stderr are terminals.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Approvals from `--approve`, else a prompt on the terminal.
+pub struct TerminalInput {
+    pub approvals: Vec<String>,
+    pub operator: String,
+    pub interactive: bool,
+    pub display: Option<indicatif::MultiProgress>,
+}
+
+impl Input for TerminalInput {
+    fn approve(&self, step: &str, text: &str) -> Result<Approval, String> {
+        if self.approvals.iter().any(|s| s == step) {
+            return Ok(Approval {
+                operator: self.operator.clone(),
+                how: "--approve".into(),
+            });
+        }
+        if !self.interactive {
+            return Err(format!("no terminal to ask on; pass `--approve {step}`"));
+        }
+        let ask = || {
+            eprintln!("\n{text}");
+            eprint!("Type `{step}` to approve, anything else declines: ");
+            let _ = std::io::stderr().flush();
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            answer
+        };
+        let answer = match &self.display {
+            Some(display) => display.suspend(ask),
+            None => ask(),
+        };
+        if answer.trim() == step {
+            Ok(Approval {
+                operator: self.operator.clone(),
+                how: "prompt".into(),
+            })
+        } else {
+            Err(format!("declined by {} at the prompt", self.operator))
+        }
+    }
+}
+
+/// Watches SIGINT and SIGTERM. SIGTERM, and SIGINT without a terminal, stop the
+/// run at once (rolled back to the last checkpoint like a failure). On a
+/// terminal, a first Ctrl-C asks for a second one within 10 s, so a stray key
+/// does not undo an hour of copying.
+pub fn watch_interrupts(interactive: bool) -> watch::Receiver<Option<String>> {
+    let (sender, receiver) = watch::channel(None);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut first_int: Option<Instant> = None;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if name == "SIGINT" && interactive {
+                match first_int {
+                    Some(at) if at.elapsed() < Duration::from_secs(10) => {}
+                    _ => {
+                        first_int = Some(Instant::now());
+                        eprintln!("\nInterrupt: press Ctrl-C again within 10 s to stop and roll back to the last checkpoint.");
+                        continue;
+                    }
+                }
+            }
+            let _ = sender.send(Some(name.to_string()));
+        }
+    });
+    receiver
+}
+
+/// The reporter for `--output`, and the live display prompts must suspend.
+pub fn observer(
+    output: Output,
+    plan: &Plan,
+) -> (Box<dyn Observer>, Option<indicatif::MultiProgress>) {
+    match output {
+        Output::Json => (Box::new(Json::new(std::io::stdout())), None),
+        Output::Text => (Box::new(Plain::new(std::io::stdout())), None),
+        Output::Auto if std::io::stderr().is_terminal() => {
+            let human = Human::new(plan);
+            let display = human.multi().clone();
+            (Box::new(human), Some(display))
+        }
+        Output::Auto => (Box::new(Plain::new(std::io::stdout())), None),
+    }
+}

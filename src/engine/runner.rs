@@ -1,0 +1,232 @@
+//! `Runner`: the state machine of a run. Journals every event before the work it
+//! announces goes on, and keeps its in-memory state by folding those same events,
+//! so a resumed run and an uninterrupted one cannot disagree.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use super::RunOptions;
+use crate::actions::{Input, Progress};
+use crate::journal::{replay, Event, Outcome, RunDir, RunState, Writer};
+use crate::plan::{compensations, FailurePlan, Plan, PlanItem};
+use crate::report::Observer;
+
+/// How a run (or a resume, or a rollback) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+/// Why forward progress stopped at a step.
+pub(super) enum Stop {
+    Failed { step: String, error: String },
+    Interrupted { signal: String },
+}
+
+pub struct Runner<'a> {
+    pub(super) plan: &'a Plan,
+    pub(super) options: RunOptions,
+    pub(super) input: &'a dyn Input,
+    pub(super) interrupt: watch::Receiver<Option<String>>,
+    pub(super) run_dir: RunDir,
+    pub(super) started: Instant,
+    inner: RefCell<Inner<'a>>,
+}
+
+struct Inner<'a> {
+    writer: Writer,
+    state: Option<RunState>,
+    observer: &'a mut dyn Observer,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        options: RunOptions,
+        input: &'a dyn Input,
+        interrupt: watch::Receiver<Option<String>>,
+        run_dir: RunDir,
+        writer: Writer,
+        state: Option<RunState>,
+        observer: &'a mut dyn Observer,
+    ) -> Self {
+        Self {
+            plan,
+            options,
+            input,
+            interrupt,
+            run_dir,
+            started: Instant::now(),
+            inner: RefCell::new(Inner {
+                writer,
+                state,
+                observer,
+            }),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_dir.id
+    }
+
+    /// Journals an event (redacted, fsynced), folds it into the state, then shows it.
+    pub(super) fn emit(&self, event: Event) -> anyhow::Result<()> {
+        let event = self.redact(event);
+        let mut inner = self.inner.borrow_mut();
+        let record = inner.writer.append(event)?;
+        match &mut inner.state {
+            Some(state) => state.apply(&record.event),
+            None => inner.state = Some(replay(std::slice::from_ref(&record))?),
+        }
+        inner.observer.record(&record);
+        Ok(())
+    }
+
+    /// Every string of an event goes through the redactor before it is written.
+    fn redact(&self, event: Event) -> Event {
+        let mut value = serde_json::to_value(&event).expect("events serialize");
+        self.plan.redactor.redact_json(&mut value);
+        serde_json::from_value(value).unwrap_or(event)
+    }
+
+    pub(super) fn progress(&self, step: &str, progress: Progress) {
+        let progress = match progress {
+            Progress::Output(line) => Progress::Output(self.plan.redactor.redact(&line)),
+            Progress::Status(text) => Progress::Status(self.plan.redactor.redact(&text)),
+            other => other,
+        };
+        self.inner.borrow_mut().observer.progress(step, &progress);
+    }
+
+    pub(super) fn notice(&self, text: &str) {
+        let text = self.plan.redactor.redact(text);
+        self.inner.borrow_mut().observer.notice(&text);
+    }
+
+    pub(super) fn state<T>(&self, f: impl FnOnce(&RunState) -> T) -> T {
+        let inner = self.inner.borrow();
+        f(inner.state.as_ref().expect("the run has started"))
+    }
+
+    pub(super) fn interrupted(&self) -> Option<String> {
+        self.interrupt.borrow().clone()
+    }
+
+    /// A fresh run: journal its start, then go forward from the first item.
+    pub async fn run(&self, path: &str, host: &str) -> anyhow::Result<Finish> {
+        self.emit(Event::RunStarted {
+            run_id: self.run_id().to_string(),
+            playbook: self.plan.name.clone(),
+            path: path.to_string(),
+            sha256: self.plan.sha256.clone(),
+            operator: self.options.operator.clone(),
+            mode: self.options.mode,
+            host: host.to_string(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            steps: self.plan.step_count(),
+            fail_at: self.options.fail_at.clone(),
+        })?;
+        self.forward().await
+    }
+
+    /// Goes through the plan, skipping what is already done; on a stop, hands
+    /// over to `fail`.
+    pub(super) async fn forward(&self) -> anyhow::Result<Finish> {
+        for (index, item) in self.plan.items.iter().enumerate() {
+            match item {
+                PlanItem::Checkpoint(name) => {
+                    if !self.state(|s| s.checkpoints.contains(name)) {
+                        self.emit(Event::CheckpointPassed { name: name.clone() })?;
+                    }
+                }
+                PlanItem::Step(step) => {
+                    if self.state(|s| s.is_finished(&step.id)) {
+                        continue;
+                    }
+                    if let Some(signal) = self.interrupted() {
+                        self.emit(Event::Interrupted {
+                            signal: signal.clone(),
+                        })?;
+                        return self.fail(index, Stop::Interrupted { signal }).await;
+                    }
+                    if let Err(stop) = self.run_step(step).await? {
+                        return self.fail(index, stop).await;
+                    }
+                }
+            }
+        }
+        let count = self.plan.step_count();
+        self.finish(Outcome::Done, format!("all {count} steps completed"))
+    }
+
+    /// A stop at item `index`: roll back to the last checkpoint, or, past the
+    /// point of no return, stop and say what an operator can do.
+    pub(super) async fn fail(&self, index: usize, stop: Stop) -> anyhow::Result<Finish> {
+        let (what, reason) = match &stop {
+            Stop::Failed { step, error } => (
+                format!("step `{step}` failed: {error}"),
+                format!("step `{step}` failed"),
+            ),
+            Stop::Interrupted { signal } => (
+                format!("interrupted by {signal}"),
+                format!("interrupted by {signal}"),
+            ),
+        };
+        let plan = self.state(|state| compensations(self.plan, index, &|id| state.is_finished(id)));
+        match plan {
+            FailurePlan::RollBack { checkpoint, undo } => {
+                self.roll_back(&reason, checkpoint, undo).await
+            }
+            FailurePlan::Stop {
+                point_of_no_return,
+                manual_undo,
+            } => {
+                let done = self.state(|s| {
+                    self.plan
+                        .steps()
+                        .filter(|st| s.is_finished(&st.id))
+                        .map(|st| format!("`{}`", st.id))
+                        .collect::<Vec<_>>()
+                });
+                let undo = if manual_undo.is_empty() {
+                    "nothing (no step since the last checkpoint has a rollback)".to_string()
+                } else {
+                    manual_undo
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", then ")
+                };
+                let id = self.run_id();
+                let message = format!(
+                    "{what}\nthe run is past its point of no return (`{point_of_no_return}`), so nothing was rolled back.\n\
+                     completed: {}\n\
+                     next: fix the cause and `cutover resume {id}` to retry, or `cutover rollback {id}` to undo {undo}",
+                    if done.is_empty() { "nothing".to_string() } else { done.join(", ") }
+                );
+                self.finish(Outcome::NeedsOperator, message)
+            }
+        }
+    }
+
+    /// Journals the end of the run and records the journal's head.
+    pub(super) fn finish(&self, outcome: Outcome, message: String) -> anyhow::Result<Finish> {
+        let message = self.plan.redactor.redact(&message);
+        self.emit(Event::RunFinished {
+            outcome,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            message: message.clone(),
+        })?;
+        let inner = self.inner.borrow();
+        inner
+            .writer
+            .write_head(&self.run_dir.head())
+            .context("failed to record the journal head")?;
+        Ok(Finish { outcome, message })
+    }
+}

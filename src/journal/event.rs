@@ -1,0 +1,201 @@
+//! `Event`: everything that happens in a run, in the past tense.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::ProcessRecord;
+
+/// How a run executes its actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// For real, against production.
+    Live,
+    /// Every action simulated; nothing runs, nothing connects.
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry_run",
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every step completed.
+    Done,
+    /// A step failed (or the run was interrupted) and everything since the last
+    /// checkpoint was undone.
+    RolledBack,
+    /// Stopped where only an operator can decide: past the point of no return,
+    /// a rollback that failed, or an undecided resume.
+    NeedsOperator,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::NeedsOperator => "needs_operator",
+        }
+    }
+
+    /// The process exit code documented for this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::RolledBack => 3,
+            Outcome::NeedsOperator => 4,
+        }
+    }
+}
+
+/// One journaled event. The `step` of a record is taken from the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    /// A run began: which playbook (by sha256), who, how, where.
+    RunStarted {
+        run_id: String,
+        playbook: String,
+        path: String,
+        sha256: String,
+        operator: String,
+        mode: Mode,
+        host: String,
+        pid: u32,
+        version: String,
+        steps: usize,
+        fail_at: Option<String>,
+    },
+    /// `cutover resume` or `cutover rollback` took the run over after a stop.
+    RunResumed {
+        operator: String,
+        pid: u32,
+        command: String,
+    },
+    /// A rollback point was passed.
+    CheckpointPassed { name: String },
+    /// An attempt of a step began; journaled before the action runs.
+    StepStarted {
+        step: String,
+        attempt: u32,
+        action: String,
+        describe: String,
+    },
+    /// The action started a process group (so a crash can be cleaned up).
+    ProcessSpawned {
+        step: String,
+        process: ProcessRecord,
+    },
+    /// An attempt failed and another will follow after `backoff_ms`.
+    StepRetrying {
+        step: String,
+        attempt: u32,
+        error: String,
+        backoff_ms: u64,
+    },
+    /// A step completed.
+    StepFinished {
+        step: String,
+        attempt: u32,
+        duration_ms: u64,
+        exit_status: Option<i32>,
+        output_tail: Option<String>,
+        applied: serde_json::Value,
+    },
+    /// A step failed after its last attempt.
+    StepFailed {
+        step: String,
+        attempt: u32,
+        duration_ms: u64,
+        error: String,
+        exit_status: Option<i32>,
+        output_tail: Option<String>,
+        timed_out: bool,
+    },
+    /// An operator settled a step whose outcome a crash left unknown.
+    StepDecided {
+        step: String,
+        decision: String,
+        operator: String,
+    },
+    /// Leftover processes of an earlier attempt were killed before going on.
+    ProcessSettled { step: String, pid: i32 },
+    /// SIGINT or SIGTERM arrived.
+    Interrupted { signal: String },
+    /// Compensations begin, newest first.
+    RollbackStarted {
+        reason: String,
+        checkpoint: Option<String>,
+        steps: Vec<String>,
+    },
+    /// One compensation began.
+    CompensationStarted {
+        step: String,
+        attempt: u32,
+        action: String,
+        describe: String,
+    },
+    /// One compensation completed.
+    CompensationFinished {
+        step: String,
+        attempt: u32,
+        duration_ms: u64,
+        output_tail: Option<String>,
+    },
+    /// One compensation attempt failed.
+    CompensationFailed {
+        step: String,
+        attempt: u32,
+        duration_ms: u64,
+        error: String,
+        output_tail: Option<String>,
+        final_attempt: bool,
+    },
+    /// The rollback ended: every compensation ran, or one failed for good.
+    RollbackFinished {
+        complete: bool,
+        undone: Vec<String>,
+        remaining: Vec<String>,
+    },
+    /// The run ended.
+    RunFinished {
+        outcome: Outcome,
+        duration_ms: u64,
+        message: String,
+    },
+}
+
+impl Event {
+    /// The step this event concerns, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::StepStarted { step, .. }
+            | Event::ProcessSpawned { step, .. }
+            | Event::StepRetrying { step, .. }
+            | Event::StepFinished { step, .. }
+            | Event::StepFailed { step, .. }
+            | Event::StepDecided { step, .. }
+            | Event::ProcessSettled { step, .. }
+            | Event::CompensationStarted { step, .. }
+            | Event::CompensationFinished { step, .. }
+            | Event::CompensationFailed { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+
+    /// The snake_case name used in the journal's `event` field.
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_default()
+    }
+}

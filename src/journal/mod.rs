@@ -1,0 +1,17 @@
+//! The journal: one directory per run holding `journal.jsonl`, an append-only,
+//! hash-chained, fsynced list of events. It is the run's state: `resume`,
+//! `rollback` and `audit` read nothing else.
+
+mod event;
+mod layout;
+mod reader;
+mod record;
+mod replay;
+mod writer;
+
+pub use event::{Event, Mode, Outcome};
+pub use layout::{new_run_id, RunDir, StateDir};
+pub use reader::{read, verify, Verification};
+pub use record::Record;
+pub use replay::{replay, PendingRollback, RunState, StepStatus};
+pub use writer::Writer;

@@ -1,0 +1,190 @@
+//! `replay`: rebuilds a run's state from its journal, for `resume`, `rollback`
+//! and `audit`. The journal is the only state a run has.
+
+use std::collections::BTreeMap;
+
+use super::{Event, Mode, Outcome, Record};
+use crate::actions::ProcessRecord;
+
+/// What the journal says about one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Started and never finished: the outcome is unknown.
+    InFlight {
+        attempt: u32,
+        process: Option<ProcessRecord>,
+    },
+    Finished,
+    Failed,
+    /// Its compensation started and never finished.
+    Compensating {
+        process: Option<ProcessRecord>,
+    },
+    Compensated,
+    CompensationFailed,
+}
+
+/// A rollback that started and has not completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRollback {
+    pub reason: String,
+    pub checkpoint: Option<String>,
+    /// Steps still to compensate, newest first.
+    pub remaining: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunState {
+    pub run_id: String,
+    pub playbook: String,
+    pub sha256: String,
+    pub mode: Mode,
+    pub operator: String,
+    pub fail_at: Option<String>,
+    pub started: String,
+    pub steps: BTreeMap<String, StepStatus>,
+    /// The outcome of the last stop, unless a resume took the run over since.
+    pub outcome: Option<Outcome>,
+    /// The last step that failed for good and has not completed since.
+    pub failed_step: Option<String>,
+    pub rollback: Option<PendingRollback>,
+    /// Checkpoints passed, in order.
+    pub checkpoints: Vec<String>,
+}
+
+impl RunState {
+    pub fn status(&self, step: &str) -> Option<&StepStatus> {
+        self.steps.get(step)
+    }
+
+    pub fn is_finished(&self, step: &str) -> bool {
+        self.status(step) == Some(&StepStatus::Finished)
+    }
+
+    /// The step whose outcome a crash left unknown, if any.
+    pub fn in_flight(&self) -> Option<(&str, &StepStatus)> {
+        self.steps
+            .iter()
+            .find(|(_, status)| {
+                matches!(
+                    status,
+                    StepStatus::InFlight { .. } | StepStatus::Compensating { .. }
+                )
+            })
+            .map(|(id, status)| (id.as_str(), status))
+    }
+}
+
+/// Folds the records of one journal into the run's state.
+pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
+    let Some(Record {
+        event:
+            Event::RunStarted {
+                run_id,
+                playbook,
+                sha256,
+                mode,
+                operator,
+                fail_at,
+                ..
+            },
+        ts,
+        ..
+    }) = records.first()
+    else {
+        anyhow::bail!("the journal does not begin with `run_started`");
+    };
+    let mut state = RunState {
+        run_id: run_id.clone(),
+        playbook: playbook.clone(),
+        sha256: sha256.clone(),
+        mode: *mode,
+        operator: operator.clone(),
+        fail_at: fail_at.clone(),
+        started: ts.clone(),
+        steps: BTreeMap::new(),
+        outcome: None,
+        failed_step: None,
+        rollback: None,
+        checkpoints: Vec::new(),
+    };
+    for record in &records[1..] {
+        state.apply(&record.event);
+    }
+    Ok(state)
+}
+
+impl RunState {
+    /// Folds one more event into the state (the engine keeps its state this way too).
+    pub fn apply(&mut self, event: &Event) {
+        apply(self, event);
+    }
+}
+
+fn apply(state: &mut RunState, event: &Event) {
+    let set = |state: &mut RunState, step: &str, status: StepStatus| {
+        state.steps.insert(step.to_string(), status);
+    };
+    match event {
+        Event::CheckpointPassed { name } => state.checkpoints.push(name.clone()),
+        Event::StepStarted { step, attempt, .. } => set(
+            state,
+            step,
+            StepStatus::InFlight {
+                attempt: *attempt,
+                process: None,
+            },
+        ),
+        Event::ProcessSpawned { step, process } => match state.steps.get_mut(step) {
+            Some(StepStatus::InFlight { process: slot, .. })
+            | Some(StepStatus::Compensating { process: slot }) => *slot = Some(process.clone()),
+            _ => {}
+        },
+        Event::StepFinished { step, .. } => {
+            set(state, step, StepStatus::Finished);
+            if state.failed_step.as_deref() == Some(step) {
+                state.failed_step = None;
+            }
+        }
+        Event::StepRetrying { step, .. } => set(state, step, StepStatus::Failed),
+        Event::StepFailed { step, .. } => {
+            set(state, step, StepStatus::Failed);
+            state.failed_step = Some(step.clone());
+        }
+        Event::StepDecided { step, decision, .. } if decision == "assume_done" => {
+            set(state, step, StepStatus::Finished)
+        }
+        Event::StepDecided { step, .. } => {
+            state.steps.remove(step);
+        }
+        Event::RollbackStarted {
+            reason,
+            checkpoint,
+            steps,
+        } => {
+            state.rollback = Some(PendingRollback {
+                reason: reason.clone(),
+                checkpoint: checkpoint.clone(),
+                remaining: steps.clone(),
+            });
+        }
+        Event::CompensationStarted { step, .. } => {
+            set(state, step, StepStatus::Compensating { process: None })
+        }
+        Event::CompensationFinished { step, .. } => {
+            set(state, step, StepStatus::Compensated);
+            if let Some(rollback) = &mut state.rollback {
+                rollback.remaining.retain(|s| s != step);
+            }
+        }
+        Event::CompensationFailed {
+            step,
+            final_attempt: true,
+            ..
+        } => set(state, step, StepStatus::CompensationFailed),
+        Event::RollbackFinished { complete: true, .. } => state.rollback = None,
+        Event::RunFinished { outcome, .. } => state.outcome = Some(*outcome),
+        Event::RunResumed { .. } => state.outcome = None,
+        _ => {}
+    }
+}

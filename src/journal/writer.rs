@@ -1,0 +1,125 @@
+//! `Writer`: appends records to a run's journal, each fsynced before the caller
+//! goes on, so the journal never claims less than what happened.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::record::{split_line, GENESIS};
+use super::{Event, Record};
+
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    seq: u64,
+    prev_hash: String,
+}
+
+impl Writer {
+    /// Starts a new journal; refuses to overwrite one.
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("failed to create journal {}", path.display()))?;
+        sync_dir(path);
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            seq: 0,
+            prev_hash: GENESIS.to_string(),
+        })
+    }
+
+    /// Continues an existing journal after a stop. A last line cut short by a
+    /// crash (no newline: its fsync never returned, so nothing it announced
+    /// went on) is moved aside to `journal.jsonl.partial` and the chain goes on
+    /// from the last whole line. Anything else that does not verify is refused.
+    pub fn append_to(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read journal {}", path.display()))?;
+        let verification = super::verify(path)?;
+        let (whole, partial) = match text.rfind('\n') {
+            Some(end) if end + 1 < text.len() => (&text[..=end], Some(&text[end + 1..])),
+            Some(_) => (text.as_str(), None),
+            None => ("", Some(text.as_str()).filter(|t| !t.is_empty())),
+        };
+        if let Some(problem) = &verification.problem {
+            if !(partial.is_some() && problem.line == verification.lines + 1) {
+                bail!(
+                    "journal {} does not verify (line {}: {}); refusing to continue it\nhint: `cutover audit verify` shows the details",
+                    path.display(),
+                    problem.line,
+                    problem.reason
+                );
+            }
+        }
+        if let Some(partial) = partial {
+            let aside = path.with_extension("jsonl.partial");
+            std::fs::write(&aside, partial)
+                .with_context(|| format!("failed to write {}", aside.display()))?;
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.set_len(whole.len() as u64)?;
+            file.sync_all()?;
+        }
+        let (seq, prev_hash) = match whole.lines().last() {
+            Some(line) => {
+                let (body, hash) = split_line(line).context("last journal line has no hash")?;
+                let record: Record =
+                    serde_json::from_str(&body).context("last journal line is not a record")?;
+                (record.seq, hash.to_string())
+            }
+            None => (0, GENESIS.to_string()),
+        };
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            seq,
+            prev_hash,
+        })
+    }
+
+    /// Appends one event and syncs it to disk; returns the record written.
+    pub fn append(&mut self, event: Event) -> anyhow::Result<Record> {
+        let record = Record {
+            seq: self.seq + 1,
+            ts: jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string(),
+            step: event.step().map(str::to_string),
+            event,
+        };
+        let (line, hash) = record.to_line(&self.prev_hash);
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+        self.file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("failed to write journal {}", self.path.display()))?;
+        self.seq = record.seq;
+        self.prev_hash = hash;
+        Ok(record)
+    }
+
+    /// Records where the chain ends, so `audit verify` can tell a journal cut
+    /// short after the fact from one that simply stopped.
+    pub fn write_head(&self, head_path: &Path) -> anyhow::Result<()> {
+        let tmp = head_path.with_extension("tmp");
+        std::fs::write(&tmp, format!("{} {}\n", self.seq, self.prev_hash))?;
+        File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, head_path)?;
+        Ok(())
+    }
+}
+
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! cutover: runs database migration cutovers from YAML playbooks.
+//!
+//! Flow: `playbook` (text → model) → `plan` (resolved, type-checked steps) →
+//! `engine` (ordering, rollback, journal) → `report` (renders events). `cli` ties
+//! them to the command line.
+
+pub mod actions;
+pub mod cli;
+pub mod engine;
+pub mod journal;
+pub mod plan;
+pub mod playbook;
+pub mod report;

@@ -1,0 +1,231 @@
+//! `check`: every rule that needs more than one node to decide — duplicate ids,
+//! unknown actions, parameters of the wrong type, undefined references, and
+//! rollbacks that can never run. Finds them all, each at its position.
+
+use std::collections::HashMap;
+
+use super::{EnvMode, Values};
+use crate::actions::{self, ActionInfo, ACTIONS};
+use crate::playbook::template::{self, Piece, Scope};
+use crate::playbook::{
+    did_you_mean, Diagnostics, Entry, Node, NodeKind, Playbook, RollbackSpec, Span, Step,
+};
+
+/// Checks a decoded playbook; problems are added to `diagnostics`.
+pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
+    let values = Values::new(&playbook.vars, &playbook.secrets, EnvMode::Lenient);
+    check_var_values(playbook, diagnostics);
+    check_unique_names(playbook, diagnostics);
+    let steps: Vec<&Step> = playbook
+        .steps
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Step(step) => Some(step.as_ref()),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect();
+    for (index, step) in steps.iter().enumerate() {
+        check_call(
+            &step.action,
+            step.spans.action,
+            step.with_node.as_ref(),
+            &values,
+            playbook,
+            diagnostics,
+        );
+        if let RollbackSpec::Call(call) = &step.rollback {
+            check_call(
+                &call.action,
+                call.action_span,
+                call.with_node.as_ref(),
+                &values,
+                playbook,
+                diagnostics,
+            );
+            if index + 1 == steps.len() {
+                diagnostics
+                    .error(step.spans.rollback, format!("the rollback of `{}` can never run", step.id))
+                    .hint("rollbacks undo completed steps when a later step fails, and no step comes after this one; remove the rollback or add the step that needs it");
+            }
+        }
+    }
+}
+
+fn check_var_values(playbook: &Playbook, diagnostics: &mut Diagnostics) {
+    for ((name, text), span) in playbook.vars.iter().zip(&playbook.spans.vars) {
+        match template::parse(text) {
+            Err((_, message)) => {
+                diagnostics.error(*span, format!("var `{name}`: {message}"));
+            }
+            Ok(pieces) => {
+                for piece in pieces {
+                    if let Piece::Ref(r) = piece {
+                        if r.scope == Scope::Vars {
+                            diagnostics
+                                .error(*span, format!("var `{name}` refers to var `{}`", r.name))
+                                .hint("vars may use `${{ env.NAME }}` and `${{ secrets.NAME }}`, not other vars; repeat the value instead");
+                        } else if r.scope == Scope::Secrets && !playbook.secrets.contains(&r.name) {
+                            diagnostics
+                                .error(*span, format!("var `{name}` uses `secrets.{}`, which is not listed under `secrets`", r.name))
+                                .hint(format!("add `{}` to `secrets:`", r.name));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_unique_names(playbook: &Playbook, diagnostics: &mut Diagnostics) {
+    let mut step_ids: HashMap<&str, Span> = HashMap::new();
+    let mut checkpoints: HashMap<&str, Span> = HashMap::new();
+    for entry in &playbook.steps {
+        let (name, span, seen, what) = match entry {
+            Entry::Step(step) if !step.id.is_empty() => {
+                (step.id.as_str(), step.spans.id, &mut step_ids, "step id")
+            }
+            Entry::Checkpoint(c) => (
+                c.checkpoint.as_str(),
+                c.span,
+                &mut checkpoints,
+                "checkpoint",
+            ),
+            Entry::Step(_) => continue,
+        };
+        if let Some(first) = seen.get(name) {
+            diagnostics
+                .error(span, format!("duplicate {what} `{name}`"))
+                .hint(format!(
+                    "it is first used on line {}; ids must be unique",
+                    first.line
+                ));
+        } else {
+            seen.insert(name, span);
+        }
+    }
+}
+
+fn check_call(
+    action: &str,
+    action_span: Span,
+    with: Option<&Node>,
+    values: &Values,
+    playbook: &Playbook,
+    diagnostics: &mut Diagnostics,
+) {
+    if let Some(with) = with {
+        check_templates(with, playbook, values, diagnostics);
+    }
+    if action.is_empty() {
+        return;
+    }
+    let Some(info) = actions::lookup(action) else {
+        let diagnostic = diagnostics.error(action_span, format!("unknown action `{action}`"));
+        match did_you_mean(action, ACTIONS.iter().map(|a| a.name)) {
+            Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
+            None => diagnostic.hint(format!(
+                "available actions: {}",
+                ACTIONS
+                    .iter()
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        return;
+    };
+    check_params(info, action_span, with, values, diagnostics);
+}
+
+fn check_params(
+    info: &ActionInfo,
+    action_span: Span,
+    with: Option<&Node>,
+    values: &Values,
+    diagnostics: &mut Diagnostics,
+) {
+    let json = with
+        .map(Node::to_json)
+        .unwrap_or_else(|| serde_json::json!({}));
+    // Templates are checked on their own; here unresolvable ones stay as text.
+    let json = values.render_json(&json).unwrap_or(json);
+    if let Err(error) = (info.decode)(json) {
+        let span = match with {
+            Some(node) => node.find(error.path.iter().map(String::as_str)).span,
+            None => action_span,
+        };
+        let diagnostic = diagnostics.error(
+            span,
+            format!("`{}` parameters: {}", info.name, error.message),
+        );
+        if with.is_none() {
+            diagnostic.hint(format!(
+                "add `with:` with the parameters of `{}` (see docs/actions/)",
+                info.name
+            ));
+        }
+    }
+}
+
+/// Checks every `${{ … }}` inside a `with` tree.
+fn check_templates(
+    node: &Node,
+    playbook: &Playbook,
+    values: &Values,
+    diagnostics: &mut Diagnostics,
+) {
+    match &node.kind {
+        NodeKind::Scalar { text, quoted } => {
+            let at = |offset: usize| -> Span {
+                if text.contains('\n') {
+                    node.span
+                } else {
+                    Span {
+                        line: node.span.line,
+                        col: node.span.col + offset + usize::from(*quoted),
+                        len: 3,
+                    }
+                }
+            };
+            match template::parse(text) {
+                Err((offset, message)) => {
+                    diagnostics.error(at(offset), message);
+                }
+                Ok(pieces) => {
+                    for piece in pieces {
+                        let Piece::Ref(r) = piece else { continue };
+                        let span = Span {
+                            len: r.name.len() + r.scope.name().len() + 8,
+                            ..at(r.offset)
+                        };
+                        match r.scope {
+                            Scope::Vars if values.lookup(&r).is_err() => {
+                                let d =
+                                    diagnostics.error(span, format!("undefined var `{}`", r.name));
+                                match did_you_mean(&r.name, values.var_names()) {
+                                    Some(s) => d.hint(format!("did you mean `{s}`?")),
+                                    None => d.hint(format!(
+                                        "define it under `vars:`, e.g. `{}: …`",
+                                        r.name
+                                    )),
+                                };
+                            }
+                            Scope::Secrets if !playbook.secrets.contains(&r.name) => {
+                                diagnostics
+                                    .error(span, format!("`secrets.{}` is not listed under `secrets`", r.name))
+                                    .hint(format!("add `{}` to `secrets:` so it is read from the environment and masked", r.name));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        NodeKind::Seq(items) => items
+            .iter()
+            .for_each(|item| check_templates(item, playbook, values, diagnostics)),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .for_each(|(_, v)| check_templates(v, playbook, values, diagnostics)),
+    }
+}

@@ -1,0 +1,17 @@
+//! The compile stage: a decoded `Playbook` checked against the action registry
+//! and resolved (vars, env, secrets) into a `Plan` the engine runs without
+//! re-checking anything.
+
+mod check;
+mod compile;
+mod model;
+mod redact;
+mod rollback_map;
+mod values;
+
+pub use check::check;
+pub use compile::{compile, validate, CompileError, EnvMode};
+pub use model::{Plan, PlanItem, PlannedCall, PlannedStep, RollbackOrigin};
+pub use redact::{redact_urls, Redactor};
+pub use rollback_map::{compensations, FailurePlan};
+pub use values::Values;

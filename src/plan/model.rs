@@ -1,0 +1,109 @@
+//! `Plan`: resolved, typed steps in order, with their rollbacks decided.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Redactor;
+use crate::actions::ActionSpec;
+use crate::playbook::Retries;
+
+/// Rollback retries when a playbook does not say: compensations matter more
+/// than forward steps, so they get a few tries by default.
+pub const DEFAULT_ROLLBACK_RETRIES: Retries = Retries {
+    attempts: 3,
+    backoff: crate::playbook::DurationText(Duration::from_secs(2)),
+};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    pub source_path: PathBuf,
+    /// Directory relative paths in actions are resolved against.
+    pub base_dir: PathBuf,
+    pub sha256: String,
+    pub items: Vec<PlanItem>,
+    pub redactor: Redactor,
+}
+
+#[derive(Debug, Clone)]
+pub enum PlanItem {
+    Step(Box<PlannedStep>),
+    Checkpoint(String),
+}
+
+/// An action call ready to run.
+#[derive(Debug, Clone)]
+pub struct PlannedCall {
+    pub action: ActionSpec,
+    pub timeout: Option<Duration>,
+    pub retries: Retries,
+}
+
+/// Where a step's rollback comes from, as `plan` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackOrigin {
+    /// Written in the playbook.
+    Explicit,
+    /// The action's natural inverse.
+    Implied,
+    /// `rollback: none`.
+    OptedOut,
+    /// The action has no inverse and the playbook gives none.
+    NoInverse,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    pub id: String,
+    pub name: Option<String>,
+    pub call: PlannedCall,
+    pub estimate: Option<Duration>,
+    pub idempotent: bool,
+    pub point_of_no_return: bool,
+    pub rollback: Option<PlannedCall>,
+    pub rollback_origin: RollbackOrigin,
+}
+
+impl PlannedStep {
+    pub fn title(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+impl Plan {
+    /// The steps alone, in order.
+    pub fn steps(&self) -> impl Iterator<Item = &PlannedStep> {
+        self.items.iter().filter_map(|item| match item {
+            PlanItem::Step(step) => Some(step.as_ref()),
+            PlanItem::Checkpoint(_) => None,
+        })
+    }
+
+    pub fn step(&self, id: &str) -> Option<&PlannedStep> {
+        self.steps().find(|step| step.id == id)
+    }
+
+    pub fn step_count(&self) -> usize {
+        self.steps().count()
+    }
+
+    /// Sum of the known estimates, and how many steps have none.
+    pub fn estimated_total(&self) -> (Duration, usize) {
+        self.steps()
+            .fold((Duration::ZERO, 0), |(sum, unknown), step| {
+                match step.estimate {
+                    Some(estimate) => (sum + estimate, unknown),
+                    None => (sum, unknown + 1),
+                }
+            })
+    }
+
+    pub fn checkpoints(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().filter_map(|item| match item {
+            PlanItem::Checkpoint(name) => Some(name.as_str()),
+            PlanItem::Step(_) => None,
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! The playbook as text: loading YAML into a spanned tree, decoding it into the
+//! model, and the diagnostics that point back into the file.
+
+mod decode;
+mod diagnostic;
+mod duration;
+mod model;
+mod node;
+mod source;
+mod suggest;
+pub mod template;
+
+pub use decode::{decode, STEP_KEYS, TOP_KEYS};
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use duration::{format_duration, parse_duration, DurationText};
+pub use model::{ActionCall, Entry, Playbook, Retries, RollbackSpec, Step};
+pub use node::{Node, NodeKind, Span};
+pub use source::Source;
+pub use suggest::did_you_mean;
+
+/// Loads and decodes a playbook, returning the model or every problem found.
+pub fn load(source: &Source) -> Result<(Playbook, Diagnostics), Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let root = match node::parse(source.text()) {
+        Ok(root) => root,
+        Err(error) => {
+            diagnostics.push(error);
+            return Err(diagnostics);
+        }
+    };
+    let playbook = decode(&root, &mut diagnostics);
+    if diagnostics.has_errors() {
+        Err(diagnostics)
+    } else {
+        Ok((playbook, diagnostics))
+    }
+}

@@ -1,0 +1,178 @@
+//! `Playbook`: the decoded text of a playbook, before anything is resolved.
+//!
+//! Plain types, so `cutover schema` derives the JSON Schema from exactly what the
+//! decoder produces. Positions live in the spanned tree kept beside it.
+
+use super::{DurationText, Node, Span};
+use schemars::JsonSchema;
+
+/// A cutover playbook.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Playbook {
+    /// Names the cutover; runs of the same name share a lock and a history of timings.
+    pub name: String,
+    /// What this cutover does and why, for whoever reads the plan or the audit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Values referenced as `${{ vars.NAME }}`.
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    pub vars: Vec<(String, String)>,
+    /// Names of environment variables that hold secrets: referenced as
+    /// `${{ secrets.NAME }}` (or `${{ env.NAME }}`), shown everywhere as `***`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// The steps, in order, with `- checkpoint: NAME` entries marking rollback points.
+    pub steps: Vec<Entry>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub spans: PlaybookSpans,
+}
+
+/// Positions of the top-level items, for errors found after decoding.
+#[derive(Debug, Clone, Default)]
+pub struct PlaybookSpans {
+    pub name: Span,
+    pub vars: Vec<Span>,
+    pub secrets: Vec<Span>,
+}
+
+/// One entry of `steps`: a step or a rollback point.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum Entry {
+    Step(Box<Step>),
+    Checkpoint(Checkpoint),
+}
+
+/// `- checkpoint: NAME`: a failure later rolls back only to here.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The rollback point's name, used by `cutover rollback --to NAME`.
+    pub checkpoint: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// One step of a playbook.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Step {
+    /// Unique id: letters, digits, `-` and `_`. Used by `--fail-at`, `--approve`,
+    /// `--assume-done`, the journal and the estimates of later runs.
+    pub id: String,
+    /// A human title for the progress display and reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The action to run, such as `shell`, `wait` or `approve`.
+    pub action: String,
+    /// The action's parameters; see `docs/actions/`.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub with: Option<serde_json::Value>,
+    /// Longest one attempt may take before it is stopped and counted as failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationText>,
+    /// How often to try before the step counts as failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+    /// What undoes this step: an action call, or `none`. Omitted: the action's
+    /// natural inverse, if it has one.
+    #[serde(default)]
+    pub rollback: RollbackSpec,
+    /// Expected duration, used until rehearsals have measured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<DurationText>,
+    /// Safe to run twice: a step in flight during a crash is re-run by `resume`
+    /// without asking. Defaults to what the action declares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// After this step completes, failures are never rolled back automatically.
+    #[serde(default)]
+    pub point_of_no_return: bool,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub spans: StepSpans,
+    /// The `with` mapping as written, to locate errors inside it.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub with_node: Option<Node>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepSpans {
+    pub entry: Span,
+    pub id: Span,
+    pub action: Span,
+    pub rollback: Span,
+    pub point_of_no_return: Span,
+}
+
+/// `retries: { attempts, backoff }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Retries {
+    /// Tries in all, the first included (1 = no retry).
+    pub attempts: u32,
+    /// Pause between two tries.
+    #[serde(default)]
+    pub backoff: DurationText,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff: DurationText::default(),
+        }
+    }
+}
+
+/// A step's `rollback:`.
+#[derive(Debug, Clone, Default, JsonSchema)]
+#[serde(untagged)]
+pub enum RollbackSpec {
+    /// Not written: the action's natural inverse applies, if it has one.
+    #[default]
+    Implied,
+    /// `rollback: none`: nothing undoes this step.
+    #[schemars(with = "NoneKeyword")]
+    None,
+    /// An explicit action call.
+    Call(ActionCall),
+}
+
+/// The keyword `none`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum NoneKeyword {
+    #[serde(rename = "none")]
+    None,
+}
+
+/// `{ action, with, timeout, retries }`: an action call used as a rollback.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ActionCall {
+    /// The action to run.
+    pub action: String,
+    /// The action's parameters.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub with: Option<serde_json::Value>,
+    /// Longest one attempt may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationText>,
+    /// How often to try; rollbacks default to 3 tries, 2s apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub action_span: Span,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub with_node: Option<Node>,
+}

@@ -1,0 +1,56 @@
+//! `Source`: a playbook's path and text, kept alive for error rendering.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// The file a playbook came from and its exact text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    /// Builds a source from text already in memory (tests, the journal's copy).
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Reads a playbook file. Invalid UTF-8 is an error the caller renders, not a panic.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        let bytes = std::fs::read(path)?;
+        let text = String::from_utf8(bytes).map_err(|error| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "the file is not UTF-8 text (first bad byte at offset {})",
+                    error.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        Ok(Self::new(path, text))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The sha256 of the exact bytes, recorded in the journal so an audit can tell
+    /// which version of the playbook ran.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.text.as_bytes()))
+    }
+
+    /// The text of a 1-based line, without its line break.
+    pub fn line(&self, number: usize) -> Option<&str> {
+        self.text.lines().nth(number.checked_sub(1)?)
+    }
+}

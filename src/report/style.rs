@@ -1,0 +1,148 @@
+//! One line of text per journal record, shared by the plain and live reporters
+//! and by `audit show`.
+
+use crate::journal::{Event, Record};
+use crate::playbook::format_duration;
+
+/// Step ids to titles, for nicer lines.
+pub type StepTitles = std::collections::BTreeMap<String, String>;
+
+fn ms(duration_ms: u64) -> String {
+    format_duration(std::time::Duration::from_millis(duration_ms))
+}
+
+/// A human sentence for a record, or None for records not worth a line.
+pub fn describe_record(record: &Record) -> Option<String> {
+    Some(match &record.event {
+        Event::RunStarted {
+            run_id,
+            playbook,
+            mode,
+            operator,
+            host,
+            fail_at,
+            ..
+        } => {
+            let rehearsal = fail_at
+                .as_ref()
+                .map(|s| format!(", failing `{s}` on purpose"))
+                .unwrap_or_default();
+            format!(
+                "run {run_id} of `{playbook}` started ({}, by {operator} on {host}{rehearsal})",
+                mode.as_str()
+            )
+        }
+        Event::RunResumed {
+            operator, command, ..
+        } => format!("{command} by {operator}: taking the run over"),
+        Event::CheckpointPassed { name } => format!("checkpoint `{name}` passed"),
+        Event::StepStarted {
+            step,
+            attempt,
+            describe,
+            ..
+        } => {
+            let again = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            format!("step `{step}` started{again}: {describe}")
+        }
+        Event::ProcessSpawned { .. } => return None,
+        Event::StepRetrying {
+            step,
+            attempt,
+            error,
+            backoff_ms,
+        } => {
+            format!(
+                "step `{step}` attempt {attempt} failed: {error}; retrying in {}",
+                ms(*backoff_ms)
+            )
+        }
+        Event::StepFinished {
+            step, duration_ms, ..
+        } => format!("step `{step}` done in {}", ms(*duration_ms)),
+        Event::StepFailed {
+            step,
+            duration_ms,
+            error,
+            output_tail,
+            ..
+        } => {
+            let tail = output_tail
+                .as_ref()
+                .map(|t| format!("\n{}", indent(t)))
+                .unwrap_or_default();
+            format!(
+                "step `{step}` FAILED after {}: {error}{tail}",
+                ms(*duration_ms)
+            )
+        }
+        Event::StepDecided {
+            step,
+            decision,
+            operator,
+        } => format!("step `{step}`: {decision} (decided by {operator})"),
+        Event::ProcessSettled { step, pid } => {
+            format!("killed leftover processes of `{step}` (group {pid})")
+        }
+        Event::Interrupted { signal } => format!("interrupted by {signal}"),
+        Event::RollbackStarted {
+            reason,
+            checkpoint,
+            steps,
+        } => {
+            let to = checkpoint
+                .as_ref()
+                .map(|c| format!("checkpoint `{c}`"))
+                .unwrap_or_else(|| "the start".into());
+            let what = if steps.is_empty() {
+                "nothing to undo".to_string()
+            } else {
+                format!("undoing {}", steps.join(", "))
+            };
+            format!("ROLLBACK to {to} ({reason}): {what}")
+        }
+        Event::CompensationStarted { step, describe, .. } => format!("undo `{step}`: {describe}"),
+        Event::CompensationFinished {
+            step, duration_ms, ..
+        } => format!("undo `{step}` done in {}", ms(*duration_ms)),
+        Event::CompensationFailed {
+            step,
+            attempt,
+            error,
+            final_attempt,
+            ..
+        } => {
+            let then = if *final_attempt {
+                "giving up"
+            } else {
+                "retrying"
+            };
+            format!("undo `{step}` attempt {attempt} failed: {error}; {then}")
+        }
+        Event::RollbackFinished { complete: true, .. } => "rollback complete".to_string(),
+        Event::RollbackFinished { remaining, .. } => {
+            format!("rollback INCOMPLETE: not undone: {}", remaining.join(", "))
+        }
+        Event::RunFinished {
+            outcome,
+            duration_ms,
+            ..
+        } => format!("run finished: {} in {}", outcome.as_str(), ms(*duration_ms)),
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The time of day of a record, `HH:MM:SS`, for plain lines.
+pub fn clock(record: &Record) -> &str {
+    record.ts.get(11..19).unwrap_or(&record.ts)
+}
