@@ -52,7 +52,13 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
     } else {
         EnvMode::Strict
     };
-    let plan = compile(&source, env_mode)?;
+    let mut plan = compile(&source, env_mode)?;
+    // Relative paths in actions mean what they meant to the original run: the
+    // playbook's own directory, not the run directory holding its copy.
+    if let Some(dir) = std::path::Path::new(&state.path).parent() {
+        plan.base_dir = dir.to_path_buf();
+        plan.source_path = state.path.clone().into();
+    }
     Ok(Stopped {
         run_dir,
         state,

@@ -106,7 +106,8 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         fail_at: args.fail_at.clone(),
         decisions: Default::default(),
     };
-    let path = source.path().display().to_string();
+    // Absolute, so a resume from another directory resolves relative paths the same way.
+    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf()).display().to_string();
     execute(
         &plan,
         options,

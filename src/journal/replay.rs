@@ -37,6 +37,8 @@ pub struct PendingRollback {
 pub struct RunState {
     pub run_id: String,
     pub playbook: String,
+    /// The playbook's path when the run started (absolute).
+    pub path: String,
     pub sha256: String,
     pub mode: Mode,
     pub operator: String,
@@ -82,6 +84,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
             Event::RunStarted {
                 run_id,
                 playbook,
+                path,
                 sha256,
                 mode,
                 operator,
@@ -97,6 +100,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
     let mut state = RunState {
         run_id: run_id.clone(),
         playbook: playbook.clone(),
+        path: path.clone(),
         sha256: sha256.clone(),
         mode: *mode,
         operator: operator.clone(),
