@@ -54,7 +54,7 @@ impl Shell {
             Some(dir) => cx.base_dir.join(dir),
             None => cx.base_dir.to_path_buf(),
         };
-        let mut command = Command::new("bash");
+        let mut command = Command::new(bash());
         command
             .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &self.run])
             .current_dir(&cwd)
@@ -162,6 +162,20 @@ async fn pump_lines(
     if !line.is_empty() {
         emit(&line, cut);
     }
+}
+
+/// bash's absolute path, looked up in PATH once: every step saves the failed
+/// `execve` calls of a PATH search.
+fn bash() -> &'static std::path::Path {
+    static BASH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASH.get_or_init(|| {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+            .map(|dir| dir.join("bash"))
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| PathBuf::from("bash"))
+    })
 }
 
 /// Kills the step's process group when the step is abandoned (timeout, Ctrl-C):

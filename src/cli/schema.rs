@@ -49,3 +49,44 @@ pub fn playbook_schema() -> serde_json::Value {
     }
     value
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::{STEP_KEYS, TOP_KEYS};
+
+    fn keys(value: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = value["properties"].as_object().expect("properties").keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(keys: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    /// The schema and the decoder must accept the same keys, or editors would
+    /// approve what `validate` rejects.
+    #[test]
+    fn schema_keys_match_the_decoder() {
+        let schema = playbook_schema();
+        assert_eq!(keys(&schema), sorted(TOP_KEYS));
+        assert_eq!(keys(&schema["definitions"]["Step"]), sorted(STEP_KEYS));
+        let conditions = schema["definitions"]["Step"]["allOf"].as_array().unwrap();
+        assert_eq!(conditions.len(), ACTIONS.len());
+    }
+
+    /// The committed copy for editors is regenerated here; a diff fails.
+    #[test]
+    fn committed_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/playbook.schema.json");
+        let current = serde_json::to_string_pretty(&playbook_schema()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == current, "docs/playbook.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test committed_schema`");
+    }
+}

@@ -191,6 +191,23 @@ impl Event {
         }
     }
 
+    /// Events after which something happens outside cutover (an action starts,
+    /// an operator takes over): the journal is fsynced when it writes one, which
+    /// also makes every record before it durable.
+    pub fn is_barrier(&self) -> bool {
+        matches!(
+            self,
+            Event::RunStarted { .. }
+                | Event::RunResumed { .. }
+                | Event::StepStarted { .. }
+                | Event::StepDecided { .. }
+                | Event::RollbackStarted { .. }
+                | Event::CompensationStarted { .. }
+                | Event::RollbackFinished { .. }
+                | Event::RunFinished { .. }
+        )
+    }
+
     /// The snake_case name used in the journal's `event` field.
     pub fn name(&self) -> String {
         serde_json::to_value(self)

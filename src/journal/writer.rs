@@ -83,8 +83,15 @@ impl Writer {
         })
     }
 
-    /// Appends one event and syncs it to disk; returns the record written.
+    /// Appends one event; returns the record written.
+    ///
+    /// Every record is written at once (a `write` survives kill -9 of this
+    /// process), and synced to disk before any event that announces a side
+    /// effect or a stop goes out (`Event::is_barrier`): what a power loss can
+    /// take is then only records whose consequences never began. One fsync per
+    /// step instead of three.
     pub fn append(&mut self, event: Event) -> anyhow::Result<Record> {
+        let barrier = event.is_barrier();
         let record = Record {
             seq: self.seq + 1,
             ts: jiff::Timestamp::now()
@@ -98,7 +105,7 @@ impl Writer {
         bytes.push(b'\n');
         self.file
             .write_all(&bytes)
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| if barrier { self.file.sync_data() } else { Ok(()) })
             .with_context(|| format!("failed to write journal {}", self.path.display()))?;
         self.seq = record.seq;
         self.prev_hash = hash;

@@ -16,7 +16,6 @@ pub struct Playbook {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Values referenced as `${{ vars.NAME }}`.
-    #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub vars: Vec<(String, String)>,
     /// Names of environment variables that hold secrets: referenced as
@@ -137,6 +136,7 @@ impl Default for Retries {
 pub enum RollbackSpec {
     /// Not written: the action's natural inverse applies, if it has one.
     #[default]
+    #[schemars(skip)]
     Implied,
     /// `rollback: none`: nothing undoes this step.
     #[schemars(with = "NoneKeyword")]
