@@ -25,7 +25,9 @@ impl<'de> Deserialize<'de> for Switch {
             serde_json::Value::Bool(false) => Ok(Switch::Off),
             serde_json::Value::String(s) if s == "on" => Ok(Switch::On),
             serde_json::Value::String(s) if s == "off" => Ok(Switch::Off),
-            other => Err(serde::de::Error::custom(format!("expected `on` or `off`, found {other}"))),
+            other => Err(serde::de::Error::custom(format!(
+                "expected `on` or `off`, found {other}"
+            ))),
         }
     }
 }

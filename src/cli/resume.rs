@@ -9,7 +9,7 @@ use super::session::{execute, lock, operator, Start};
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
-use crate::engine::{resume_blocker, rollback_targets, Decision, RunOptions};
+use crate::engine::{resume_blocker, rollback_targets, Decision, Journal, RunOptions};
 use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
 use crate::plan::{EnvMode, Plan};
 use crate::playbook::Source;
@@ -133,9 +133,11 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
         &plan,
         options(&state, &args.exec, decisions),
         &args.exec,
-        run_dir,
-        writer,
-        Some(state),
+        Journal {
+            run_dir,
+            writer,
+            state: Some(state),
+        },
         Start::Resume,
     )
 }
@@ -178,9 +180,11 @@ pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
         &plan,
         options(&state, &args.exec, BTreeMap::new()),
         &args.exec,
-        run_dir,
-        writer,
-        Some(state),
+        Journal {
+            run_dir,
+            writer,
+            state: Some(state),
+        },
         start,
     )
 }

@@ -6,7 +6,7 @@ use super::terminal::interactive;
 use super::validate::{compile, read_source};
 use super::{CliError, ExitCode};
 use crate::actions::ActionSpec;
-use crate::engine::RunOptions;
+use crate::engine::{Journal, RunOptions};
 use crate::journal::{new_run_id, Mode, StateDir, Writer};
 use crate::plan::EnvMode;
 
@@ -107,14 +107,19 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         decisions: Default::default(),
     };
     // Absolute, so a resume from another directory resolves relative paths the same way.
-    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf()).display().to_string();
+    let path = std::fs::canonicalize(source.path())
+        .unwrap_or_else(|_| source.path().to_path_buf())
+        .display()
+        .to_string();
     execute(
         &plan,
         options,
         &args.exec,
-        run_dir,
-        writer,
-        None,
+        Journal {
+            run_dir,
+            writer,
+            state: None,
+        },
         Start::Run { path },
     )
 }

@@ -56,7 +56,12 @@ mod tests {
     use crate::playbook::{STEP_KEYS, TOP_KEYS};
 
     fn keys(value: &serde_json::Value) -> Vec<String> {
-        let mut keys: Vec<String> = value["properties"].as_object().expect("properties").keys().cloned().collect();
+        let mut keys: Vec<String> = value["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
         keys.sort();
         keys
     }
@@ -81,12 +86,16 @@ mod tests {
     /// The committed copy for editors is regenerated here; a diff fails.
     #[test]
     fn committed_schema_is_current() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/playbook.schema.json");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/playbook.schema.json");
         let current = serde_json::to_string_pretty(&playbook_schema()).unwrap() + "\n";
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
             std::fs::write(&path, &current).unwrap();
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == current, "docs/playbook.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test committed_schema`");
+        assert!(
+            committed == current,
+            "docs/playbook.schema.json is stale: run `UPDATE_SCHEMA=1 cargo test committed_schema`"
+        );
     }
 }

@@ -4,17 +4,35 @@
 use super::args::ExecArgs;
 use super::terminal::{interactive, observer, watch_interrupts, TerminalInput};
 use super::{CliError, ExitCode};
-use crate::engine::{Finish, PlaybookLock, RunOptions, Runner};
-use crate::journal::{Outcome, RunDir, RunState, Writer};
+use crate::engine::{Finish, Journal, PlaybookLock, RunOptions, Runner};
+use crate::journal::Outcome;
 use crate::plan::Plan;
 
-/// `--operator`, else `$USER`, else `unknown`.
+/// `--operator`, else `$USER` or `$LOGNAME`, else the login name of the uid.
 pub fn operator(args: &ExecArgs) -> String {
     args.operator
         .clone()
         .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|s| !s.trim().is_empty())
+        .or_else(login_name)
         .unwrap_or_else(|| "unknown".into())
+}
+
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid returns a pointer into static storage or null; the name
+    // is copied out at once and this process is single-threaded here.
+    unsafe {
+        let entry = libc::getpwuid(libc::getuid());
+        if entry.is_null() || (*entry).pw_name.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr((*entry).pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
 }
 
 pub fn host() -> String {
@@ -68,9 +86,7 @@ pub fn execute(
     plan: &Plan,
     options: RunOptions,
     exec: &ExecArgs,
-    run_dir: RunDir,
-    writer: Writer,
-    state: Option<RunState>,
+    journal: Journal,
     start: Start,
 ) -> Result<i32, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,19 +106,10 @@ pub fn execute(
         interactive,
         display,
     };
-    let run_id = run_dir.id.clone();
+    let run_id = journal.run_dir.id.clone();
     let finish = runtime.block_on(async {
         let interrupt = watch_interrupts(interactive);
-        let runner = Runner::new(
-            plan,
-            options,
-            &input,
-            interrupt,
-            run_dir,
-            writer,
-            state,
-            observer.as_mut(),
-        );
+        let runner = Runner::new(plan, options, &input, interrupt, journal, observer.as_mut());
         match start {
             Start::Run { path } => runner.run(&path, &host()).await,
             Start::Resume => runner.resume().await,

@@ -11,4 +11,4 @@ mod step;
 pub use lock::{LockError, PlaybookLock};
 pub use options::{Decision, RunOptions};
 pub use resume::{resume_blocker, rollback_targets};
-pub use runner::{Finish, Runner};
+pub use runner::{Finish, Journal, Runner};

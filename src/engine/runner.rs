@@ -43,17 +43,28 @@ struct Inner<'a> {
     observer: &'a mut dyn Observer,
 }
 
+/// A run's journal as the runner takes it over: where it lives, the writer
+/// positioned at its end, and the state replayed from it (None for a new run).
+pub struct Journal {
+    pub run_dir: RunDir,
+    pub writer: Writer,
+    pub state: Option<RunState>,
+}
+
 impl<'a> Runner<'a> {
     pub fn new(
         plan: &'a Plan,
         options: RunOptions,
         input: &'a dyn Input,
         interrupt: watch::Receiver<Option<String>>,
-        run_dir: RunDir,
-        writer: Writer,
-        state: Option<RunState>,
+        journal: Journal,
         observer: &'a mut dyn Observer,
     ) -> Self {
+        let Journal {
+            run_dir,
+            writer,
+            state,
+        } = journal;
         Self {
             plan,
             options,

@@ -105,7 +105,13 @@ impl Writer {
         bytes.push(b'\n');
         self.file
             .write_all(&bytes)
-            .and_then(|()| if barrier { self.file.sync_data() } else { Ok(()) })
+            .and_then(|()| {
+                if barrier {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
             .with_context(|| format!("failed to write journal {}", self.path.display()))?;
         self.seq = record.seq;
         self.prev_hash = hash;

@@ -361,7 +361,7 @@ fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Opti
 
 /// Ids and names: referenced from the command line and file names, so kept simple.
 fn expect_name(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
-    let text = expect_string(node, &format!("{what}"), diagnostics)?;
+    let text = expect_string(node, what, diagnostics)?;
     let valid = !text.is_empty()
         && text.len() <= 128
         && text

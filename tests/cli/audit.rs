@@ -17,12 +17,18 @@ steps:
     with: { run: "echo two" }
 "#,
     );
-    sandbox.run(&["run", "pb.yaml", "--operator", "carol"]).expect_code(0);
+    sandbox
+        .run(&["run", "pb.yaml", "--operator", "carol"])
+        .expect_code(0);
     sandbox.last_run()
 }
 
 fn rewrite(sandbox: &Sandbox, id: &str, edit: impl FnOnce(&mut Vec<String>)) {
-    let mut lines: Vec<String> = sandbox.journal_text(id).lines().map(str::to_string).collect();
+    let mut lines: Vec<String> = sandbox
+        .journal_text(id)
+        .lines()
+        .map(str::to_string)
+        .collect();
     edit(&mut lines);
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(sandbox.journal_path(id), text).unwrap();
@@ -34,16 +40,31 @@ fn list_and_show_tell_who_ran_what_and_how_it_ended() {
     let id = finished_run(&sandbox);
     let list = sandbox.run(&["audit", "list"]);
     list.expect_code(0);
-    let row = list.stdout.lines().find(|l| l.starts_with(&id)).expect("the run is listed");
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("the run is listed");
     for field in ["audited", "live", "carol", "done"] {
         assert!(row.contains(field), "{row}");
     }
     let show = sandbox.run(&["audit", "show", &id[id.len() - 4..]]);
     show.expect_code(0);
-    assert!(show.stdout.contains("checkpoint `middle` passed"), "{}", show.stdout);
-    assert!(show.stdout.lines().any(|l| l.trim_start().starts_with("two") && l.contains("done")), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("checkpoint `middle` passed"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("two") && l.contains("done")),
+        "{}",
+        show.stdout
+    );
     let json = sandbox.run(&["audit", "list", "--output", "json"]);
-    let summary: serde_json::Value = serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
     assert_eq!(summary["outcome"], "done");
 }
 
@@ -99,7 +120,11 @@ fn verify_notices_lines_cut_from_the_end() {
     rewrite(&sandbox, &id, |lines| lines.truncate(total - 2));
     let output = sandbox.run(&["audit", "verify", &id]);
     output.expect_code(1);
-    assert!(output.stderr.contains("removed from the end"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("removed from the end"),
+        "{}",
+        output.stderr
+    );
 }
 
 #[test]
@@ -108,7 +133,9 @@ fn a_tampered_journal_is_not_resumed() {
     sandbox.write("pb.yaml", "name: t\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'exit 1' }\n  - id: b\n    action: shell\n    with: { run: 'true' }\n    point_of_no_return: true\n");
     sandbox.run(&["run", "pb.yaml"]).expect_code(3);
     let id = sandbox.last_run();
-    rewrite(&sandbox, &id, |lines| lines[1] = lines[1].replace("exit 1", "exit 0"));
+    rewrite(&sandbox, &id, |lines| {
+        lines[1] = lines[1].replace("exit 1", "exit 0")
+    });
     let output = sandbox.run(&["resume", &id]);
     assert_ne!(output.code, 0);
 }

@@ -43,15 +43,31 @@ fn a_non_idempotent_step_in_flight_needs_a_decision() {
 
     let undecided = sandbox.run(&["resume", &id]);
     undecided.expect_code(4);
-    assert!(undecided.stderr.contains(&format!("--assume-done slow")), "{}", undecided.stderr);
+    assert!(
+        undecided.stderr.contains("--assume-done slow"),
+        "{}",
+        undecided.stderr
+    );
     let lines_before = sandbox.journal_text(&id).lines().count();
 
-    sandbox.run(&["resume", &id, "--assume-done", "slow"]).expect_code(0);
-    assert_eq!(sandbox.read("log.txt"), "first\nslow\nlast\n", "nothing ran twice");
-    assert!(!process_running(&tag), "the killed attempt's process was settled");
+    sandbox
+        .run(&["resume", &id, "--assume-done", "slow"])
+        .expect_code(0);
+    assert_eq!(
+        sandbox.read("log.txt"),
+        "first\nslow\nlast\n",
+        "nothing ran twice"
+    );
+    assert!(
+        !process_running(&tag),
+        "the killed attempt's process was settled"
+    );
     let events = sandbox.events(&id);
     assert!(events.contains(&"step_decided:slow".to_string()));
-    assert!(events.contains(&"process_settled:slow".to_string()), "{events:?}");
+    assert!(
+        events.contains(&"process_settled:slow".to_string()),
+        "{events:?}"
+    );
     assert!(sandbox.journal_text(&id).lines().count() > lines_before);
     sandbox.run(&["audit", "verify", &id]).expect_code(0);
 }
@@ -64,7 +80,11 @@ fn an_idempotent_step_in_flight_is_run_again_without_asking() {
     let id = crash_during_slow(&sandbox, &tag);
     sandbox.write("slow-may-finish", "");
     sandbox.run(&["resume", &id]).expect_code(0);
-    assert_eq!(sandbox.read("log.txt"), "first\nslow\nslow\nlast\n", "only the step in flight ran again");
+    assert_eq!(
+        sandbox.read("log.txt"),
+        "first\nslow\nslow\nlast\n",
+        "only the step in flight ran again"
+    );
     assert!(wait_gone(&tag, Duration::from_secs(5)));
     sandbox.run(&["audit", "verify", &id]).expect_code(0);
 }
@@ -76,8 +96,13 @@ fn rerun_decision_kills_the_leftover_before_running_again() {
     sandbox.write("pb.yaml", &playbook(&tag, false));
     let id = crash_during_slow(&sandbox, &tag);
     sandbox.write("slow-may-finish", "");
-    sandbox.run(&["resume", &id, "--rerun", "slow"]).expect_code(0);
-    assert!(!process_running(&tag), "a leftover of the first attempt still runs beside the second");
+    sandbox
+        .run(&["resume", &id, "--rerun", "slow"])
+        .expect_code(0);
+    assert!(
+        !process_running(&tag),
+        "a leftover of the first attempt still runs beside the second"
+    );
     assert_eq!(sandbox.read("log.txt"), "first\nslow\nslow\nlast\n");
 }
 
@@ -100,11 +125,16 @@ steps:
 "#,
     );
     let mut child = sandbox.spawn(&["run", "pb.yaml"]);
-    let id = sandbox.wait_for_journal("\"step_started\",\"data\":{\"step\":\"pause\"", Duration::from_secs(10));
+    let id = sandbox.wait_for_journal(
+        "\"step_started\",\"data\":{\"step\":\"pause\"",
+        Duration::from_secs(10),
+    );
     kill9(&mut child);
     // `wait` is idempotent: it is simply waited again. Shorten it for the test
     // by resuming with a decision that it is done.
-    sandbox.run(&["resume", &id, "--assume-done", "pause"]).expect_code(0);
+    sandbox
+        .run(&["resume", &id, "--assume-done", "pause"])
+        .expect_code(0);
     assert_eq!(sandbox.read("log.txt"), "one\ntwo\n");
     sandbox.run(&["audit", "verify", &id]).expect_code(0);
     sandbox.run(&["resume", &id]).expect_code(0); // a finished run: nothing to do

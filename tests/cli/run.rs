@@ -24,7 +24,11 @@ steps:
 }
 
 fn log(sandbox: &Sandbox) -> Vec<String> {
-    sandbox.read("log.txt").lines().map(str::to_string).collect()
+    sandbox
+        .read("log.txt")
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -54,9 +58,16 @@ fn a_failure_undoes_completed_steps_newest_first_and_exits_3() {
     let events = sandbox.events(&id);
     assert!(events.contains(&"step_failed:boom".to_string()));
     assert_eq!(events.last().unwrap(), "run_finished");
-    let failed = sandbox.journal(&id).into_iter().find(|r| r["event"] == "step_failed").unwrap();
+    let failed = sandbox
+        .journal(&id)
+        .into_iter()
+        .find(|r| r["event"] == "step_failed")
+        .unwrap();
     assert_eq!(failed["data"]["exit_status"], 7);
-    assert!(failed["data"]["output_tail"].as_str().unwrap().contains("about to fail"));
+    assert!(failed["data"]["output_tail"]
+        .as_str()
+        .unwrap()
+        .contains("about to fail"));
 }
 
 #[test]
@@ -82,7 +93,11 @@ fn rollback_stops_at_the_most_recent_checkpoint() {
     );
     sandbox.run(&["run", "pb.yaml"]).expect_code(3);
     assert_eq!(log(&sandbox), ["a", "b", "c", "d", "undo-c"]);
-    let rollback = sandbox.journal(&sandbox.last_run()).into_iter().find(|r| r["event"] == "rollback_started").unwrap();
+    let rollback = sandbox
+        .journal(&sandbox.last_run())
+        .into_iter()
+        .find(|r| r["event"] == "rollback_started")
+        .unwrap();
     assert_eq!(rollback["data"]["checkpoint"], "after-b");
     assert_eq!(rollback["data"]["steps"], serde_json::json!(["c"]));
 }
@@ -103,9 +118,16 @@ steps:
 "#,
     );
     sandbox.run(&["run", "pb.yaml"]).expect_code(3);
-    assert!(!sandbox.path().join("maintenance.on").exists(), "the implied inverse removed the flag file");
+    assert!(
+        !sandbox.path().join("maintenance.on").exists(),
+        "the implied inverse removed the flag file"
+    );
     let plan = sandbox.run(&["plan", "pb.yaml"]);
-    assert!(plan.stdout.contains("implied: turn maintenance off"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("implied: turn maintenance off"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]
@@ -127,15 +149,34 @@ fn a_failure_past_the_point_of_no_return_rolls_nothing_back_and_exits_4() {
     );
     let output = sandbox.run(&["run", "pb.yaml"]);
     output.expect_code(4);
-    assert_eq!(log(&sandbox), ["a", "b", "swap"], "nothing undone by itself");
+    assert_eq!(
+        log(&sandbox),
+        ["a", "b", "swap"],
+        "nothing undone by itself"
+    );
     let id = sandbox.last_run();
-    assert!(output.stderr.contains("point of no return"), "{}", output.stderr);
-    assert!(output.stderr.contains(&format!("cutover rollback {id}")), "{}", output.stderr);
-    assert!(output.stderr.contains("`swap`, then `b`, then `a`"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("point of no return"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains(&format!("cutover rollback {id}")),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("`swap`, then `b`, then `a`"),
+        "{}",
+        output.stderr
+    );
 
     // The operator decides to go back.
     sandbox.run(&["rollback", &id]).expect_code(3);
-    assert_eq!(log(&sandbox), ["a", "b", "swap", "undo-swap", "undo-b", "undo-a"]);
+    assert_eq!(
+        log(&sandbox),
+        ["a", "b", "swap", "undo-swap", "undo-b", "undo-a"]
+    );
     sandbox.run(&["audit", "verify", &id]).expect_code(0);
 }
 
@@ -159,7 +200,11 @@ fn resume_retries_the_failed_step_past_the_point_of_no_return() {
     let id = sandbox.last_run();
     sandbox.write("healthy", "");
     sandbox.run(&["resume", &id]).expect_code(0);
-    assert_eq!(log(&sandbox), ["a", "b", "swap", "smoke"], "completed steps are not repeated");
+    assert_eq!(
+        log(&sandbox),
+        ["a", "b", "swap", "smoke"],
+        "completed steps are not repeated"
+    );
     sandbox.run(&["audit", "verify", &id]).expect_code(0);
 }
 
@@ -188,11 +233,27 @@ steps:
     );
     let output = sandbox.run(&["run", "pb.yaml"]);
     output.expect_code(4);
-    assert!(output.stderr.contains("the rollback of `b` failed"), "{}", output.stderr);
-    assert!(output.stderr.contains("not undone: `b`, `a`"), "{}", output.stderr);
-    assert_eq!(log(&sandbox), ["a", "b"], "older compensations wait for the failed one");
+    assert!(
+        output.stderr.contains("the rollback of `b` failed"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("not undone: `b`, `a`"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        log(&sandbox),
+        ["a", "b"],
+        "older compensations wait for the failed one"
+    );
     let id = sandbox.last_run();
-    let failures = sandbox.events(&id).iter().filter(|e| *e == "compensation_failed:b").count();
+    let failures = sandbox
+        .events(&id)
+        .iter()
+        .filter(|e| *e == "compensation_failed:b")
+        .count();
     assert_eq!(failures, 2, "retried as configured");
 
     sandbox.write("fixed", "");
@@ -217,7 +278,13 @@ steps:
     sandbox.run(&["run", "pb.yaml"]).expect_code(0);
     assert_eq!(sandbox.read("tries").lines().count(), 3);
     let events = sandbox.events(&sandbox.last_run());
-    assert_eq!(events.iter().filter(|e| *e == "step_retrying:flaky").count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| *e == "step_retrying:flaky")
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -239,8 +306,15 @@ steps:
     let started = std::time::Instant::now();
     sandbox.run(&["run", "pb.yaml"]).expect_code(3);
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(wait_gone(&tag, Duration::from_secs(5)), "the step's processes outlived its timeout");
-    let failed = sandbox.journal(&sandbox.last_run()).into_iter().find(|r| r["event"] == "step_failed").unwrap();
+    assert!(
+        wait_gone(&tag, Duration::from_secs(5)),
+        "the step's processes outlived its timeout"
+    );
+    let failed = sandbox
+        .journal(&sandbox.last_run())
+        .into_iter()
+        .find(|r| r["event"] == "step_failed")
+        .unwrap();
     assert_eq!(failed["data"]["timed_out"], true);
 }
 
@@ -261,13 +335,27 @@ fn dry_run_runs_nothing_and_rehearses_the_rollback() {
     );
     let output = sandbox.run(&["run", "pb.yaml", "--dry-run", "--fail-at", "c"]);
     output.expect_code(3);
-    assert!(!sandbox.path().join("log.txt").exists(), "a dry run ran a command");
-    assert!(output.stdout.contains("would run `echo a >> log.txt`"), "{}", output.stdout);
+    assert!(
+        !sandbox.path().join("log.txt").exists(),
+        "a dry run ran a command"
+    );
+    assert!(
+        output.stdout.contains("would run `echo a >> log.txt`"),
+        "{}",
+        output.stdout
+    );
     let id = sandbox.last_run();
     let journal = sandbox.journal(&id);
     assert_eq!(journal[0]["data"]["mode"], "dry_run");
-    let undone: Vec<String> = sandbox.events(&id).into_iter().filter(|e| e.starts_with("compensation_finished")).collect();
-    assert_eq!(undone, ["compensation_finished:b", "compensation_finished:a"]);
+    let undone: Vec<String> = sandbox
+        .events(&id)
+        .into_iter()
+        .filter(|e| e.starts_with("compensation_finished"))
+        .collect();
+    assert_eq!(
+        undone,
+        ["compensation_finished:b", "compensation_finished:a"]
+    );
 
     sandbox.run(&["run", "pb.yaml", "--dry-run"]).expect_code(0);
     assert!(!sandbox.path().join("log.txt").exists());
@@ -293,12 +381,32 @@ steps:
     );
     let refused = sandbox.run(&["run", "pb.yaml"]);
     refused.expect_code(5);
-    assert!(refused.stderr.contains("--approve go-ahead"), "{}", refused.stderr);
-    assert!(!sandbox.path().join("log.txt").exists(), "refused before doing anything");
+    assert!(
+        refused.stderr.contains("--approve go-ahead"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !sandbox.path().join("log.txt").exists(),
+        "refused before doing anything"
+    );
 
-    sandbox.run(&["run", "pb.yaml", "--approve", "go-ahead", "--operator", "alice"]).expect_code(0);
+    sandbox
+        .run(&[
+            "run",
+            "pb.yaml",
+            "--approve",
+            "go-ahead",
+            "--operator",
+            "alice",
+        ])
+        .expect_code(0);
     assert_eq!(sandbox.read("log.txt"), "before\nafter\n");
-    let approval = sandbox.journal(&sandbox.last_run()).into_iter().find(|r| r["step"] == "go-ahead" && r["event"] == "step_finished").unwrap();
+    let approval = sandbox
+        .journal(&sandbox.last_run())
+        .into_iter()
+        .find(|r| r["step"] == "go-ahead" && r["event"] == "step_finished")
+        .unwrap();
     assert_eq!(approval["data"]["applied"]["operator"], "alice");
     assert_eq!(approval["data"]["applied"]["how"], "--approve");
 }
@@ -328,20 +436,46 @@ steps:
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert_eq!(log(&sandbox), ["a", "undo-a"]);
-    assert!(!process_running(&tag) || wait_gone(&tag, Duration::from_secs(5)), "the step's process survived");
+    assert!(
+        !process_running(&tag) || wait_gone(&tag, Duration::from_secs(5)),
+        "the step's process survived"
+    );
     let events = sandbox.events(&sandbox.last_run());
     assert!(events.contains(&"interrupted".to_string()), "{events:?}");
-    sandbox.run(&["audit", "verify", &sandbox.last_run()]).expect_code(0);
+    sandbox
+        .run(&["audit", "verify", &sandbox.last_run()])
+        .expect_code(0);
 }
 
 #[test]
 fn json_output_streams_the_journal_records() {
     let sandbox = Sandbox::new();
-    sandbox.write("pb.yaml", "name: j\nsteps:\n  - id: one\n    action: shell\n    with: { run: echo hi }\n");
+    sandbox.write(
+        "pb.yaml",
+        "name: j\nsteps:\n  - id: one\n    action: shell\n    with: { run: echo hi }\n",
+    );
     let output = sandbox.run(&["run", "pb.yaml", "--output", "json"]);
     output.expect_code(0);
-    let records: Vec<serde_json::Value> = output.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let events: Vec<&str> = records.iter().filter_map(|r| r["event"].as_str()).filter(|e| *e != "process_spawned").collect();
-    assert_eq!(events, ["run_started", "step_started", "step_finished", "run_finished"]);
-    assert!(records.iter().any(|r| r["progress"] == "output" && r["line"] == "hi"));
+    let records: Vec<serde_json::Value> = output
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["event"].as_str())
+        .filter(|e| *e != "process_spawned")
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "run_started",
+            "step_started",
+            "step_finished",
+            "run_finished"
+        ]
+    );
+    assert!(records
+        .iter()
+        .any(|r| r["progress"] == "output" && r["line"] == "hi"));
 }

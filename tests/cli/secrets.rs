@@ -28,8 +28,14 @@ steps:
 }
 
 fn assert_clean(text: &str, place: &str) {
-    assert!(!text.contains(SECRET), "the secret leaked into {place}:\n{text}");
-    assert!(!text.contains(URL_PASSWORD), "the URL password leaked into {place}:\n{text}");
+    assert!(
+        !text.contains(SECRET),
+        "the secret leaked into {place}:\n{text}"
+    );
+    assert!(
+        !text.contains(URL_PASSWORD),
+        "the URL password leaked into {place}:\n{text}"
+    );
 }
 
 #[test]
@@ -37,7 +43,10 @@ fn secrets_are_masked_in_output_journal_and_errors() {
     let sandbox = Sandbox::new();
     sandbox.write("pb.yaml", &playbook());
     for output_mode in ["text", "json"] {
-        let output = sandbox.run_with_env(&["run", "pb.yaml", "--output", output_mode], &[("DB_TOKEN", SECRET)]);
+        let output = sandbox.run_with_env(
+            &["run", "pb.yaml", "--output", output_mode],
+            &[("DB_TOKEN", SECRET)],
+        );
         output.expect_code(3);
         assert_clean(&output.all(), &format!("--output {output_mode}"));
         assert!(output.all().contains("token=***"), "{}", output.all());
@@ -47,7 +56,10 @@ fn secrets_are_masked_in_output_journal_and_errors() {
     }
     let plan = sandbox.run_with_env(&["plan", "pb.yaml"], &[("DB_TOKEN", SECRET)]);
     assert_clean(&plan.all(), "plan");
-    let plan_json = sandbox.run_with_env(&["plan", "pb.yaml", "--output", "json"], &[("DB_TOKEN", SECRET)]);
+    let plan_json = sandbox.run_with_env(
+        &["plan", "pb.yaml", "--output", "json"],
+        &[("DB_TOKEN", SECRET)],
+    );
     assert_clean(&plan_json.all(), "plan --output json");
     let show = sandbox.run(&["audit", "show", &sandbox.last_run()]);
     assert_clean(&show.all(), "audit show");
@@ -59,14 +71,21 @@ fn a_missing_secret_refuses_to_run_and_names_it() {
     sandbox.write("pb.yaml", &playbook());
     let output = sandbox.run(&["run", "pb.yaml"]);
     output.expect_code(2);
-    assert!(output.stderr.contains("`DB_TOKEN` is not set"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("`DB_TOKEN` is not set"),
+        "{}",
+        output.stderr
+    );
     assert!(sandbox.run_ids().is_empty(), "nothing started");
 }
 
 #[test]
 fn validate_errors_do_not_echo_url_passwords() {
     let sandbox = Sandbox::new();
-    sandbox.write("pb.yaml", &playbook().replace("action: shell\n    with: {", "action: shel\n    with: {"));
+    sandbox.write(
+        "pb.yaml",
+        &playbook().replace("action: shell\n    with: {", "action: shel\n    with: {"),
+    );
     let output = sandbox.run(&["validate", "pb.yaml"]);
     output.expect_code(2);
     assert_clean(&output.all(), "validate");

@@ -29,14 +29,20 @@ impl Output {
 
     #[track_caller]
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -85,7 +91,11 @@ impl Sandbox {
 
     /// Starts the binary in the background (for kill -9 and lock races).
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn cutover")
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cutover")
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -95,7 +105,12 @@ impl Sandbox {
     /// Run ids in the default state dir, oldest first.
     pub fn run_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.state_dir().join("runs"))
-            .map(|entries| entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         ids.sort();
         ids
@@ -106,7 +121,10 @@ impl Sandbox {
     }
 
     pub fn journal_path(&self, run_id: &str) -> PathBuf {
-        self.state_dir().join("runs").join(run_id).join("journal.jsonl")
+        self.state_dir()
+            .join("runs")
+            .join(run_id)
+            .join("journal.jsonl")
     }
 
     pub fn journal_text(&self, run_id: &str) -> String {
@@ -165,7 +183,12 @@ pub fn process_running(marker: &str) -> bool {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .any(|cmdline| {
             let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
@@ -175,11 +198,18 @@ pub fn process_running(marker: &str) -> bool {
 
 /// A unique marker for process lookups in this test.
 pub fn marker(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() ^ rand_nanos())
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ rand_nanos()
+    )
 }
 
 fn rand_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Waits for a marker's processes to disappear.

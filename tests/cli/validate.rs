@@ -18,13 +18,6 @@ struct Case {
     hint: Option<&'static str>,
 }
 
-/// A step that is valid on its own, appended where a case needs a body.
-const OK_STEP: &[&str] = &[
-    "  - id: ok",
-    "    action: shell",
-    "    with: { run: \"true\" }",
-];
-
 const CASES: &[Case] = &[
     // The text itself.
     Case {
@@ -115,7 +108,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "name-not-text",
-        lines: &["name: [a]", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: [a]",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 1,
         col: 7,
         message: "`name` must be text, found a list",
@@ -123,7 +122,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "name-empty",
-        lines: &["name: \"\"", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: \"\"",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 1,
         col: 7,
         message: "`name` is empty",
@@ -170,7 +175,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "description-not-text",
-        lines: &["name: x", "description: { a: b }", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "description: { a: b }",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 2,
         col: 16,
         message: "`description` must be text, found a mapping",
@@ -179,7 +191,14 @@ const CASES: &[Case] = &[
     // Vars and secrets.
     Case {
         name: "vars-not-a-mapping",
-        lines: &["name: x", "vars: [a]", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars: [a]",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 2,
         col: 7,
         message: "`vars` must be a mapping",
@@ -187,7 +206,16 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-defined-twice",
-        lines: &["name: x", "vars:", "  host: a", "  host: b", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  host: a",
+            "  host: b",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 4,
         col: 3,
         message: "var `host` is defined twice",
@@ -195,7 +223,15 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-not-text",
-        lines: &["name: x", "vars:", "  hosts: [a, b]", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  hosts: [a, b]",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 3,
         col: 10,
         message: "var `hosts` must be text, found a list",
@@ -203,7 +239,15 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-name-invalid",
-        lines: &["name: x", "vars:", "  \"db host\": a", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  \"db host\": a",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 3,
         col: 3,
         message: "`db host` is not a valid",
@@ -211,7 +255,16 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-refers-to-var",
-        lines: &["name: x", "vars:", "  host: db", "  url: \"postgres://${{ vars.host }}/orders\"", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  host: db",
+            "  url: \"postgres://${{ vars.host }}/orders\"",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 4,
         col: 3,
         message: "var `url` refers to var `host`",
@@ -219,7 +272,15 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-uses-unlisted-secret",
-        lines: &["name: x", "vars:", "  url: \"postgres://app:${{ secrets.PW }}@db/orders\"", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  url: \"postgres://app:${{ secrets.PW }}@db/orders\"",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 3,
         col: 3,
         message: "var `url` uses `secrets.PW`, which is not listed under `secrets`",
@@ -227,7 +288,15 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "var-malformed-template",
-        lines: &["name: x", "vars:", "  url: \"${{ env.DB_URL\"", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  url: \"${{ env.DB_URL\"",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 3,
         col: 3,
         message: "var `url`: `${{` is never closed with `}}`",
@@ -235,7 +304,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "secrets-not-a-list",
-        lines: &["name: x", "secrets: TOKEN", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "secrets: TOKEN",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 2,
         col: 10,
         message: "`secrets` must be a list of environment variable names, found a scalar",
@@ -243,7 +319,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "secret-listed-twice",
-        lines: &["name: x", "secrets: [TOKEN, TOKEN]", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "secrets: [TOKEN, TOKEN]",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 2,
         col: 18,
         message: "secret `TOKEN` is listed twice",
@@ -260,7 +343,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "unknown-step-key",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    timout: 5s"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    timout: 5s",
+        ],
         line: 6,
         col: 5,
         message: "unknown step key `timout`",
@@ -268,7 +358,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "step-key-twice",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    id: b"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    id: b",
+        ],
         line: 6,
         col: 5,
         message: "key `id` appears twice in this step",
@@ -276,7 +373,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "step-key-not-a-name",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    [k]: v"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    [k]: v",
+        ],
         line: 6,
         col: 5,
         message: "a step key must be a plain name, found a list",
@@ -284,7 +388,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "step-without-id",
-        lines: &["name: x", "steps:", "  - action: shell", "    with: { run: \"true\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - action: shell",
+            "    with: { run: \"true\" }",
+        ],
         line: 3,
         col: 5,
         message: "step without `id`",
@@ -292,7 +401,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "step-id-invalid",
-        lines: &["name: x", "steps:", "  - id: \"freeze writes\"", "    action: shell", "    with: { run: \"true\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: \"freeze writes\"",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+        ],
         line: 3,
         col: 9,
         message: "`freeze writes` is not a valid",
@@ -300,7 +415,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "step-without-action",
-        lines: &["name: x", "steps:", "  - id: a", "    with: { run: \"true\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    with: { run: \"true\" }",
+        ],
         line: 3,
         col: 5,
         message: "step `a` has no `action`",
@@ -316,7 +436,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "with-not-a-mapping",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: echo hi"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: echo hi",
+        ],
         line: 5,
         col: 11,
         message: "`with` must be a mapping (`key: value` lines), found a scalar",
@@ -324,7 +450,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "point-of-no-return-not-a-bool",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    point_of_no_return: maybe"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    point_of_no_return: maybe",
+        ],
         line: 6,
         col: 25,
         message: "`point_of_no_return` must be `true` or `false`",
@@ -332,7 +465,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "idempotent-quoted",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    idempotent: \"yes\""],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    idempotent: \"yes\"",
+        ],
         line: 6,
         col: 17,
         message: "`idempotent` must be `true` or `false`",
@@ -341,7 +481,14 @@ const CASES: &[Case] = &[
     // Durations and retries.
     Case {
         name: "duration-in-words",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    timeout: 5 minutes"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    timeout: 5 minutes",
+        ],
         line: 6,
         col: 14,
         message: "`timeout`: `5 minutes` is not a duration",
@@ -350,7 +497,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "duration-without-unit",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    estimate: 5"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    estimate: 5",
+        ],
         line: 6,
         col: 15,
         message: "`estimate`: `5` has no unit: write `5s`, `5m` or `5ms`",
@@ -358,7 +512,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "retries-zero-attempts",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    retries: { attempts: 0 }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    retries: { attempts: 0 }",
+        ],
         line: 6,
         col: 26,
         message: "`attempts` must be a whole number from 1 to 100",
@@ -366,7 +527,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "retries-unknown-key",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    retries: { attempts: 2, delay: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    retries: { attempts: 2, delay: 1s }",
+        ],
         line: 6,
         col: 29,
         message: "unknown retries key `delay`",
@@ -374,7 +542,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "retries-bad-backoff",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    retries: { attempts: 2, backoff: soon }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    retries: { attempts: 2, backoff: soon }",
+        ],
         line: 6,
         col: 38,
         message: "`backoff`: `soon` is not a duration",
@@ -383,7 +558,16 @@ const CASES: &[Case] = &[
     // Names that must be unique.
     Case {
         name: "duplicate-step-id",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "  - id: a", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 9,
         message: "duplicate step id `a`",
@@ -391,7 +575,18 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "duplicate-checkpoint",
-        lines: &["name: x", "steps:", "  - checkpoint: before", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "  - checkpoint: before", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - checkpoint: before",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "  - checkpoint: before",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 7,
         col: 17,
         message: "duplicate checkpoint `before`",
@@ -399,7 +594,18 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "checkpoint-extra-key",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "  - checkpoint: c", "    id: c", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "  - checkpoint: c",
+            "    id: c",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 7,
         col: 5,
         message: "unknown checkpoint entry key `id`",
@@ -407,7 +613,17 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "checkpoint-name-invalid",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "  - checkpoint: \"before downtime\"", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "  - checkpoint: \"before downtime\"",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 17,
         message: "`before downtime` is not a valid",
@@ -416,7 +632,13 @@ const CASES: &[Case] = &[
     // Actions and their parameters.
     Case {
         name: "unknown-action",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shel", "    with: { run: \"true\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shel",
+            "    with: { run: \"true\" }",
+        ],
         line: 4,
         col: 13,
         message: "unknown action `shel`",
@@ -424,7 +646,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "unknown-action-far-from-any",
-        lines: &["name: x", "steps:", "  - id: a", "    action: kubernetes.rollout"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: kubernetes.rollout",
+        ],
         line: 4,
         col: 13,
         message: "unknown action `kubernetes.rollout`",
@@ -471,15 +698,27 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "param-bad-enum",
-        lines: &["name: x", "steps:", "  - id: a", "    action: maintenance.file", "    with: { path: m.on, state: maybe }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: maintenance.file",
+            "    with: { path: m.on, state: maybe }",
+        ],
         line: 5,
         col: 32,
-        message: "`maintenance.file` parameters: unknown variant `maybe`, expected `on` or `off`",
+        message: "expected `on` or `off`",
         hint: None,
     },
     Case {
         name: "param-bad-duration",
-        lines: &["name: x", "steps:", "  - id: a", "    action: wait", "    with: { duration: 5 minutes }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 5 minutes }",
+        ],
         line: 5,
         col: 23,
         message: "`wait` parameters: `5 minutes` is not a duration",
@@ -487,7 +726,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "param-missing",
-        lines: &["name: x", "steps:", "  - id: a", "    action: wait", "    with: {}"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: {}",
+        ],
         line: 5,
         col: 11,
         message: "`wait` parameters: missing field `duration`",
@@ -504,7 +749,15 @@ const CASES: &[Case] = &[
     // Templates.
     Case {
         name: "undefined-var",
-        lines: &["name: x", "vars:", "  target: db2", "steps:", "  - id: a", "    action: shell", "    with: { run: \"pg_dump ${{ vars.targt }}\" }"],
+        lines: &[
+            "name: x",
+            "vars:",
+            "  target: db2",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"pg_dump ${{ vars.targt }}\" }",
+        ],
         line: 7,
         col: 27,
         message: "undefined var `targt`",
@@ -512,7 +765,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "undefined-var-far-from-any",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"echo ${{ vars.zzz }}\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"echo ${{ vars.zzz }}\" }",
+        ],
         line: 5,
         col: 24,
         message: "undefined var `zzz`",
@@ -520,7 +779,14 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "secret-not-listed",
-        lines: &["name: x", "secrets: [OTHER]", "steps:", "  - id: a", "    action: shell", "    with: { run: \"echo ${{ secrets.TOKEN }}\" }"],
+        lines: &[
+            "name: x",
+            "secrets: [OTHER]",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"echo ${{ secrets.TOKEN }}\" }",
+        ],
         line: 6,
         col: 24,
         message: "`secrets.TOKEN` is not listed under `secrets`",
@@ -528,7 +794,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "template-never-closed",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"echo ${{ vars.x\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"echo ${{ vars.x\" }",
+        ],
         line: 5,
         col: 24,
         message: "`${{` is never closed with `}}`",
@@ -536,7 +808,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "template-unknown-scope",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"echo ${{ foo.x }}\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"echo ${{ foo.x }}\" }",
+        ],
         line: 5,
         col: 24,
         message: "unknown scope `foo`: expected `vars`, `env` or `secrets`",
@@ -544,16 +822,35 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "template-plain-scalar",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with:", "      run: echo ${{ vars.nope }}"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with:",
+            "      run: echo ${{ vars.nope }}",
+        ],
         line: 6,
         col: 17,
         message: "undefined var `nope`",
-        hint: None,
+        hint: Some("define it under `vars:`"),
     },
     // Rollbacks.
     Case {
         name: "rollback-never-runs",
-        lines: &["name: x", "steps:", "  - id: a", "    action: wait", "    with: { duration: 1s }", "  - id: last", "    action: shell", "    with: { run: \"true\" }", "    rollback:", "      action: shell", "      with: { run: \"true\" }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: wait",
+            "    with: { duration: 1s }",
+            "  - id: last",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    rollback:",
+            "      action: shell",
+            "      with: { run: \"true\" }",
+        ],
         line: 10,
         col: 7,
         message: "the rollback of `last` can never run",
@@ -561,7 +858,17 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "rollback-scalar",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    rollback: undo", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    rollback: undo",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 15,
         message: "`rollback` must be an action call or `none`, found `undo`",
@@ -569,7 +876,17 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "rollback-without-action",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    rollback: { with: { run: \"true\" } }", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    rollback: { with: { run: \"true\" } }",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 17,
         message: "`rollback` has no `action`",
@@ -577,7 +894,17 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "rollback-unknown-key",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    rollback: { action: shell, with: { run: \"true\" }, when: always }", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    rollback: { action: shell, with: { run: \"true\" }, when: always }",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 55,
         message: "unknown rollback key `when`",
@@ -585,7 +912,17 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "rollback-unknown-action",
-        lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with: { run: \"true\" }", "    rollback: { action: shel }", "  - id: b", "    action: wait", "    with: { duration: 1s }"],
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with: { run: \"true\" }",
+            "    rollback: { action: shel }",
+            "  - id: b",
+            "    action: wait",
+            "    with: { duration: 1s }",
+        ],
         line: 6,
         col: 25,
         message: "unknown action `shel`",
@@ -597,7 +934,15 @@ const CASES: &[Case] = &[
 /// `#[ignore]` reason. Kept apart so the table above stays green.
 const UNKNOWN_PARAM_AT_ITS_KEY: Case = Case {
     name: "unknown-param",
-    lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with:", "      run: \"true\"", "      shell: zsh"],
+    lines: &[
+        "name: x",
+        "steps:",
+        "  - id: a",
+        "    action: shell",
+        "    with:",
+        "      run: \"true\"",
+        "      shell: zsh",
+    ],
     line: 7,
     col: 7,
     message: "`shell` parameters: unknown field `shell`, expected one of `run`, `cwd`, `env`",
@@ -606,7 +951,15 @@ const UNKNOWN_PARAM_AT_ITS_KEY: Case = Case {
 
 const DUPLICATE_PARAM: Case = Case {
     name: "duplicate-param",
-    lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with:", "      run: ./migrate --check", "      run: ./migrate --apply"],
+    lines: &[
+        "name: x",
+        "steps:",
+        "  - id: a",
+        "    action: shell",
+        "    with:",
+        "      run: ./migrate --check",
+        "      run: ./migrate --apply",
+    ],
     line: 7,
     col: 7,
     message: "`run` appears twice",
@@ -615,20 +968,35 @@ const DUPLICATE_PARAM: Case = Case {
 
 const TEMPLATE_IN_BLOCK_SCALAR: Case = Case {
     name: "template-in-block-scalar",
-    lines: &["name: x", "steps:", "  - id: a", "    action: shell", "    with:", "      run: |", "        echo start", "        echo ${{ vars.nope }}"],
+    lines: &[
+        "name: x",
+        "steps:",
+        "  - id: a",
+        "    action: shell",
+        "    with:",
+        "      run: |",
+        "        echo start",
+        "        echo ${{ vars.nope }}",
+    ],
     line: 8,
     col: 14,
     message: "undefined var `nope`",
-    hint: None,
+    hint: Some("define it under `vars:`"),
 };
 
 const INVALID_NAME_GRAMMAR: Case = Case {
     name: "invalid-name-grammar",
-    lines: &["name: x", "steps:", "  - id: \"freeze writes\"", "    action: shell", "    with: { run: \"true\" }"],
+    lines: &[
+        "name: x",
+        "steps:",
+        "  - id: \"freeze writes\"",
+        "    action: shell",
+        "    with: { run: \"true\" }",
+    ],
     line: 3,
     col: 9,
     message: "`freeze writes` is not a valid step id",
-    hint: None,
+    hint: Some("letters, digits"),
 };
 
 impl Case {
@@ -675,7 +1043,11 @@ impl Case {
             wrong.push(format!("not exactly one problem:\n{stderr}"));
         }
         // The block of this diagnostic ends at the first blank line.
-        let block: Vec<&str> = lines.iter().copied().take_while(|l| !l.is_empty()).collect();
+        let block: Vec<&str> = lines
+            .iter()
+            .copied()
+            .take_while(|l| !l.is_empty())
+            .collect();
         let hint = block.iter().find(|l| l.starts_with("hint: "));
         match (self.hint, hint) {
             (Some(expected), Some(found)) if !found.contains(expected) => {
@@ -698,25 +1070,45 @@ impl Case {
         }
         let value: serde_json::Value = match serde_json::from_str(&output.stdout) {
             Ok(value) => value,
-            Err(error) => return vec![format!("--output json: not JSON ({error}): {}", output.stdout)],
+            Err(error) => {
+                return vec![format!(
+                    "--output json: not JSON ({error}): {}",
+                    output.stdout
+                )]
+            }
         };
         let problems = value["problems"].as_array().cloned().unwrap_or_default();
         if value["valid"] != false || value["file"] != self.file() || problems.len() != 1 {
-            wrong.push(format!("--output json: expected one problem in an invalid file: {value}"));
+            wrong.push(format!(
+                "--output json: expected one problem in an invalid file: {value}"
+            ));
             return wrong;
         }
         let problem = &problems[0];
         let at = (problem["line"].as_u64(), problem["col"].as_u64());
         if problem["severity"] != "error" || at != (Some(self.line as u64), Some(self.col as u64)) {
-            wrong.push(format!("--output json: expected an error at {}:{}: {problem}", self.line, self.col));
+            wrong.push(format!(
+                "--output json: expected an error at {}:{}: {problem}",
+                self.line, self.col
+            ));
         }
-        if !problem["message"].as_str().unwrap_or_default().contains(self.message) {
-            wrong.push(format!("--output json: message lacks `{}`: {problem}", self.message));
+        if !problem["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(self.message)
+        {
+            wrong.push(format!(
+                "--output json: message lacks `{}`: {problem}",
+                self.message
+            ));
         }
         match (self.hint, problem["hint"].as_str()) {
             (Some(expected), Some(found)) if found.contains(expected) => {}
             (None, None) => {}
-            _ => wrong.push(format!("--output json: hint should be {:?}: {problem}", self.hint)),
+            _ => wrong.push(format!(
+                "--output json: hint should be {:?}: {problem}",
+                self.hint
+            )),
         }
         wrong
     }
@@ -726,17 +1118,26 @@ impl Case {
 fn check_caret(block: &[&str], line: usize, col: usize, source_line: &str) -> Vec<String> {
     let gutter = format!("{line} | ");
     let Some(shown) = block.iter().position(|l| l.starts_with(&gutter)) else {
-        return vec![format!("source line {line} not shown:\n{}", block.join("\n"))];
+        return vec![format!(
+            "source line {line} not shown:\n{}",
+            block.join("\n")
+        )];
     };
     let mut wrong = Vec::new();
     if block[shown][gutter.len()..] != *source_line {
-        wrong.push(format!("shows `{}` for line {line}", &block[shown][gutter.len()..]));
+        wrong.push(format!(
+            "shows `{}` for line {line}",
+            &block[shown][gutter.len()..]
+        ));
     }
     let caret_line = block.get(shown + 1).copied().unwrap_or_default();
     let prefix = format!("{} | ", " ".repeat(line.to_string().len()));
     let caret = caret_line.strip_prefix(&prefix).and_then(|c| c.find('^'));
     if caret != Some(col - 1) {
-        wrong.push(format!("caret not under column {col}:\n{}", block.join("\n")));
+        wrong.push(format!(
+            "caret not under column {col}:\n{}",
+            block.join("\n")
+        ));
     }
     wrong
 }
@@ -795,8 +1196,18 @@ fn lone_carriage_returns_show_the_reported_line() {
     sandbox.write("cr.yaml", "# old editor\rname: x\nsteps: 5\nfoo: 1\n");
     let output = sandbox.run(&["validate", "cr.yaml"]);
     output.expect_code(2);
-    assert!(output.stderr.starts_with("cr.yaml:3:8: error: `steps` must be a list"), "{}", output.stderr);
-    assert!(output.stderr.contains("3 | steps: 5\n"), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .starts_with("cr.yaml:3:8: error: `steps` must be a list"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("3 | steps: 5\n"),
+        "{}",
+        output.stderr
+    );
 }
 
 /// Problems of every phase (YAML structure, keys, types, actions, parameters,
@@ -811,27 +1222,28 @@ const CHECK_PROBLEMS: &[(usize, usize, &str)] = &[
     (9, 13, "unknown action `shel`"),
     (11, 9, "duplicate step id `copy`"),
     (13, 23, "`5 minutes` is not a duration"),
-    (16, 29, "undefined var `hots`"),
-    (19, 29, "`secrets.TOKEN` is not listed under `secrets`"),
-    (20, 17, "duplicate checkpoint `before-switch`"),
-    (24, 15, "missing field `duration`"),
-    (26, 7, "the rollback of `switch` can never run"),
+    (17, 27, "undefined var `hots`"),
+    (21, 37, "`secrets.TOKEN` is not listed under `secrets`"),
+    (22, 17, "duplicate checkpoint `before-switch`"),
+    (24, 13, "`wait` parameters: missing field `duration`"),
+    (30, 7, "the rollback of `switch` can never run"),
 ];
 
-/// `(line, col, message fragment)` of every problem in `several-problems.yaml`.
+/// `(line, col, message fragment)` of every problem in `several-problems.yaml`: the
+/// same file with four lines broken for the decoder.
 const ALL_PROBLEMS: &[(usize, usize, &str)] = &[
     (2, 1, "unknown playbook key `descriptin`"),
     (9, 13, "unknown action `shel`"),
     (11, 9, "duplicate step id `copy`"),
     (13, 23, "`5 minutes` is not a duration"),
     (14, 5, "unknown step key `timout`"),
-    (17, 29, "undefined var `hots`"),
+    (17, 27, "undefined var `hots`"),
     (18, 26, "`attempts` must be a whole number"),
-    (21, 29, "`secrets.TOKEN` is not listed under `secrets`"),
+    (21, 37, "`secrets.TOKEN` is not listed under `secrets`"),
     (22, 17, "duplicate checkpoint `before-switch`"),
-    (26, 15, "missing field `duration`"),
-    (27, 25, "`point_of_no_return` must be `true` or `false`"),
-    (29, 7, "the rollback of `switch` can never run"),
+    (24, 13, "`wait` parameters: missing field `duration`"),
+    (28, 25, "`point_of_no_return` must be `true` or `false`"),
+    (30, 7, "the rollback of `switch` can never run"),
 ];
 
 #[track_caller]
@@ -860,7 +1272,11 @@ fn assert_lists_all(text: &str, expected: &[(usize, usize, &str)]) {
         found.join("\n")
     );
     let count = format!("several.yaml: {} problems found", expected.len());
-    assert!(output.stderr.contains(&count), "no `{count}`:\n{}", output.stderr);
+    assert!(
+        output.stderr.contains(&count),
+        "no `{count}`:\n{}",
+        output.stderr
+    );
 
     let json = sandbox.run(&["validate", "--output", "json", "several.yaml"]);
     json.expect_code(2);
@@ -871,7 +1287,10 @@ fn assert_lists_all(text: &str, expected: &[(usize, usize, &str)]) {
         .iter()
         .map(|p| (p["line"].as_u64().unwrap(), p["col"].as_u64().unwrap()))
         .collect();
-    let expected_at: Vec<(u64, u64)> = expected.iter().map(|(l, c, _)| (*l as u64, *c as u64)).collect();
+    let expected_at: Vec<(u64, u64)> = expected
+        .iter()
+        .map(|(l, c, _)| (*l as u64, *c as u64))
+        .collect();
     assert_eq!(at, expected_at, "JSON problems in file order");
 }
 
@@ -927,7 +1346,11 @@ fn reference_playbooks_are_valid() {
         let json = sandbox.run(&["validate", "--output", "json", path]);
         let value: serde_json::Value = serde_json::from_str(&json.stdout).unwrap_or_default();
         if json.code != 0 || value["valid"] != true {
-            wrong.push(format!("{path}: --output json: exit {}\n{}", json.code, json.all()));
+            wrong.push(format!(
+                "{path}: --output json: exit {}\n{}",
+                json.code,
+                json.all()
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
