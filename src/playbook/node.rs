@@ -162,16 +162,25 @@ fn plain_scalar_to_json(text: &str) -> serde_json::Value {
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    let result = parser.load(&mut builder, true);
-    if let Some(error) = builder.error.take() {
-        return Err(error);
-    }
-    if let Err(error) = result {
-        let marker = *error.marker();
-        return Err(Diagnostic::error(
-            Span::at(marker, 1),
-            format!("invalid YAML: {}", error.info()),
-        ));
+    // Pull events one by one: the library's own `load` recurses once per level
+    // of nesting, which a hostile file can turn into a stack overflow before our
+    // depth limit sees it.
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((event, marker)) => {
+                builder.on_event(event, marker);
+                if let Some(error) = builder.error.take() {
+                    return Err(error);
+                }
+            }
+            Err(error) => {
+                return Err(Diagnostic::error(
+                    Span::at(*error.marker(), 1),
+                    format!("invalid YAML: {}", error.info()),
+                ));
+            }
+        }
     }
     match builder.documents {
         0 => Err(Diagnostic::error(
