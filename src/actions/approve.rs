@@ -25,10 +25,11 @@ impl Approve {
         format!("ask an operator: {}", self.text)
     }
 
-    pub fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let approval = cx
             .input
             .approve(cx.step, &self.text)
+            .await
             .map_err(|why| anyhow!("not approved: {why}"))?;
         Ok(Applied {
             data: serde_json::json!({ "operator": approval.operator, "how": approval.how }),

@@ -33,8 +33,13 @@ pub struct Approval {
 /// flags, tests answer directly.
 pub trait Input {
     /// Asks to approve a gate; `Err` carries why not (declined, no terminal).
-    fn approve(&self, step: &str, text: &str) -> Result<Approval, String>;
+    /// A future, so a step timeout or Ctrl-C still works while the prompt waits.
+    fn approve<'a>(&'a self, step: &'a str, text: &'a str) -> ApprovalFuture<'a>;
 }
+
+/// What `Input::approve` returns.
+pub type ApprovalFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Approval, String>> + 'a>>;
 
 /// Lent to an action for one attempt of one step.
 pub struct StepContext<'a> {

@@ -12,7 +12,7 @@ mod spec;
 mod wait;
 
 pub use approve::Approve;
-pub use context::{Approval, Input, Progress, StepContext};
+pub use context::{Approval, ApprovalFuture, Input, Progress, StepContext};
 pub use maintenance_file::MaintenanceFile;
 pub use outcome::{ActionFailure, Applied};
 pub use process::{settle_process_group, ProcessRecord};

@@ -45,7 +45,7 @@ impl ActionSpec {
         match self {
             ActionSpec::Shell(a) => a.apply(cx).await,
             ActionSpec::Wait(a) => a.apply(cx).await,
-            ActionSpec::Approve(a) => a.apply(cx),
+            ActionSpec::Approve(a) => a.apply(cx).await,
             ActionSpec::MaintenanceFile(a) => a.apply(cx),
         }
     }

@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  done
+  1  internal error (I/O), or `audit verify` found a line that does not verify
   2  invalid playbook or command line
-  3  a step failed and the run was rolled back to its last checkpoint
+  3  rolled back: a step failed, the run was interrupted, or `cutover rollback` ran
   4  an operator must decide: a failure past the point of no return, a rollback
      that failed, or a resume without a decision
   5  refused before starting: the playbook is locked by another run, or an
@@ -77,7 +78,8 @@ pub struct PlanArgs {
 /// Options shared by commands that execute steps.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Where runs are journaled [default: .cutover/ beside the playbook]
+    /// Where runs are journaled [default: for `run`, .cutover/ beside the
+    /// playbook; for `resume` and `rollback`, ./.cutover]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// Who is running this, for the journal [default: $USER]

@@ -19,6 +19,12 @@ use clap::Parser;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    // Die quietly on a closed pipe (`cutover audit list | head`) like other
+    // Unix tools, instead of panicking inside `println!`.
+    // SAFETY: restoring the default disposition of one signal at start-up.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

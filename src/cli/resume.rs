@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use super::args::{ExecArgs, ResumeArgs, RollbackArgs};
-use super::session::{execute, lock, operator, Start};
+use super::session::{check_approvals, execute, lock, operator, Start};
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
@@ -127,6 +127,9 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             }
         }
     }
+    check_approvals(&plan, &args.exec, state.mode, &|step| {
+        state.is_finished(step)
+    })?;
     let _lock = lock_for(&state, &plan, &args.exec)?;
     let writer = Writer::append_to(&run_dir.journal())?;
     execute(
@@ -157,11 +160,15 @@ pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
             )
             .hint("to go back, write and rehearse a playbook for the way back"))
         }
-        Some(Outcome::RolledBack) => {
+        // Rolled back to a middle checkpoint: going further back is allowed.
+        Some(Outcome::RolledBack) if args.to.is_none() => {
             return Err(CliError::new(
                 ExitCode::Usage,
-                format!("run {id} is already rolled back"),
-            ));
+                format!("run {id} is already rolled back to its last checkpoint"),
+            )
+            .hint(format!(
+                "`cutover rollback {id} --to CHECKPOINT` undoes further back"
+            )));
         }
         _ => {}
     }

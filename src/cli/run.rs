@@ -1,11 +1,9 @@
 //! `cutover run`: a new run of a playbook, live or dry.
 
 use super::args::RunArgs;
-use super::session::{execute, lock, operator, Start};
-use super::terminal::interactive;
+use super::session::{check_approvals, execute, lock, operator, Start};
 use super::validate::{compile, read_source};
 use super::{CliError, ExitCode};
-use crate::actions::ActionSpec;
 use crate::engine::{Journal, RunOptions};
 use crate::journal::{new_run_id, Mode, StateDir, Writer};
 use crate::plan::EnvMode;
@@ -41,44 +39,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
             )));
         }
     }
-    for step in &args.exec.approve {
-        if !matches!(
-            plan.step(step).map(|s| &s.call.action),
-            Some(ActionSpec::Approve(_))
-        ) {
-            return Err(CliError::new(
-                ExitCode::Usage,
-                format!("--approve: `{step}` is not an `approve` step of this playbook"),
-            ));
-        }
-    }
-    // Refuse before anything happens rather than stop half-way at a gate.
-    if mode == Mode::Live && !interactive() {
-        let missing: Vec<&str> = plan
-            .steps()
-            .filter(|s| {
-                matches!(s.call.action, ActionSpec::Approve(_))
-                    && !args.exec.approve.contains(&s.id)
-            })
-            .map(|s| s.id.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(CliError::new(
-                ExitCode::Refused,
-                format!(
-                    "the playbook has approval gates and there is no terminal to ask on: {}",
-                    missing.join(", ")
-                ),
-            )
-            .hint(
-                missing
-                    .iter()
-                    .map(|s| format!("--approve {s}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ));
-        }
-    }
+    check_approvals(&plan, &args.exec, mode, &|_| false)?;
     let operator = operator(&args.exec);
     let state_dir = args
         .exec

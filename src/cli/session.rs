@@ -4,8 +4,9 @@
 use super::args::ExecArgs;
 use super::terminal::{interactive, observer, watch_interrupts, TerminalInput};
 use super::{CliError, ExitCode};
+use crate::actions::ActionSpec;
 use crate::engine::{Finish, Journal, PlaybookLock, RunOptions, Runner};
-use crate::journal::Outcome;
+use crate::journal::{Mode, Outcome};
 use crate::plan::Plan;
 
 /// `--operator`, else `$USER` or `$LOGNAME`, else the login name of the uid.
@@ -45,6 +46,55 @@ pub fn host() -> String {
     } else {
         "unknown".into()
     }
+}
+
+/// Checks `--approve` names approval gates, and refuses (exit 5) a live run
+/// without a terminal whose remaining gates are not approved ahead: better
+/// than stopping half-way at a gate nobody can answer. `done` skips the gates
+/// a resumed run has already passed.
+pub fn check_approvals(
+    plan: &Plan,
+    exec: &ExecArgs,
+    mode: Mode,
+    done: &dyn Fn(&str) -> bool,
+) -> Result<(), CliError> {
+    let is_gate = |step: &str| {
+        matches!(
+            plan.step(step).map(|s| &s.call.action),
+            Some(ActionSpec::Approve(_))
+        )
+    };
+    if let Some(step) = exec.approve.iter().find(|step| !is_gate(step)) {
+        return Err(CliError::new(
+            ExitCode::Usage,
+            format!("--approve: `{step}` is not an `approve` step of this playbook"),
+        ));
+    }
+    if mode != Mode::Live || super::terminal::interactive() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = plan
+        .steps()
+        .filter(|s| is_gate(&s.id) && !done(&s.id) && !exec.approve.contains(&s.id))
+        .map(|s| s.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::new(
+        ExitCode::Refused,
+        format!(
+            "the playbook has approval gates and there is no terminal to ask on: {}",
+            missing.join(", ")
+        ),
+    )
+    .hint(
+        missing
+            .iter()
+            .map(|s| format!("--approve {s}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    ))
 }
 
 /// Takes the playbook's lock, or refuses with exit 5 saying who holds it.

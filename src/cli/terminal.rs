@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::args::Output;
-use crate::actions::{Approval, Input};
+use crate::actions::{Approval, ApprovalFuture, Input};
 use crate::plan::Plan;
 use crate::report::{Human, Json, Observer, Plain};
 
@@ -25,36 +25,57 @@ pub struct TerminalInput {
 }
 
 impl Input for TerminalInput {
-    fn approve(&self, step: &str, text: &str) -> Result<Approval, String> {
-        if self.approvals.iter().any(|s| s == step) {
-            return Ok(Approval {
-                operator: self.operator.clone(),
-                how: "--approve".into(),
-            });
-        }
-        if !self.interactive {
-            return Err(format!("no terminal to ask on; pass `--approve {step}`"));
-        }
-        let ask = || {
+    fn approve<'a>(&'a self, step: &'a str, text: &'a str) -> ApprovalFuture<'a> {
+        Box::pin(async move {
+            if self.approvals.iter().any(|s| s == step) {
+                return Ok(Approval {
+                    operator: self.operator.clone(),
+                    how: "--approve".into(),
+                });
+            }
+            if !self.interactive {
+                return Err(format!("no terminal to ask on; pass `--approve {step}`"));
+            }
+            let _hidden = self.display.as_ref().map(HiddenDisplay::new);
             eprintln!("\n{text}");
             eprint!("Type `{step}` to approve, anything else declines: ");
             let _ = std::io::stderr().flush();
-            let mut answer = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut answer);
-            answer
-        };
-        let answer = match &self.display {
-            Some(display) => display.suspend(ask),
-            None => ask(),
-        };
-        if answer.trim() == step {
-            Ok(Approval {
-                operator: self.operator.clone(),
-                how: "prompt".into(),
-            })
-        } else {
-            Err(format!("declined by {} at the prompt", self.operator))
-        }
+            // Read on a thread of its own: the runtime keeps serving timeouts and
+            // Ctrl-C while the operator thinks.
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                let _ = sender.send(answer);
+            });
+            let answer = receiver.await.unwrap_or_default();
+            if answer.trim() == step {
+                Ok(Approval {
+                    operator: self.operator.clone(),
+                    how: "prompt".into(),
+                })
+            } else {
+                Err(format!("declined by {} at the prompt", self.operator))
+            }
+        })
+    }
+}
+
+/// Hides the live display while a prompt waits, and shows it again however the
+/// wait ends (answered, timed out, interrupted).
+struct HiddenDisplay(indicatif::MultiProgress);
+
+impl HiddenDisplay {
+    fn new(display: &indicatif::MultiProgress) -> Self {
+        display.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        Self(display.clone())
+    }
+}
+
+impl Drop for HiddenDisplay {
+    fn drop(&mut self) {
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
     }
 }
 

@@ -16,7 +16,9 @@ impl Runner<'_> {
         checkpoint: Option<String>,
         steps: Vec<String>,
     ) -> anyhow::Result<Finish> {
-        let resuming = self.state(|s| s.rollback.is_some());
+        // Continuing the same rollback journals nothing new; a different list (an
+        // operator's `rollback --to`) is a new rollback.
+        let resuming = self.state(|s| s.rollback.as_ref().is_some_and(|r| r.remaining == steps));
         if !resuming {
             self.emit(Event::RollbackStarted {
                 reason: reason.to_string(),
@@ -40,14 +42,14 @@ impl Runner<'_> {
                     undone: undone.clone(),
                     remaining: remaining.clone(),
                 })?;
-                let id = self.run_id();
                 let message = format!(
                     "{reason}, and the rollback of `{step_id}` failed after its retries.\n\
                      undone: {}\n\
                      not undone: {}\n\
-                     next: fix the cause, then `cutover resume {id}` to continue the rollback",
+                     next: fix the cause, then `{resume}` to continue the rollback",
                     list(&undone),
                     list(&remaining),
+                    resume = self.command("resume"),
                 );
                 return self.finish(Outcome::NeedsOperator, message);
             }

@@ -84,6 +84,22 @@ impl<'a> Runner<'a> {
         &self.run_dir.id
     }
 
+    /// The command line an operator types next (`cutover resume ID`), with
+    /// `--state-dir` unless it is the default those commands assume.
+    pub(super) fn command(&self, verb: &str) -> String {
+        let state_dir = self.run_dir.path.parent().and_then(|runs| runs.parent());
+        match state_dir {
+            Some(dir) if dir != std::path::Path::new(".cutover") => {
+                format!(
+                    "cutover {verb} {} --state-dir {}",
+                    self.run_id(),
+                    dir.display()
+                )
+            }
+            _ => format!("cutover {verb} {}", self.run_id()),
+        }
+    }
+
     /// Journals an event (redacted, fsynced), folds it into the state, then shows it.
     pub(super) fn emit(&self, event: Event) -> anyhow::Result<()> {
         let event = self.redact(event);
@@ -213,12 +229,13 @@ impl<'a> Runner<'a> {
                         .collect::<Vec<_>>()
                         .join(", then ")
                 };
-                let id = self.run_id();
                 let message = format!(
                     "{what}\nthe run is past its point of no return (`{point_of_no_return}`), so nothing was rolled back.\n\
                      completed: {}\n\
-                     next: fix the cause and `cutover resume {id}` to retry, or `cutover rollback {id}` to undo {undo}",
-                    if done.is_empty() { "nothing".to_string() } else { done.join(", ") }
+                     next: fix the cause and `{resume}` to retry, or `{rollback}` to undo {undo}",
+                    if done.is_empty() { "nothing".to_string() } else { done.join(", ") },
+                    resume = self.command("resume"),
+                    rollback = self.command("rollback"),
                 );
                 self.finish(Outcome::NeedsOperator, message)
             }

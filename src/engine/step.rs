@@ -105,7 +105,30 @@ impl Runner<'_> {
         if self.options.mode == Mode::DryRun {
             return self.simulate(step_id, call, interruptible);
         }
-        let progress = |p| self.progress(step_id, p);
+        // The action keeps its own output tail, but an attempt cut short by a
+        // timeout or Ctrl-C is dropped with it: keep the last lines here too.
+        let recent = std::cell::RefCell::new(std::collections::VecDeque::<String>::new());
+        let progress = |p: crate::actions::Progress| {
+            if let crate::actions::Progress::Output(line) = &p {
+                let mut recent = recent.borrow_mut();
+                if recent.len() == 20 {
+                    recent.pop_front();
+                }
+                recent.push_back(line.clone());
+            }
+            self.progress(step_id, p)
+        };
+        let tail = || {
+            Some(
+                recent
+                    .borrow()
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .filter(|t| !t.is_empty())
+        };
         let spawned = |process: &ProcessRecord| {
             // A journal that cannot record the process is reported when the step
             // ends; the process itself still dies with us (PDEATHSIG).
@@ -148,7 +171,7 @@ impl Runner<'_> {
                 Err(limit) => Err(AttemptFailure {
                     error: format!("timed out after {}", crate::playbook::format_duration(limit)),
                     exit_status: None,
-                    output_tail: None,
+                    output_tail: tail(),
                     timed_out: true,
                     interrupted: None,
                 }),
@@ -156,7 +179,7 @@ impl Runner<'_> {
             signal = interrupted => Err(AttemptFailure {
                 error: format!("interrupted by {signal}"),
                 exit_status: None,
-                output_tail: None,
+                output_tail: tail(),
                 timed_out: false,
                 interrupted: Some(signal),
             }),

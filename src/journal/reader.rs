@@ -26,12 +26,15 @@ pub struct Verification {
 pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read journal {}", path.display()))?;
+    // A last line without its newline was cut short by a crash: not part of
+    // the run (`Writer::append_to` sets it aside the same way).
+    let whole = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
     let mut records = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in whole.lines().enumerate() {
         let Some((body, _)) = split_line(line) else {
-            if index + 1 == text.lines().count() && !text.ends_with('\n') {
-                break; // a last line cut short by a crash: not part of the run
-            }
             anyhow::bail!("{}:{}: not a journal record", path.display(), index + 1);
         };
         let record: Record = serde_json::from_str(&body)

@@ -13,7 +13,13 @@ use crate::playbook::{
 
 /// Checks a decoded playbook; problems are added to `diagnostics`.
 pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
-    let values = Values::new(&playbook.vars, &playbook.secrets, EnvMode::Lenient);
+    // No environment: `validate` must give the same answer on every machine.
+    let values = Values::with_env(
+        &playbook.vars,
+        &playbook.secrets,
+        EnvMode::Lenient,
+        Default::default(),
+    );
     check_var_values(playbook, diagnostics);
     check_unique_names(playbook, diagnostics);
     let steps: Vec<&Step> = playbook
@@ -150,8 +156,16 @@ fn check_params(
     // Templates are checked on their own; here unresolvable ones stay as text.
     let json = values.render_json(&json).unwrap_or(json);
     if let Err(error) = (info.decode)(json) {
-        let span = match with {
-            Some(node) => node.find(error.path.iter().map(String::as_str)).span,
+        let node = with.map(|node| node.find(error.path.iter().map(String::as_str)));
+        // A value that comes from the environment is only known at run time
+        // (`duration: ${{ env.PAUSE }}`): `run` checks it then.
+        if node.and_then(Node::as_scalar).is_some_and(|text| {
+            text.contains("${{ env.") || text.contains("${{env.") || text.contains("secrets.")
+        }) {
+            return;
+        }
+        let span = match node {
+            Some(node) => node.span,
             None => action_span,
         };
         let diagnostic = diagnostics.error(
@@ -199,7 +213,7 @@ fn check_templates(
                             ..at(r.offset)
                         };
                         match r.scope {
-                            Scope::Vars if values.lookup(&r).is_err() => {
+                            Scope::Vars if !values.has_var(&r.name) => {
                                 let d =
                                     diagnostics.error(span, format!("undefined var `{}`", r.name));
                                 match did_you_mean(&r.name, values.var_names()) {

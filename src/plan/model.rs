@@ -7,12 +7,7 @@ use super::Redactor;
 use crate::actions::ActionSpec;
 use crate::playbook::Retries;
 
-/// Rollback retries when a playbook does not say: compensations matter more
-/// than forward steps, so they get a few tries by default.
-pub const DEFAULT_ROLLBACK_RETRIES: Retries = Retries {
-    attempts: 3,
-    backoff: crate::playbook::DurationText(Duration::from_secs(2)),
-};
+pub use crate::playbook::ROLLBACK_RETRIES as DEFAULT_ROLLBACK_RETRIES;
 
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -18,7 +18,9 @@ pub enum EnvMode {
 
 #[derive(Debug, Clone)]
 pub struct Values {
-    vars: BTreeMap<String, String>,
+    /// Each var rendered, or why it could not be (an unset environment variable):
+    /// the error surfaces wherever the var is used, never its raw template.
+    vars: BTreeMap<String, Result<String, String>>,
     secrets: Vec<String>,
     mode: EnvMode,
     env: BTreeMap<String, String>,
@@ -42,17 +44,21 @@ impl Values {
             env,
         };
         // Vars may use env and secrets (not other vars: no order, no cycles).
-        let resolved: BTreeMap<String, String> = vars
+        let resolved: BTreeMap<String, Result<String, String>> = vars
             .iter()
             .map(|(name, text)| {
-                (
-                    name.clone(),
-                    values.render(text).unwrap_or_else(|_| text.clone()),
-                )
+                let value = values
+                    .render(text)
+                    .map_err(|error| format!("var `{name}`: {error}"));
+                (name.clone(), value)
             })
             .collect();
         values.vars = resolved;
         values
+    }
+
+    pub fn has_var(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
     }
 
     pub fn is_secret(&self, name: &str) -> bool {
@@ -71,11 +77,10 @@ impl Values {
     pub fn lookup(&self, reference: &Reference) -> Result<String, String> {
         let name = &reference.name;
         match reference.scope {
-            Scope::Vars => self
-                .vars
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("undefined var `{name}`")),
+            Scope::Vars => match self.vars.get(name) {
+                Some(value) => value.clone(),
+                None => Err(format!("undefined var `{name}`")),
+            },
             Scope::Secrets if !self.is_secret(name) => {
                 Err(format!("`{name}` is not listed under `secrets`"))
             }

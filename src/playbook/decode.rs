@@ -24,6 +24,12 @@ pub const STEP_KEYS: &[&str] = &[
 ];
 const CALL_KEYS: &[&str] = &["action", "with", "timeout", "retries"];
 const RETRY_KEYS: &[&str] = &["attempts", "backoff"];
+/// What a rollback gets when it does not say: compensations matter more than
+/// forward steps, so they get a few tries.
+pub const ROLLBACK_RETRIES: Retries = Retries {
+    attempts: 3,
+    backoff: DurationText(std::time::Duration::from_secs(2)),
+};
 
 /// Decodes the document root; problems go into `diagnostics`, and the returned
 /// playbook holds whatever could be decoded (only used when there were none).
@@ -43,12 +49,7 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
     match root.get("name") {
         Some(node) => {
             playbook.spans.name = node.span;
-            playbook.name = expect_string(node, "`name`", diagnostics).unwrap_or_default();
-            if playbook.name.trim().is_empty() && node.as_scalar().is_some() {
-                diagnostics
-                    .error(node.span, "`name` is empty")
-                    .hint("give the cutover a short name, such as `orders-db-to-rds`");
-            }
+            playbook.name = expect_name(node, "playbook name", diagnostics).unwrap_or_default();
         }
         None => {
             diagnostics
@@ -84,7 +85,7 @@ fn decode_vars(node: &Node, playbook: &mut Playbook, diagnostics: &mut Diagnosti
         return;
     };
     for (key, value) in entries {
-        let Some(name) = expect_name(key, "a var name", diagnostics) else {
+        let Some(name) = expect_name(key, "var name", diagnostics) else {
             continue;
         };
         if playbook.vars.iter().any(|(existing, _)| existing == &name) {
@@ -116,7 +117,7 @@ fn decode_secrets(node: &Node, playbook: &mut Playbook, diagnostics: &mut Diagno
         return;
     };
     for item in items {
-        if let Some(name) = expect_name(item, "an environment variable name", diagnostics) {
+        if let Some(name) = expect_name(item, "environment variable name", diagnostics) {
             if playbook.secrets.contains(&name) {
                 diagnostics.error(item.span, format!("secret `{name}` is listed twice"));
             } else {
@@ -152,7 +153,7 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
     let entries = expect_map(node, "a step", diagnostics)?;
     if let Some(name_node) = node.get("checkpoint") {
         check_keys(entries, &["checkpoint"], "checkpoint entry", diagnostics);
-        let name = expect_name(name_node, "a checkpoint name", diagnostics)?;
+        let name = expect_name(name_node, "checkpoint name", diagnostics)?;
         return Some(Entry::Checkpoint(Checkpoint {
             checkpoint: name,
             span: name_node.span,
@@ -171,7 +172,7 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
             .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
         retries: node
             .get("retries")
-            .and_then(|n| decode_retries(n, diagnostics)),
+            .and_then(|n| decode_retries(n, Retries::default(), diagnostics)),
         rollback: RollbackSpec::Implied,
         estimate: node
             .get("estimate")
@@ -189,7 +190,7 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
     match node.get("id") {
         Some(id) => {
             step.spans.id = id.span;
-            step.id = expect_name(id, "a step id", diagnostics).unwrap_or_default();
+            step.id = expect_name(id, "step id", diagnostics).unwrap_or_default();
         }
         None => {
             diagnostics
@@ -228,6 +229,7 @@ fn decode_with(node: &Node, diagnostics: &mut Diagnostics) -> Option<serde_json:
     if node.is_null() {
         return None;
     }
+    check_unique_keys(node, diagnostics);
     expect_map(node, "`with`", diagnostics)?;
     Some(node.to_json())
 }
@@ -264,16 +266,22 @@ fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> RollbackSpec {
             .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
         retries: node
             .get("retries")
-            .and_then(|n| decode_retries(n, diagnostics)),
+            .and_then(|n| decode_retries(n, ROLLBACK_RETRIES, diagnostics)),
         action_span: action_node.span,
         with_node: with_node.cloned(),
     })
 }
 
-fn decode_retries(node: &Node, diagnostics: &mut Diagnostics) -> Option<Retries> {
+/// `defaults` fills what the playbook leaves out: a rollback that only sets
+/// `backoff` keeps its three attempts.
+fn decode_retries(
+    node: &Node,
+    defaults: Retries,
+    diagnostics: &mut Diagnostics,
+) -> Option<Retries> {
     let entries = expect_map(node, "`retries`", diagnostics)?;
     check_keys(entries, RETRY_KEYS, "retries", diagnostics);
-    let mut retries = Retries::default();
+    let mut retries = defaults;
     if let Some(attempts) = node.get("attempts") {
         match attempts.as_scalar().map(str::parse::<u32>) {
             Some(Ok(n)) if (1..=100).contains(&n) => retries.attempts = n,
@@ -362,20 +370,30 @@ fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Opti
 /// Ids and names: referenced from the command line and file names, so kept simple.
 fn expect_name(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
     let text = expect_string(node, what, diagnostics)?;
+    // Names referenced from templates cannot hold a dot (`vars.a.b` is ambiguous);
+    // ids and the playbook name can, but never lead with one: they become file
+    // names (`locks/NAME.lock`).
+    let referenced = matches!(what, "var name" | "environment variable name");
     let valid = !text.is_empty()
         && text.len() <= 128
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && !text.starts_with('.')
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_') || (c == '.' && !referenced)
+        });
     if valid {
         Some(text)
     } else {
+        let allowed = if referenced {
+            "letters, digits, `-` and `_`"
+        } else {
+            "letters, digits, `-`, `_` and `.` (not first)"
+        };
         diagnostics
             .error(
                 node.span,
                 format!("`{}` is not a valid {what}", shorten(&text)),
             )
-            .hint("use letters, digits, `-`, `_` and `.` (at most 128)");
+            .hint(format!("use {allowed}, at most 128 characters"));
         None
     }
 }
@@ -411,5 +429,28 @@ fn shorten(text: &str) -> String {
         format!("{}…", text.chars().take(40).collect::<String>())
     } else {
         text.to_string()
+    }
+}
+
+/// A key written twice inside `with` would silently keep the last value: an
+/// error everywhere else, so here too.
+fn check_unique_keys(node: &Node, diagnostics: &mut Diagnostics) {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            for (index, (key, value)) in entries.iter().enumerate() {
+                let name = key.as_scalar();
+                if name.is_some() && entries[..index].iter().any(|(k, _)| k.as_scalar() == name) {
+                    diagnostics.error(
+                        key.span,
+                        format!("key `{}` appears twice", name.unwrap_or_default()),
+                    );
+                }
+                check_unique_keys(value, diagnostics);
+            }
+        }
+        NodeKind::Seq(items) => items
+            .iter()
+            .for_each(|item| check_unique_keys(item, diagnostics)),
+        NodeKind::Scalar { .. } => {}
     }
 }

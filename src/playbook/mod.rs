@@ -10,7 +10,7 @@ mod source;
 mod suggest;
 pub mod template;
 
-pub use decode::{decode, STEP_KEYS, TOP_KEYS};
+pub use decode::{decode, ROLLBACK_RETRIES, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::{format_duration, parse_duration, DurationText};
 pub use model::{ActionCall, Entry, Playbook, Retries, RollbackSpec, Step};

@@ -265,7 +265,16 @@ impl Builder {
             Some(Frame::Seq { items, .. }) => items.push(node),
             Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
+                Some(k) => {
+                    // An empty value (`rollback:`) has no text of its own; its
+                    // marker sits wherever the next token starts. Point at the key.
+                    let mut node = node;
+                    if matches!(&node.kind, NodeKind::Scalar { text, quoted: false } if text.is_empty())
+                    {
+                        node.span = k.span;
+                    }
+                    entries.push((k, node))
+                }
             },
         }
     }

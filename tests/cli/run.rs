@@ -298,7 +298,7 @@ fn a_timeout_fails_the_step_and_kills_its_processes() {
 steps:
   - id: slow
     action: shell
-    with: {{ run: "(exec -a {tag} sleep 30) & (exec -a {tag} sleep 31); wait" }}
+    with: {{ run: "echo working hard; (exec -a {tag} sleep 30) & (exec -a {tag} sleep 31); wait" }}
     timeout: 300ms
 "#
         ),
@@ -316,6 +316,10 @@ steps:
         .find(|r| r["event"] == "step_failed")
         .unwrap();
     assert_eq!(failed["data"]["timed_out"], true);
+    assert_eq!(
+        failed["data"]["output_tail"], "working hard",
+        "the output of a timed-out attempt is kept"
+    );
 }
 
 #[test]
@@ -478,4 +482,82 @@ fn json_output_streams_the_journal_records() {
     assert!(records
         .iter()
         .any(|r| r["progress"] == "output" && r["line"] == "hi"));
+}
+
+#[test]
+fn a_rollback_that_only_sets_backoff_keeps_its_three_attempts() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        r#"name: backoff-only
+steps:
+  - id: a
+    action: shell
+    with: { run: "true" }
+    rollback: { action: shell, with: { run: "echo try >> undo.txt; exit 1" }, retries: { backoff: 10ms } }
+  - id: boom
+    action: shell
+    with: { run: "exit 1" }
+"#,
+    );
+    sandbox.run(&["run", "pb.yaml"]).expect_code(4);
+    assert_eq!(sandbox.read("undo.txt").lines().count(), 3);
+}
+
+#[test]
+fn a_playbook_name_cannot_escape_the_state_directory() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: ../escape\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'true' }\n",
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(2);
+    assert!(output.stderr.contains("pb.yaml:1:7"), "{}", output.stderr);
+    assert!(
+        !sandbox.path().join("escape.lock").exists() && !sandbox.path().join(".cutover").exists()
+    );
+}
+
+#[test]
+fn resume_without_a_terminal_refuses_before_an_unapproved_gate() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        r#"name: gate-after-crash
+steps:
+  - id: a
+    action: shell
+    with: { run: "echo a >> log.txt" }
+  - id: swap
+    action: shell
+    with: { run: "echo swap >> log.txt" }
+    point_of_no_return: true
+  - id: check
+    action: shell
+    with: { run: "echo check >> log.txt; test -f ok" }
+  - id: gate
+    action: approve
+  - id: b
+    action: shell
+    with: { run: "echo b >> log.txt" }
+"#,
+    );
+    sandbox
+        .run(&["run", "pb.yaml", "--approve", "gate"])
+        .expect_code(4);
+    let id = sandbox.last_run();
+    sandbox.write("ok", "");
+    let refused = sandbox.run(&["resume", &id]);
+    refused.expect_code(5);
+    assert!(
+        refused.stderr.contains("--approve gate"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sandbox.read("log.txt"), "a\nswap\ncheck\n", "nothing ran");
+    sandbox
+        .run(&["resume", &id, "--approve", "gate"])
+        .expect_code(0);
+    assert_eq!(sandbox.read("log.txt"), "a\nswap\ncheck\ncheck\nb\n");
 }

@@ -90,3 +90,25 @@ fn validate_errors_do_not_echo_url_passwords() {
     output.expect_code(2);
     assert_clean(&output.all(), "validate");
 }
+
+#[test]
+fn a_var_built_from_an_unset_variable_never_runs_with_its_template() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        r#"name: unset-var
+vars:
+  target: postgres://app:${{ secrets.PW }}@${{ env.TARGET_HOST }}/orders
+secrets: [PW]
+steps:
+  - id: connect
+    action: shell
+    with: { run: "echo ${{ vars.target }} > used.txt" }
+"#,
+    );
+    let output = sandbox.run_with_env(&["run", "pb.yaml"], &[("PW", SECRET)]);
+    output.expect_code(2);
+    assert!(output.stderr.contains("TARGET_HOST"), "{}", output.stderr);
+    assert!(!sandbox.path().join("used.txt").exists());
+    assert_clean(&output.all(), "the error");
+}
