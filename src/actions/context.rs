@@ -35,6 +35,8 @@ pub trait Input {
     /// Asks to approve a gate; `Err` carries why not (declined, no terminal).
     /// A future, so a step timeout or Ctrl-C still works while the prompt waits.
     fn approve<'a>(&'a self, step: &'a str, text: &'a str) -> ApprovalFuture<'a>;
+    /// Asks an operator to confirm a checklist item.
+    fn confirm<'a>(&'a self, item: &'a str, text: &'a str) -> ApprovalFuture<'a>;
 }
 
 /// What `Input::approve` returns.

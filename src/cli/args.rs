@@ -71,6 +71,12 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     pub playbook: PathBuf,
+    /// Where earlier runs are journaled, for measured estimates [default: .cutover/ beside the playbook]
+    #[arg(long, env = "CUTOVER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The moment to show the window fit for [default: now]
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -88,6 +94,16 @@ pub struct ExecArgs {
     /// Approve this `approve` step ahead of time (repeatable).
     #[arg(long, value_name = "STEP")]
     pub approve: Vec<String>,
+    /// Run even outside the playbook's window; needs --reason, journaled.
+    #[arg(long, requires = "reason")]
+    pub override_window: bool,
+    /// Why the window is overridden (journaled, shown in audit reports).
+    #[arg(long, value_name = "TEXT", requires = "override_window")]
+    pub reason: Option<String>,
+    /// Fix the clock windows are checked against: RFC 3339 (`2026-12-05T22:30:00Z`)
+    /// or `2026-12-05T22:30` in the window's time zone. For rehearsals and tests.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -98,9 +114,23 @@ pub struct RunArgs {
     /// Walk every step with simulated actions: nothing runs, nothing connects.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: make this step fail, to rehearse the rollback.
-    #[arg(long, value_name = "STEP", requires = "dry_run")]
+    /// Execute for real against rehearsal targets (see --vars): windows only
+    /// warn, and the timings become the estimates of later runs.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub rehearsal: bool,
+    /// A YAML file of `name: value` that replaces the playbook's vars (e.g.
+    /// staging hosts for a rehearsal).
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+    /// With --dry-run or --rehearsal: make this step fail, to rehearse the rollback.
+    #[arg(long, value_name = "STEP")]
     pub fail_at: Option<String>,
+    /// Confirm this checklist item ahead of time (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub confirm: Vec<String>,
+    /// A file of checklist ids confirmed ahead of time, one per line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub checklist_file: Option<PathBuf>,
     #[command(flatten)]
     pub exec: ExecArgs,
 }
@@ -144,9 +174,38 @@ pub enum AuditCommand {
     List {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+        /// Only runs of this playbook (its `name`).
+        #[arg(long)]
+        playbook: Option<String>,
+        /// Only runs in this mode: live, rehearsal, dry_run.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Only runs with this outcome: done, rolled_back, needs_operator, refused, stopped.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only runs started since: a date (`2026-11-01`), a time, or an age (`7d`, `12h`).
+        #[arg(long)]
+        since: Option<String>,
     },
     /// One run's timeline.
     Show { run_id: String },
     /// Check a run's hash chain; names the first bad line.
     Verify { run_id: String },
+    /// Write a self-contained report of a run (Markdown, or HTML with a timeline chart).
+    Report {
+        run_id: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Where to write it [default: cutover-RUN_ID.md or .html]; `-` for stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Compare two runs step by step (a rehearsal against the live run).
+    Diff { run_a: String, run_b: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
 }

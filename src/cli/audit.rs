@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::args::{AuditArgs, AuditCommand, Output};
+use super::args::{AuditArgs, AuditCommand, Output, ReportFormat};
+use crate::report::{html, markdown, RunSummary};
 use super::{CliError, ExitCode};
 use crate::journal::{self, Event, Record, StateDir};
 use crate::playbook::format_duration;
@@ -11,10 +12,108 @@ use crate::report::{clock, describe_record};
 pub fn audit(args: AuditArgs) -> Result<i32, CliError> {
     let state_dir = StateDir::new(args.state_dir.clone().unwrap_or_else(|| ".cutover".into()));
     match args.command {
-        AuditCommand::List { output } => list(&state_dir, output),
+        AuditCommand::List { output, playbook, mode, outcome, since } => {
+            let filter = Filter { playbook, mode, outcome, since: since.as_deref().map(parse_since).transpose()? };
+            list(&state_dir, output, &filter)
+        }
         AuditCommand::Show { run_id } => show(&state_dir, &run_id),
         AuditCommand::Verify { run_id } => verify(&state_dir, &run_id),
+        AuditCommand::Report { run_id, format, out } => report(&state_dir, &run_id, format, out),
+        AuditCommand::Diff { run_a, run_b } => diff(&state_dir, &run_a, &run_b),
     }
+}
+
+/// `audit list` filters.
+struct Filter {
+    playbook: Option<String>,
+    mode: Option<String>,
+    outcome: Option<String>,
+    since: Option<jiff::Timestamp>,
+}
+
+impl Filter {
+    fn keeps(&self, summary: &Summary) -> bool {
+        let same = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| value.starts_with(w));
+        same(&self.playbook, &summary.playbook)
+            && same(&self.mode, &summary.mode)
+            && same(&self.outcome, &summary.outcome)
+            && self.since.is_none_or(|since| summary.started.parse::<jiff::Timestamp>().is_ok_and(|t| t >= since))
+    }
+}
+
+/// `2026-11-01`, `2026-11-01T12:00:00Z`, or an age such as `7d`.
+fn parse_since(text: &str) -> Result<jiff::Timestamp, CliError> {
+    if let Ok(age) = crate::playbook::parse_duration(text) {
+        let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::ZERO);
+        return Ok(jiff::Timestamp::now().saturating_sub(age).unwrap_or(jiff::Timestamp::UNIX_EPOCH));
+    }
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    text.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp())
+        .ok_or_else(|| CliError::new(ExitCode::Usage, format!("--since: `{text}` is not a date, a time or an age")).hint("write `2026-11-01`, `2026-11-01T12:00:00Z` or `7d`"))
+}
+
+/// The chain's verdict in words, for reports.
+fn chain_verdict(run: &journal::RunDir) -> String {
+    match journal::verify(&run.journal()) {
+        Ok(v) if v.problem.is_none() => format!("{} lines, hash chain verifies", v.lines),
+        Ok(v) => {
+            let p = v.problem.expect("checked");
+            format!("DOES NOT VERIFY: line {}: {}", p.line, p.reason)
+        }
+        Err(e) => format!("unreadable: {e}"),
+    }
+}
+
+fn report(state_dir: &StateDir, run_id: &str, format: ReportFormat, out: Option<std::path::PathBuf>) -> Result<i32, CliError> {
+    let run = state_dir.find_run(run_id).map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    let records = journal::read(&run.journal())?;
+    let summary = RunSummary::from_records(&records);
+    let chain = chain_verdict(&run);
+    let (text, extension) = match format {
+        ReportFormat::Markdown => (markdown(&summary, &chain), "md"),
+        ReportFormat::Html => (html(&summary, &chain), "html"),
+    };
+    let path = out.unwrap_or_else(|| format!("cutover-{}.{extension}", run.id).into());
+    if path.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(0);
+    }
+    std::fs::write(&path, text).map_err(|e| CliError::new(ExitCode::Internal, format!("cannot write {}: {e}", path.display())))?;
+    println!("{}", path.display());
+    Ok(0)
+}
+
+fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<i32, CliError> {
+    let load = |id: &str| -> Result<RunSummary, CliError> {
+        let run = state_dir.find_run(id).map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+        Ok(RunSummary::from_records(&journal::read(&run.journal())?))
+    };
+    let (left, right) = (load(a)?, load(b)?);
+    let ms = |v: u64| format_duration(std::time::Duration::from_millis(v));
+    let (ld, rd) = (left.step_durations(), right.step_durations());
+    println!("{:<28} {:>12} {:>12} {:>9}", "step", format!("A {}", left.mode), format!("B {}", right.mode), "change");
+    let mut steps: Vec<&String> = ld.iter().map(|(s, _)| s).collect();
+    steps.extend(rd.iter().map(|(s, _)| s).filter(|s| !ld.iter().any(|(l, _)| l == *s)));
+    for step in steps {
+        let find = |list: &[(String, u64)]| list.iter().find(|(s, _)| s == step).map(|(_, d)| *d);
+        let (x, y) = (find(&ld), find(&rd));
+        let change = match (x, y) {
+            (Some(x), Some(y)) if x > 0 => format!("{:+.0}%", (y as f64 - x as f64) * 100.0 / x as f64),
+            (Some(_), Some(_)) => "".into(),
+            (Some(_), None) => "only in A".into(),
+            (None, _) => "only in B".into(),
+        };
+        let show = |v: Option<u64>| v.map(ms).unwrap_or_else(|| "-".into());
+        println!("{:<28} {:>12} {:>12} {:>9}", step, show(x), show(y), change);
+    }
+    println!("{:<28} {:>12} {:>12}", "total (run)", ms(left.duration_ms), ms(right.duration_ms));
+    println!("A = {} ({}), B = {} ({})", left.run_id, left.outcome, right.run_id, right.outcome);
+    Ok(0)
 }
 
 /// One line of `audit list`.
@@ -53,7 +152,7 @@ fn summarize(id: &str, records: &[Record]) -> Summary {
         duration_ms,
         outcome: match state.as_ref().and_then(|s| s.outcome) {
             Some(outcome) => outcome.as_str().to_string(),
-            None => "stopped (resume it)".into(),
+            None => "stopped".into(),
         },
     }
 }
@@ -64,7 +163,7 @@ fn elapsed_ms(from: &str, to: &str) -> Option<u64> {
     Some(to.duration_since(from).as_millis().max(0) as u64)
 }
 
-fn list(state_dir: &StateDir, output: Output) -> Result<i32, CliError> {
+fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, CliError> {
     let summaries: Vec<Summary> = state_dir
         .run_ids()
         .iter()
@@ -72,6 +171,7 @@ fn list(state_dir: &StateDir, output: Output) -> Result<i32, CliError> {
             let records = journal::read(&state_dir.run(id).journal()).unwrap_or_default();
             summarize(id, &records)
         })
+        .filter(|summary| filter.keeps(summary))
         .collect();
     if output == Output::Json {
         for summary in &summaries {

@@ -4,6 +4,7 @@
 mod args;
 mod audit;
 mod exit;
+mod inputs;
 mod plan;
 mod resume;
 mod run;

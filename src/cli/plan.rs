@@ -6,17 +6,95 @@ use std::fmt::Write;
 use super::args::{Output, PlanArgs};
 use super::validate::{compile, read_source};
 use super::CliError;
-use crate::plan::{compensations, EnvMode, FailurePlan, Plan, PlanItem, RollbackOrigin};
+use super::inputs::parse_now;
+use crate::journal::{step_durations, StateDir};
+use crate::plan::window::Fit;
+use crate::plan::{compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin};
 use crate::playbook::format_duration;
 
 pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
     let source = read_source(&args.playbook)?;
-    let plan = compile(&source, EnvMode::Lenient)?;
+    let mut plan = compile(&source, EnvMode::Lenient, &[])?;
+    let state_dir = args.state_dir.clone().map(StateDir::new).unwrap_or_else(|| StateDir::beside(&args.playbook));
+    plan.apply_history(&step_durations(&state_dir, &plan.name));
+    let now = match &args.now {
+        Some(text) => parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?,
+        None => jiff::Timestamp::now(),
+    };
     match args.output {
-        Output::Json => println!("{}", plan.redactor.redact(&to_json(&plan).to_string())),
-        Output::Auto | Output::Text => print!("{}", plan.redactor.redact(&to_text(&plan))),
+        Output::Json => {
+            let mut json = to_json(&plan);
+            json["window"] = window_json(&plan, now);
+            println!("{}", plan.redactor.redact(&json.to_string()))
+        }
+        Output::Auto | Output::Text => {
+            let text = to_text(&plan) + &window_text(&plan, now);
+            print!("{}", plan.redactor.redact(&text))
+        }
     }
     Ok(0)
+}
+
+fn estimate_label(step: &crate::plan::PlannedStep) -> String {
+    match (step.estimate, step.estimate_source) {
+        (Some(e), EstimateSource::History { runs }) => format!(
+            "{} (median of {runs} run{}, p90 {})",
+            format_duration(e),
+            if runs == 1 { "" } else { "s" },
+            optional(step.estimate_p90)
+        ),
+        (Some(e), _) => format!("{} (playbook)", format_duration(e)),
+        (None, _) => "-".into(),
+    }
+}
+
+fn fit(plan: &Plan, now: jiff::Timestamp) -> Option<(String, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
+    let window = plan.window.as_ref()?;
+    let (total, _) = plan.estimated_total();
+    Some(match window.fit(now, total) {
+        Fit::Fits { closes } => ("fits".into(), closes, None),
+        Fit::Outside { next } => ("outside the window".into(), None, next),
+        Fit::TooLong { closes, next } => ("does not fit before the window closes".into(), Some(closes), next),
+    })
+}
+
+fn window_text(plan: &Plan, now: jiff::Timestamp) -> String {
+    let Some(window) = &plan.window else { return String::new() };
+    let mut out = String::new();
+    let (total, _) = plan.estimated_total();
+    let _ = writeln!(out, "\nwindow ({}, margin {}, on overrun: {:?})", window.timezone_name, format_duration(window.margin), window.on_overrun);
+    for (text, _) in &window.allow {
+        let _ = writeln!(out, "  allow  {text}");
+    }
+    for (text, _) in &window.deny {
+        let _ = writeln!(out, "  deny   {text}");
+    }
+    if let Some((verdict, closes, next)) = fit(plan, now) {
+        let closes = closes.map(|c| format!(", closes {}", window.show(c))).unwrap_or_default();
+        let _ = writeln!(out, "  now    {}: {verdict} (estimate {}, {}){closes}", window.show(now), format_duration(total), plan.estimate_sources());
+        if let Some(next) = next {
+            let _ = writeln!(out, "  next start that fits: {}", window.show(next));
+        }
+    }
+    let _ = writeln!(out, "  next windows:");
+    for (start, end) in window.upcoming(now, 3) {
+        let length = std::time::Duration::from_secs(end.duration_since(start).as_secs().max(0) as u64);
+        let _ = writeln!(out, "    {} → {} ({})", window.show(start), window.show(end), format_duration(length));
+    }
+    out
+}
+
+fn window_json(plan: &Plan, now: jiff::Timestamp) -> serde_json::Value {
+    let Some(window) = &plan.window else { return serde_json::Value::Null };
+    let (verdict, closes, next) = fit(plan, now).unwrap_or_default();
+    serde_json::json!({
+        "timezone": window.timezone_name,
+        "now": window.show(now),
+        "verdict": verdict,
+        "closes": closes.map(|c| c.to_string()),
+        "next_fit": next.map(|n| n.to_string()),
+        "upcoming": window.upcoming(now, 3).iter().map(|(s, e)| serde_json::json!({ "start": s.to_string(), "end": e.to_string() })).collect::<Vec<_>>(),
+    })
 }
 
 fn optional(duration: Option<std::time::Duration>) -> String {
@@ -69,6 +147,10 @@ pub fn to_text(plan: &Plan) -> String {
         plan.step_count(),
         format_duration(total)
     );
+    for item in &plan.checklist {
+        let verify = item.verify.as_ref().map(|v| format!(" (verify: {})", v.action.describe())).unwrap_or_default();
+        let _ = writeln!(out, "check     [ ] {}: {}{verify}", item.id, item.text);
+    }
     let _ = writeln!(out);
     let mut number = 0;
     for item in &plan.items {
@@ -104,7 +186,7 @@ pub fn to_text(plan: &Plan) -> String {
                         .timeout
                         .map(format_duration)
                         .unwrap_or_else(|| "none".into()),
-                    optional(step.estimate),
+                    estimate_label(step),
                     if step.idempotent {
                         "idempotent"
                     } else {
@@ -177,6 +259,8 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "timeout_ms": step.call.timeout.map(|t| t.as_millis() as u64),
                 "attempts": step.call.retries.attempts,
                 "estimate_ms": step.estimate.map(|t| t.as_millis() as u64),
+                "estimate_p90_ms": step.estimate_p90.map(|t| t.as_millis() as u64),
+                "estimate_source": step.estimate_source,
                 "idempotent": step.idempotent,
                 "point_of_no_return": step.point_of_no_return,
                 "rollback": {
@@ -194,6 +278,8 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
         "sha256": plan.sha256,
         "estimate_ms": total.as_millis() as u64,
         "steps_without_estimate": unknown,
+        "estimate_sources": plan.estimate_sources(),
+        "checklist": plan.checklist.iter().map(|c| serde_json::json!({ "id": c.id, "text": c.text, "verify": c.verify.as_ref().map(|v| v.action.describe()) })).collect::<Vec<_>>(),
         "items": items,
     })
 }

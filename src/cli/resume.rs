@@ -9,7 +9,7 @@ use super::session::{check_approvals, execute, lock, operator, Start};
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
-use crate::engine::{resume_blocker, rollback_targets, Decision, Journal, RunOptions};
+use crate::engine::{Clock, resume_blocker, rollback_targets, Decision, Journal, RunOptions};
 use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
 use crate::plan::{EnvMode, Plan};
 use crate::playbook::Source;
@@ -52,7 +52,16 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
     } else {
         EnvMode::Strict
     };
-    let mut plan = compile(&source, env_mode)?;
+    // A rehearsal resumes against the same targets it started with.
+    let overrides = match std::fs::read_to_string(run_dir.vars()) {
+        Ok(text) => super::inputs::parse_vars(&Source::new(run_dir.vars(), text))?,
+        Err(_) => Vec::new(),
+    };
+    let mut plan = compile(&source, env_mode, &overrides)?;
+    let state_dir = run_dir.path.parent().and_then(|runs| runs.parent()).map(crate::journal::StateDir::new);
+    if let Some(state_dir) = state_dir {
+        plan.apply_history(&crate::journal::step_durations(&state_dir, &plan.name));
+    }
     // Relative paths in actions mean what they meant to the original run: the
     // playbook's own directory, not the run directory holding its copy.
     if let Some(dir) = std::path::Path::new(&state.path).parent() {
@@ -66,13 +75,20 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
     })
 }
 
-fn options(state: &RunState, exec: &ExecArgs, decisions: BTreeMap<String, Decision>) -> RunOptions {
-    RunOptions {
+fn options(plan: &Plan, state: &RunState, exec: &ExecArgs, decisions: BTreeMap<String, Decision>) -> Result<RunOptions, CliError> {
+    let clock = match &exec.now {
+        Some(text) => Clock::starting_at(super::inputs::parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?),
+        None => Clock::system(),
+    };
+    Ok(RunOptions {
         mode: state.mode,
         operator: operator(exec),
         fail_at: state.fail_at.clone(),
         decisions,
-    }
+        clock,
+        confirmations: BTreeMap::new(),
+        override_window: exec.reason.clone().filter(|_| exec.override_window),
+    })
 }
 
 pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
@@ -93,6 +109,10 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
                 format!("run {id} was rolled back; there is nothing to resume"),
             )
             .hint("start a new run with `cutover run`"));
+        }
+        Some(Outcome::Refused) => {
+            return Err(CliError::new(ExitCode::Usage, format!("run {id} was refused before its first step; there is nothing to resume"))
+                .hint("start a new run with `cutover run` once the window and the checklist allow it"));
         }
         _ => {}
     }
@@ -134,7 +154,7 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     let writer = Writer::append_to(&run_dir.journal())?;
     execute(
         &plan,
-        options(&state, &args.exec, decisions),
+        options(&plan, &state, &args.exec, decisions)?,
         &args.exec,
         Journal {
             run_dir,
@@ -170,6 +190,9 @@ pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
                 "`cutover rollback {id} --to CHECKPOINT` undoes further back"
             )));
         }
+        Some(Outcome::Refused) => {
+            return Err(CliError::new(ExitCode::Usage, format!("run {id} was refused before its first step; there is nothing to undo")));
+        }
         _ => {}
     }
     let (checkpoint, steps) = match &state.rollback {
@@ -185,7 +208,7 @@ pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
     let start = Start::Rollback { checkpoint, steps };
     execute(
         &plan,
-        options(&state, &args.exec, BTreeMap::new()),
+        options(&plan, &state, &args.exec, BTreeMap::new())?,
         &args.exec,
         Journal {
             run_dir,
@@ -202,7 +225,7 @@ fn lock_for(
     exec: &ExecArgs,
 ) -> Result<Option<crate::engine::PlaybookLock>, CliError> {
     match state.mode {
-        Mode::Live => lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some),
+        Mode::Live | Mode::Rehearsal => lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some),
         Mode::DryRun => Ok(None),
     }
 }

@@ -160,11 +160,13 @@ pub fn execute(
     let finish = runtime.block_on(async {
         let interrupt = watch_interrupts(interactive);
         let runner = Runner::new(plan, options, &input, interrupt, journal, observer.as_mut());
-        match start {
+        let finish = match start {
             Start::Run { path } => runner.run(&path, &host()).await,
             Start::Resume => runner.resume().await,
             Start::Rollback { checkpoint, steps } => runner.rollback_to(checkpoint, steps).await,
-        }
+        };
+        let concluded = runner.conclude().await;
+        finish.and_then(|finish| concluded.map(|()| finish))
     });
     drop(observer);
     let finish = finish.map_err(|error| {
@@ -186,6 +188,7 @@ fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> i32 {
             eprintln!("error: run {run_id} failed and was rolled back: {message}")
         }
         Outcome::NeedsOperator => eprintln!("error: run {run_id} needs an operator: {message}"),
+        Outcome::Refused => eprintln!("error: run {run_id} refused: {message}"),
     }
     finish.outcome.exit_code()
 }

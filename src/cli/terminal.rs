@@ -24,38 +24,55 @@ pub struct TerminalInput {
     pub display: Option<indicatif::MultiProgress>,
 }
 
+impl TerminalInput {
+    /// Prints a question and reads one line, on a thread of its own: the runtime
+    /// keeps serving timeouts and Ctrl-C while the operator thinks.
+    async fn ask(&self, question: String) -> String {
+        let _hidden = self.display.as_ref().map(HiddenDisplay::new);
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let _ = std::io::stdin().lock().read_line(&mut answer);
+            let _ = sender.send(answer);
+        });
+        receiver.await.unwrap_or_default()
+    }
+
+    fn approval(&self, how: &str) -> Approval {
+        Approval { operator: self.operator.clone(), how: how.into() }
+    }
+}
+
 impl Input for TerminalInput {
     fn approve<'a>(&'a self, step: &'a str, text: &'a str) -> ApprovalFuture<'a> {
         Box::pin(async move {
             if self.approvals.iter().any(|s| s == step) {
-                return Ok(Approval {
-                    operator: self.operator.clone(),
-                    how: "--approve".into(),
-                });
+                return Ok(self.approval("--approve"));
             }
             if !self.interactive {
                 return Err(format!("no terminal to ask on; pass `--approve {step}`"));
             }
-            let _hidden = self.display.as_ref().map(HiddenDisplay::new);
-            eprintln!("\n{text}");
-            eprint!("Type `{step}` to approve, anything else declines: ");
-            let _ = std::io::stderr().flush();
-            // Read on a thread of its own: the runtime keeps serving timeouts and
-            // Ctrl-C while the operator thinks.
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            std::thread::spawn(move || {
-                let mut answer = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut answer);
-                let _ = sender.send(answer);
-            });
-            let answer = receiver.await.unwrap_or_default();
+            let answer = self.ask(format!("\n{text}\nType `{step}` to approve, anything else declines: ")).await;
             if answer.trim() == step {
-                Ok(Approval {
-                    operator: self.operator.clone(),
-                    how: "prompt".into(),
-                })
+                Ok(self.approval("prompt"))
             } else {
                 Err(format!("declined by {} at the prompt", self.operator))
+            }
+        })
+    }
+
+    fn confirm<'a>(&'a self, item: &'a str, text: &'a str) -> ApprovalFuture<'a> {
+        Box::pin(async move {
+            if !self.interactive {
+                return Err(format!("no terminal to ask on; pass `--confirm {item}`"));
+            }
+            let answer = self.ask(format!("checklist `{item}`: {text}\nConfirm? [y/N] ")).await;
+            if matches!(answer.trim(), "y" | "Y" | "yes") {
+                Ok(self.approval("prompt"))
+            } else {
+                Err("not confirmed".into())
             }
         })
     }

@@ -53,8 +53,12 @@ pub fn render(source: &Source, diagnostics: Diagnostics) -> String {
 }
 
 /// Compiles for execution, turning every kind of failure into its exit code.
-pub fn compile(source: &Source, mode: crate::plan::EnvMode) -> Result<crate::plan::Plan, CliError> {
-    crate::plan::compile(source, mode).map_err(|error| match error {
+pub fn compile(
+    source: &Source,
+    mode: crate::plan::EnvMode,
+    overrides: &[(String, String)],
+) -> Result<crate::plan::Plan, CliError> {
+    crate::plan::compile(source, mode, overrides).map_err(|error| match error {
         crate::plan::CompileError::Invalid(diagnostics) => {
             CliError::rendered(ExitCode::Usage, render(source, diagnostics))
         }

@@ -30,4 +30,10 @@ pub struct RunOptions {
     pub fail_at: Option<String>,
     /// Resume decisions given on the command line.
     pub decisions: BTreeMap<String, Decision>,
+    /// The time windows are checked against.
+    pub clock: super::Clock,
+    /// Checklist items confirmed ahead (`--confirm`, a checklist file): id → how.
+    pub confirmations: BTreeMap<String, String>,
+    /// `--override-window --reason`: run outside the window, journaled.
+    pub override_window: Option<String>,
 }

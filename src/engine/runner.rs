@@ -25,6 +25,8 @@ pub struct Finish {
 pub(super) enum Stop {
     Failed { step: String, error: String },
     Interrupted { signal: String },
+    /// The rest of the run no longer fits the window (on_overrun: rollback).
+    Overrun { step: String },
 }
 
 pub struct Runner<'a> {
@@ -41,6 +43,8 @@ struct Inner<'a> {
     writer: Writer,
     state: Option<RunState>,
     observer: &'a mut dyn Observer,
+    /// Webhook posts under way.
+    announcements: Vec<tokio::task::JoinHandle<Vec<Event>>>,
 }
 
 /// A run's journal as the runner takes it over: where it lives, the writer
@@ -76,6 +80,7 @@ impl<'a> Runner<'a> {
                 writer,
                 state,
                 observer,
+                announcements: Vec::new(),
             }),
         }
     }
@@ -110,7 +115,22 @@ impl<'a> Runner<'a> {
             None => inner.state = Some(replay(std::slice::from_ref(&record))?),
         }
         inner.observer.record(&record);
+        if !self.plan.notify.is_empty() {
+            if let Some(announcement) = super::notify::announcement(&self.plan.name, &self.run_dir.id, &record) {
+                if let Some(handle) = self.announce(announcement) {
+                    inner.announcements.push(handle);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Posts under way: all of them, or only those already finished.
+    pub(super) fn take_announcements(&self, all: bool) -> Vec<tokio::task::JoinHandle<Vec<Event>>> {
+        let mut inner = self.inner.borrow_mut();
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.announcements).into_iter().partition(|h| all || h.is_finished());
+        inner.announcements = running;
+        done
     }
 
     /// Every string of an event goes through the redactor before it is written.
@@ -158,6 +178,9 @@ impl<'a> Runner<'a> {
             steps: self.plan.step_count(),
             fail_at: self.options.fail_at.clone(),
         })?;
+        if let Some(refusal) = self.guard_start().await? {
+            return Ok(refusal);
+        }
         self.forward().await
     }
 
@@ -175,11 +198,17 @@ impl<'a> Runner<'a> {
                     if self.state(|s| s.is_finished(&step.id)) {
                         continue;
                     }
+                    self.collect_announcements(false).await?;
                     if let Some(signal) = self.interrupted() {
                         self.emit(Event::Interrupted {
                             signal: signal.clone(),
                         })?;
                         return self.fail(index, Stop::Interrupted { signal }).await;
+                    }
+                    match self.check_window_before(index, &step.id)? {
+                        super::guard::WindowVerdict::Go => {}
+                        super::guard::WindowVerdict::Stop(finish) => return Ok(finish),
+                        super::guard::WindowVerdict::Fail(stop) => return self.fail(index, stop).await,
                     }
                     if let Err(stop) = self.run_step(step).await? {
                         return self.fail(index, stop).await;
@@ -202,6 +231,10 @@ impl<'a> Runner<'a> {
             Stop::Interrupted { signal } => (
                 format!("interrupted by {signal}"),
                 format!("interrupted by {signal}"),
+            ),
+            Stop::Overrun { step } => (
+                format!("the rest of the run no longer fits the window before `{step}`"),
+                "the window would be overrun".to_string(),
             ),
         };
         let plan = self.state(|state| compensations(self.plan, index, &|id| state.is_finished(id)));
@@ -240,6 +273,14 @@ impl<'a> Runner<'a> {
                 self.finish(Outcome::NeedsOperator, message)
             }
         }
+    }
+
+    /// After the run's end: waits for webhook posts still under way, journals
+    /// their results, and records the journal's head again.
+    pub async fn conclude(&self) -> anyhow::Result<()> {
+        self.collect_announcements(true).await?;
+        let inner = self.inner.borrow();
+        inner.writer.write_head(&self.run_dir.head()).context("failed to record the journal head")
     }
 
     /// Journals the end of the run and records the journal's head.

@@ -12,6 +12,9 @@ pub enum Mode {
     Live,
     /// Every action simulated; nothing runs, nothing connects.
     DryRun,
+    /// For real, against rehearsal targets; windows only warn, and its step
+    /// timings become the estimates of later runs.
+    Rehearsal,
 }
 
 impl Mode {
@@ -19,6 +22,7 @@ impl Mode {
         match self {
             Mode::Live => "live",
             Mode::DryRun => "dry_run",
+            Mode::Rehearsal => "rehearsal",
         }
     }
 }
@@ -35,6 +39,8 @@ pub enum Outcome {
     /// Stopped where only an operator can decide: past the point of no return,
     /// a rollback that failed, or an undecided resume.
     NeedsOperator,
+    /// Never started a step: outside the window, or the checklist incomplete.
+    Refused,
 }
 
 impl Outcome {
@@ -43,6 +49,7 @@ impl Outcome {
             Outcome::Done => "done",
             Outcome::RolledBack => "rolled_back",
             Outcome::NeedsOperator => "needs_operator",
+            Outcome::Refused => "refused",
         }
     }
 
@@ -52,6 +59,7 @@ impl Outcome {
             Outcome::Done => 0,
             Outcome::RolledBack => 3,
             Outcome::NeedsOperator => 4,
+            Outcome::Refused => 5,
         }
     }
 }
@@ -165,6 +173,28 @@ pub enum Event {
         undone: Vec<String>,
         remaining: Vec<String>,
     },
+    /// The window was checked: `verdict` is `fits`, `outside` or `too_long`.
+    WindowChecked {
+        now: String,
+        verdict: String,
+        closes: Option<String>,
+        next: Option<String>,
+        remaining_ms: u64,
+        estimate_source: String,
+    },
+    /// An operator ran outside the window on purpose.
+    WindowOverridden { operator: String, reason: String },
+    /// Before a step, the rest no longer fit the window; `action` is what
+    /// `on_overrun` made of it.
+    WindowOverrun { step: String, action: String, closes: Option<String> },
+    /// A checklist item was confirmed: who, and how (`prompt`, `--confirm`, a file).
+    ChecklistConfirmed { item: String, operator: String, how: String },
+    /// A checklist item's verify ran.
+    ChecklistVerified { item: String, ok: bool, error: Option<String>, duration_ms: u64 },
+    /// A webhook was told about an event.
+    NotificationSent { url: String, about: String, status: u16 },
+    /// A webhook could not be told; the run goes on.
+    NotificationFailed { url: String, about: String, error: String },
     /// The run ended.
     RunFinished {
         outcome: Outcome,

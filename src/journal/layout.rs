@@ -109,6 +109,11 @@ impl RunDir {
         self.path.join("playbook.yaml")
     }
 
+    /// The `--vars` file a run was started with, if any.
+    pub fn vars(&self) -> PathBuf {
+        self.path.join("vars.yaml")
+    }
+
     pub fn head(&self) -> PathBuf {
         self.path.join("head")
     }

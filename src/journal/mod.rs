@@ -3,6 +3,7 @@
 //! `rollback` and `audit` read nothing else.
 
 mod event;
+mod history;
 mod layout;
 mod reader;
 mod record;
@@ -10,6 +11,7 @@ mod replay;
 mod writer;
 
 pub use event::{Event, Mode, Outcome};
+pub use history::step_durations;
 pub use layout::{new_run_id, RunDir, StateDir};
 pub use reader::{read, verify, Verification};
 pub use record::Record;

@@ -52,6 +52,8 @@ pub struct RunState {
     pub rollback: Option<PendingRollback>,
     /// Checkpoints passed, in order.
     pub checkpoints: Vec<String>,
+    /// An `on_overrun: continue` warning was journaled already.
+    pub overrun_warned: bool,
 }
 
 impl RunState {
@@ -111,6 +113,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         failed_step: None,
         rollback: None,
         checkpoints: Vec::new(),
+        overrun_warned: false,
     };
     for record in &records[1..] {
         state.apply(&record.event);
@@ -189,6 +192,7 @@ fn apply(state: &mut RunState, event: &Event) {
         Event::RollbackFinished { complete: true, .. } => state.rollback = None,
         Event::RunFinished { outcome, .. } => state.outcome = Some(*outcome),
         Event::RunResumed { .. } => state.outcome = None,
+        Event::WindowOverrun { .. } => state.overrun_warned = true,
         _ => {}
     }
 }

@@ -22,6 +22,7 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
     );
     check_var_values(playbook, diagnostics);
     check_unique_names(playbook, diagnostics);
+    check_guardrails(playbook, &values, diagnostics);
     let steps: Vec<&Step> = playbook
         .steps
         .iter()
@@ -241,5 +242,52 @@ fn check_templates(
         NodeKind::Map(entries) => entries
             .iter()
             .for_each(|(_, v)| check_templates(v, playbook, values, diagnostics)),
+    }
+}
+
+/// Checklist verifies, window ranges and time zone, webhook templates.
+fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diagnostics) {
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    for item in &playbook.checklist {
+        if let Some(first) = seen.insert(item.id.as_str(), item.span) {
+            diagnostics
+                .error(item.span, format!("duplicate checklist id `{}`", item.id))
+                .hint(format!("it is first used on line {}", first.line));
+        }
+        if let Some(verify) = &item.verify {
+            check_call(&verify.action, verify.action_span, verify.with_node.as_ref(), values, playbook, diagnostics);
+        }
+    }
+    if let Some(window) = &playbook.window {
+        if jiff::tz::TimeZone::get(&window.timezone).is_err() {
+            let d = diagnostics.error(window.spans.timezone, format!("unknown time zone `{}`", window.timezone));
+            d.hint("use an IANA name such as `Europe/Zurich`, `America/New_York` or `UTC`");
+        }
+        let ranges = window.allow.iter().zip(&window.spans.allow).chain(window.deny.iter().zip(&window.spans.deny));
+        for (text, span) in ranges {
+            if let Err(message) = super::window::parse_range(text) {
+                diagnostics.error(*span, message);
+            }
+        }
+    }
+    for hook in &playbook.notify {
+        for text in std::iter::once(&hook.url).chain(hook.headers.values()) {
+            if let Err((_, message)) = template::parse(text) {
+                diagnostics.error(hook.span, message);
+            } else if let Ok(pieces) = template::parse(text) {
+                for piece in pieces {
+                    if let Piece::Ref(r) = piece {
+                        let known = match r.scope {
+                            Scope::Vars => values.has_var(&r.name),
+                            Scope::Secrets => playbook.secrets.contains(&r.name),
+                            Scope::Env => true,
+                        };
+                        if !known {
+                            diagnostics.error(hook.span, format!("webhook refers to unknown `{}.{}`", r.scope.name(), r.name));
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::model::DEFAULT_ROLLBACK_RETRIES;
-use super::{check, Plan, PlanItem, PlannedCall, PlannedStep, Redactor, RollbackOrigin, Values};
+use super::window::{parse_range, OnOverrun, WindowSpec};
+use super::{PlannedCheck, Webhook, check, Plan, PlanItem, PlannedCall, PlannedStep, Redactor, RollbackOrigin, Values};
 use crate::actions;
 use crate::playbook::{
     self, ActionCall, Diagnostics, Entry, Playbook, Retries, RollbackSpec, Source,
@@ -33,8 +34,15 @@ pub fn validate(source: &Source) -> Result<(Playbook, Diagnostics), Diagnostics>
 }
 
 /// Loads, checks and resolves a playbook into a runnable plan.
-pub fn compile(source: &Source, mode: EnvMode) -> Result<Plan, CompileError> {
-    let (playbook, _warnings) = validate(source).map_err(CompileError::Invalid)?;
+/// `overrides` replace vars of the same name (`--vars FILE`: rehearsal targets).
+pub fn compile(source: &Source, mode: EnvMode, overrides: &[(String, String)]) -> Result<Plan, CompileError> {
+    let (mut playbook, _warnings) = validate(source).map_err(CompileError::Invalid)?;
+    for (name, value) in overrides {
+        match playbook.vars.iter_mut().find(|(known, _)| known == name) {
+            Some(var) => var.1 = value.clone(),
+            None => return Err(CompileError::Environment(vec![format!("--vars: the playbook has no var `{name}`")])),
+        }
+    }
     let values = Values::new(&playbook.vars, &playbook.secrets, mode);
     let mut problems = Vec::new();
     let mut items = Vec::new();
@@ -98,6 +106,12 @@ pub fn compile(source: &Source, mode: EnvMode) -> Result<Plan, CompileError> {
                     idempotent: step.idempotent.unwrap_or_else(|| call.action.idempotent()),
                     call,
                     estimate: step.estimate.map(|e| e.0),
+                    estimate_p90: None,
+                    estimate_source: if step.estimate.is_some() {
+                        crate::plan::EstimateSource::Playbook
+                    } else {
+                        crate::plan::EstimateSource::Unknown
+                    },
                     point_of_no_return: step.point_of_no_return,
                     rollback,
                     rollback_origin,
@@ -106,14 +120,48 @@ pub fn compile(source: &Source, mode: EnvMode) -> Result<Plan, CompileError> {
         }
     }
     if !problems.is_empty() {
-        return Err(CompileError::Environment(problems));
+        // A parameter error may quote a value built from a secret.
+        let redactor = Redactor::new(values.secret_values());
+        return Err(CompileError::Environment(problems.iter().map(|p| redactor.redact(p)).collect()));
     }
     let base_dir = source
         .path()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let checklist = playbook
+        .checklist
+        .iter()
+        .map(|item| {
+            let verify = match &item.verify {
+                Some(call) => Some(
+                    resolve_call(&call.action, call.with.as_ref(), call.timeout.map(|t| t.0), call.retries, &values)
+                        .map_err(|message| format!("checklist `{}`: {message}", item.id))?,
+                ),
+                None => None,
+            };
+            Ok(PlannedCheck { id: item.id.clone(), text: item.text.clone(), verify })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|message| CompileError::Environment(vec![message]))?;
+    let notify = playbook
+        .notify
+        .iter()
+        .map(|hook| {
+            let headers = hook
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), values.render(v)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(Webhook { url: values.render(&hook.url)?, headers })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|message| CompileError::Environment(vec![format!("webhook: {message}")]))?;
+    let window = playbook.window.as_ref().map(window_spec);
     Ok(Plan {
+        checklist,
+        window,
+        notify,
         name: playbook.name,
         description: playbook.description,
         source_path: source.path().to_path_buf(),
@@ -143,4 +191,23 @@ fn resolve_call(
         timeout,
         retries: retries.unwrap_or_default(),
     })
+}
+
+/// The window, already checked: ranges parse and the zone exists.
+fn window_spec(window: &crate::playbook::Window) -> WindowSpec {
+    let ranges = |list: &[String]| {
+        list.iter().filter_map(|text| parse_range(text).ok().map(|range| (text.clone(), range))).collect()
+    };
+    WindowSpec {
+        timezone: jiff::tz::TimeZone::get(&window.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+        timezone_name: window.timezone.clone(),
+        allow: ranges(&window.allow),
+        deny: ranges(&window.deny),
+        margin: window.margin.map(|m| m.0).unwrap_or_default(),
+        on_overrun: match window.on_overrun.as_deref() {
+            Some("pause") => OnOverrun::Pause,
+            Some("continue") => OnOverrun::Continue,
+            _ => OnOverrun::Rollback,
+        },
+    }
 }

@@ -3,15 +3,18 @@
 //! re-checking anything.
 
 mod check;
+mod estimate;
 mod compile;
 mod model;
 mod redact;
 mod rollback_map;
 mod values;
+pub mod window;
 
 pub use check::check;
+pub use estimate::EstimateSource;
 pub use compile::{compile, validate, CompileError, EnvMode};
-pub use model::{Plan, PlanItem, PlannedCall, PlannedStep, RollbackOrigin};
+pub use model::{Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Webhook};
 pub use redact::{redact_urls, Redactor};
 pub use rollback_map::{compensations, FailurePlan};
 pub use values::Values;

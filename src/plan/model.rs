@@ -19,6 +19,24 @@ pub struct Plan {
     pub sha256: String,
     pub items: Vec<PlanItem>,
     pub redactor: Redactor,
+    pub checklist: Vec<PlannedCheck>,
+    pub window: Option<super::window::WindowSpec>,
+    pub notify: Vec<Webhook>,
+}
+
+/// A checklist item, resolved.
+#[derive(Debug, Clone)]
+pub struct PlannedCheck {
+    pub id: String,
+    pub text: String,
+    pub verify: Option<PlannedCall>,
+}
+
+/// A webhook with its templates resolved.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +72,11 @@ pub struct PlannedStep {
     pub id: String,
     pub name: Option<String>,
     pub call: PlannedCall,
+    /// Median of earlier runs, else the playbook's `estimate`.
     pub estimate: Option<Duration>,
+    /// 90th percentile of earlier runs, when measured.
+    pub estimate_p90: Option<Duration>,
+    pub estimate_source: super::EstimateSource,
     pub idempotent: bool,
     pub point_of_no_return: bool,
     pub rollback: Option<PlannedCall>,

@@ -8,7 +8,16 @@ use super::{
 };
 
 /// Keys a playbook's top level accepts.
-pub const TOP_KEYS: &[&str] = &["name", "description", "vars", "secrets", "steps"];
+pub const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "vars",
+    "secrets",
+    "checklist",
+    "window",
+    "notify",
+    "steps",
+];
 /// Keys a step accepts.
 pub const STEP_KEYS: &[&str] = &[
     "id",
@@ -40,6 +49,9 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
         vars: Vec::new(),
         secrets: Vec::new(),
         steps: Vec::new(),
+        checklist: Vec::new(),
+        window: None,
+        notify: Vec::new(),
         spans: PlaybookSpans::default(),
     };
     let Some(entries) = expect_map(root, "the playbook", diagnostics) else {
@@ -66,6 +78,7 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
     if let Some(secrets) = root.get("secrets") {
         decode_secrets(secrets, &mut playbook, diagnostics);
     }
+    super::decode_guardrails::decode_guardrails(root, &mut playbook, diagnostics);
     match root.get("steps") {
         Some(steps) => playbook.steps = decode_steps(steps, diagnostics),
         None => {
@@ -234,7 +247,7 @@ fn decode_with(node: &Node, diagnostics: &mut Diagnostics) -> Option<serde_json:
     Some(node.to_json())
 }
 
-fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> RollbackSpec {
+pub(super) fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> RollbackSpec {
     if node.as_scalar() == Some("none") {
         return RollbackSpec::None;
     }
@@ -247,26 +260,28 @@ fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> RollbackSpec {
             .hint("write `rollback: none`, or `rollback: { action: shell, with: { run: … } }`");
         return RollbackSpec::None;
     }
-    let Some(entries) = expect_map(node, "`rollback`", diagnostics) else {
-        return RollbackSpec::None;
-    };
-    check_keys(entries, CALL_KEYS, "rollback", diagnostics);
+    match decode_call(node, "rollback", ROLLBACK_RETRIES, diagnostics) {
+        Some(call) => RollbackSpec::Call(call),
+        None => RollbackSpec::None,
+    }
+}
+
+/// `{ action, with, timeout, retries }` under `what` (`rollback`, `verify`).
+pub(super) fn decode_call(node: &Node, what: &str, retry_defaults: Retries, diagnostics: &mut Diagnostics) -> Option<ActionCall> {
+    let entries = expect_map(node, &format!("`{what}`"), diagnostics)?;
+    check_keys(entries, CALL_KEYS, what, diagnostics);
     let Some(action_node) = node.get("action") else {
         diagnostics
-            .error(node.span, "`rollback` has no `action`")
-            .hint("write `rollback: { action: shell, with: { run: … } }`, or `rollback: none`");
-        return RollbackSpec::None;
+            .error(node.span, format!("`{what}` has no `action`"))
+            .hint(format!("write `{what}: {{ action: shell, with: {{ run: … }} }}`"));
+        return None;
     };
     let with_node = node.get("with");
-    RollbackSpec::Call(ActionCall {
+    Some(ActionCall {
         action: expect_string(action_node, "`action`", diagnostics).unwrap_or_default(),
         with: with_node.and_then(|w| decode_with(w, diagnostics)),
-        timeout: node
-            .get("timeout")
-            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
-        retries: node
-            .get("retries")
-            .and_then(|n| decode_retries(n, ROLLBACK_RETRIES, diagnostics)),
+        timeout: node.get("timeout").and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
+        retries: node.get("retries").and_then(|n| decode_retries(n, retry_defaults, diagnostics)),
         action_span: action_node.span,
         with_node: with_node.cloned(),
     })
@@ -298,7 +313,7 @@ fn decode_retries(
     Some(retries)
 }
 
-fn check_keys(
+pub(super) fn check_keys(
     entries: &[(Node, Node)],
     allowed: &[&str],
     what: &str,
@@ -334,7 +349,7 @@ fn check_keys(
     }
 }
 
-fn expect_map<'a>(
+pub(super) fn expect_map<'a>(
     node: &'a Node,
     what: &str,
     diagnostics: &mut Diagnostics,
@@ -354,7 +369,7 @@ fn expect_map<'a>(
     }
 }
 
-fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
+pub(super) fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
     match &node.kind {
         NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
         _ => {
@@ -368,7 +383,7 @@ fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Opti
 }
 
 /// Ids and names: referenced from the command line and file names, so kept simple.
-fn expect_name(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
+pub(super) fn expect_name(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
     let text = expect_string(node, what, diagnostics)?;
     // Names referenced from templates cannot hold a dot (`vars.a.b` is ambiguous);
     // ids and the playbook name can, but never lead with one: they become file
@@ -413,7 +428,7 @@ fn is_quoted(node: &Node) -> bool {
     matches!(node.kind, NodeKind::Scalar { quoted: true, .. })
 }
 
-fn expect_duration(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<DurationText> {
+pub(super) fn expect_duration(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<DurationText> {
     let text = expect_string(node, what, diagnostics)?;
     match parse_duration(&text) {
         Ok(duration) => Some(DurationText(duration)),

@@ -2,6 +2,7 @@
 //! model, and the diagnostics that point back into the file.
 
 mod decode;
+mod decode_guardrails;
 mod diagnostic;
 mod duration;
 mod model;
@@ -13,8 +14,8 @@ pub mod template;
 pub use decode::{decode, ROLLBACK_RETRIES, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::{format_duration, parse_duration, DurationText};
-pub use model::{ActionCall, Entry, Playbook, Retries, RollbackSpec, Step};
-pub use node::{Node, NodeKind, Span};
+pub use model::{ActionCall, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window};
+pub use node::{parse as parse_yaml, Node, NodeKind, Span};
 pub use source::Source;
 pub use suggest::did_you_mean;
 

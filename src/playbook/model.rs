@@ -24,9 +24,93 @@ pub struct Playbook {
     pub secrets: Vec<String>,
     /// The steps, in order, with `- checkpoint: NAME` entries marking rollback points.
     pub steps: Vec<Entry>,
+    /// Items an operator must confirm (and checks that must pass) before `run`
+    /// starts a step.
+    #[serde(default)]
+    pub checklist: Vec<ChecklistItem>,
+    /// When the cutover may run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Webhooks told about the run's start, checkpoints, failures, rollbacks and end.
+    #[serde(default)]
+    pub notify: Vec<Notify>,
     #[serde(skip)]
     #[schemars(skip)]
     pub spans: PlaybookSpans,
+}
+
+/// One checklist item.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ChecklistItem {
+    /// Used by `--confirm ID` and checklist files.
+    pub id: String,
+    /// What the operator confirms, as a sentence.
+    pub text: String,
+    /// A read-only check that must pass too (any action, run before the first step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<ActionCall>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub span: Span,
+}
+
+/// `window:`: when a run may start and must have finished.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Window {
+    /// IANA time zone the ranges are written in, e.g. `Europe/Zurich`.
+    pub timezone: String,
+    /// Ranges a run may use: `Sat 22:00 - Sun 06:00`, `Mon-Fri 01:00 - 05:00`,
+    /// `daily 01:00 - 04:00`, `2026-12-05T22:00 - 2026-12-06T04:00`. None: any time not denied.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Ranges never used (peak hours), same syntax; deny wins over allow.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// The run must be able to finish this long before the range closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub margin: Option<DurationText>,
+    /// What to do when, before a step, the rest would no longer fit: `rollback`
+    /// (default), `pause` or `continue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<OnOverrunKeyword>")]
+    pub on_overrun: Option<String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub spans: WindowSpans,
+}
+
+/// `rollback`, `pause` or `continue`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum OnOverrunKeyword {
+    Rollback,
+    Pause,
+    Continue,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WindowSpans {
+    pub timezone: Span,
+    pub allow: Vec<Span>,
+    pub deny: Vec<Span>,
+    pub on_overrun: Span,
+}
+
+/// A webhook.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Notify {
+    /// Where to POST (templates and secrets allowed, e.g. a chat webhook URL).
+    pub url: String,
+    /// Extra request headers (templates and secrets allowed).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub span: Span,
 }
 
 /// Positions of the top-level items, for errors found after decoding.

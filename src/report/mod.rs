@@ -1,14 +1,20 @@
 //! Reporters: render the engine's records and progress for people (a live
 //! display on a terminal, plain lines otherwise) and machines (JSON lines).
 
+mod html;
 mod human;
 mod json;
+mod markdown;
 mod plain;
 mod style;
+mod summary;
 
+pub use html::html;
 pub use human::Human;
+pub use markdown::markdown;
 pub use json::Json;
 pub use plain::Plain;
+pub use summary::{Bar, RunSummary};
 pub use style::{clock, describe_record, StepTitles};
 
 use crate::actions::Progress;

@@ -1,0 +1,188 @@
+//! Guardrails: the window and the checklist, checked before the first step
+//! (refusing with exit 5), and the window again before each step up to the
+//! point of no return (applying `on_overrun`).
+
+use std::time::{Duration, Instant};
+
+use super::runner::{Finish, Runner, Stop};
+use super::step::Interruptible;
+use crate::journal::{Event, Mode, Outcome};
+use crate::plan::window::{Fit, OnOverrun};
+use crate::plan::PlanItem;
+
+/// What the window says about going on now.
+pub(super) enum WindowVerdict {
+    Go,
+    /// Stop the run this way.
+    Stop(Finish),
+    /// Treat as a failure at this point (on_overrun: rollback).
+    Fail(Stop),
+}
+
+impl Runner<'_> {
+    /// Estimated work left from item `index` on: what is not finished yet.
+    fn remaining(&self, index: usize) -> Duration {
+        self.plan.items[index.min(self.plan.items.len())..]
+            .iter()
+            .filter_map(|item| match item {
+                PlanItem::Step(step) if !self.state(|s| s.is_finished(&step.id)) => step.estimate,
+                _ => None,
+            })
+            .sum()
+    }
+
+    fn past_point_of_no_return(&self) -> bool {
+        self.state(|s| self.plan.steps().any(|st| st.point_of_no_return && s.is_finished(&st.id)))
+    }
+
+    /// Before the first step: the window, then the checklist. `Some` is a refusal.
+    pub(super) async fn guard_start(&self) -> anyhow::Result<Option<Finish>> {
+        if let Some(refusal) = self.check_start_window()? {
+            return Ok(Some(refusal));
+        }
+        self.check_checklist().await
+    }
+
+    fn check_start_window(&self) -> anyhow::Result<Option<Finish>> {
+        let Some(window) = &self.plan.window else { return Ok(None) };
+        let now = self.options.clock.now();
+        let work = self.remaining(0);
+        let fit = window.fit(now, work);
+        let show = |t: Option<jiff::Timestamp>| t.map(|t| window.show(t));
+        let (verdict, closes, next) = match &fit {
+            Fit::Fits { closes } => ("fits", *closes, None),
+            Fit::Outside { next } => ("outside", None, *next),
+            Fit::TooLong { closes, next } => ("too_long", Some(*closes), *next),
+        };
+        self.emit(Event::WindowChecked {
+            now: window.show(now),
+            verdict: verdict.into(),
+            closes: show(closes),
+            next: show(next),
+            remaining_ms: work.as_millis() as u64,
+            estimate_source: self.plan.estimate_sources(),
+        })?;
+        if matches!(fit, Fit::Fits { .. }) {
+            return Ok(None);
+        }
+        let ranges: Vec<&str> = window.allow.iter().map(|(t, _)| t.as_str()).collect();
+        let denied: Vec<&str> = window.deny.iter().map(|(t, _)| t.as_str()).collect();
+        let problem = match fit {
+            Fit::Outside { .. } => "outside the allowed window".to_string(),
+            _ => format!(
+                "the estimated {} does not fit before the window closes at {} (margin {})",
+                crate::playbook::format_duration(work),
+                show(closes).unwrap_or_default(),
+                crate::playbook::format_duration(window.margin)
+            ),
+        };
+        let message = format!(
+            "{problem}\nnow: {} ({})\nallow: {}\ndeny: {}\nestimate: {} ({})\nnext start that fits: {}",
+            window.show(now),
+            window.timezone_name,
+            if ranges.is_empty() { "any time not denied".into() } else { ranges.join("; ") },
+            if denied.is_empty() { "nothing".into() } else { denied.join("; ") },
+            crate::playbook::format_duration(work),
+            self.plan.estimate_sources(),
+            show(next).unwrap_or_else(|| "none in the next 5 weeks".into()),
+        );
+        if let Some(reason) = &self.options.override_window {
+            self.emit(Event::WindowOverridden { operator: self.options.operator.clone(), reason: reason.clone() })?;
+            self.notice(&format!("window overridden: {problem}"));
+            return Ok(None);
+        }
+        if self.options.mode != Mode::Live {
+            self.notice(&format!("a live run would be refused: {problem}"));
+            return Ok(None);
+        }
+        Ok(Some(self.finish(Outcome::Refused, format!("{message}\nhint: wait for the window, or `--override-window --reason \"…\"`"))?))
+    }
+
+    /// Confirmations (ahead, or asked now) and verifies. `Some` is a refusal.
+    async fn check_checklist(&self) -> anyhow::Result<Option<Finish>> {
+        let mut missing = Vec::new();
+        let mut failed = Vec::new();
+        for item in &self.plan.checklist {
+            let confirmation = match self.options.confirmations.get(&item.id) {
+                Some(how) => Ok((self.options.operator.clone(), how.clone())),
+                None if self.options.mode == Mode::DryRun => Err("not confirmed".to_string()),
+                None => self.input.confirm(&item.id, &item.text).await.map(|a| (a.operator, a.how)),
+            };
+            match confirmation {
+                Ok((operator, how)) => self.emit(Event::ChecklistConfirmed { item: item.id.clone(), operator, how })?,
+                Err(_) => missing.push(format!("`{}` ({})", item.id, item.text)),
+            }
+        }
+        for item in &self.plan.checklist {
+            let Some(call) = &item.verify else { continue };
+            if self.options.mode == Mode::DryRun {
+                self.notice(&format!("checklist `{}`: would verify: {}", item.id, call.action.describe()));
+                continue;
+            }
+            let started = Instant::now();
+            let result = self.attempt(&format!("checklist.{}", item.id), call, 1, Interruptible::Yes).await;
+            let error = result.err().map(|failure| failure.error);
+            self.emit(Event::ChecklistVerified {
+                item: item.id.clone(),
+                ok: error.is_none(),
+                error: error.clone(),
+                duration_ms: started.elapsed().as_millis() as u64,
+            })?;
+            if let Some(error) = error {
+                failed.push(format!("`{}`: {error}", item.id));
+            }
+        }
+        if missing.is_empty() && failed.is_empty() {
+            return Ok(None);
+        }
+        let mut message = String::from("the checklist is not complete");
+        if !missing.is_empty() {
+            message.push_str(&format!("\nnot confirmed: {}", missing.join(", ")));
+        }
+        if !failed.is_empty() {
+            message.push_str(&format!("\nchecks failed: {}", failed.join(", ")));
+        }
+        if self.options.mode == Mode::DryRun {
+            self.notice(&format!("a live run would be refused: {message}"));
+            return Ok(None);
+        }
+        message.push_str("\nhint: confirm on a terminal, or pass `--confirm ID` (repeatable) or `--checklist-file FILE`");
+        Ok(Some(self.finish(Outcome::Refused, message)?))
+    }
+
+    /// Before a step: does the rest still fit the window? Only up to the point
+    /// of no return, only live, and never when overridden.
+    pub(super) fn check_window_before(&self, index: usize, step: &str) -> anyhow::Result<WindowVerdict> {
+        let Some(window) = &self.plan.window else { return Ok(WindowVerdict::Go) };
+        if self.options.mode != Mode::Live || self.options.override_window.is_some() || self.past_point_of_no_return() {
+            return Ok(WindowVerdict::Go);
+        }
+        let now = self.options.clock.now();
+        let closes = match window.fit(now, self.remaining(index)) {
+            Fit::Fits { .. } => return Ok(WindowVerdict::Go),
+            Fit::TooLong { closes, .. } => Some(closes),
+            Fit::Outside { .. } => None,
+        };
+        if window.on_overrun == OnOverrun::Continue && self.state(|s| s.overrun_warned) {
+            return Ok(WindowVerdict::Go);
+        }
+        let action = match window.on_overrun {
+            OnOverrun::Rollback => "rollback",
+            OnOverrun::Pause => "pause",
+            OnOverrun::Continue => "continue",
+        };
+        self.emit(Event::WindowOverrun { step: step.to_string(), action: action.into(), closes: closes.map(|c| window.show(c)) })?;
+        Ok(match window.on_overrun {
+            OnOverrun::Continue => WindowVerdict::Go,
+            OnOverrun::Rollback => WindowVerdict::Fail(Stop::Overrun { step: step.to_string() }),
+            OnOverrun::Pause => WindowVerdict::Stop(self.finish(
+                Outcome::NeedsOperator,
+                format!(
+                    "paused before `{step}`: the rest of the run no longer fits the window (on_overrun: pause)\nnext: `{}` inside the next window, or with `--override-window --reason \"…\"`; or `{}`",
+                    self.command("resume"),
+                    self.command("rollback")
+                ),
+            )?),
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Webhooks: the run tells chat and paging tools about its start, checkpoints,
+//! failures, rollbacks and end. A webhook that fails never fails the run; the
+//! failure is journaled.
+
+use std::time::Duration;
+
+use super::runner::Runner;
+use crate::journal::{Event, Record};
+use crate::report::describe_record;
+
+/// How long one webhook may take before it is given up.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A message waiting to be posted.
+#[derive(Debug, Clone)]
+pub(super) struct Announcement {
+    about: String,
+    body: serde_json::Value,
+}
+
+/// The announcement a record deserves, if any (records are already redacted).
+pub(super) fn announcement(playbook: &str, run_id: &str, record: &Record) -> Option<Announcement> {
+    let about = match &record.event {
+        Event::RunStarted { .. } => "run_started",
+        Event::CheckpointPassed { .. } => "checkpoint_passed",
+        Event::StepFailed { .. } => "step_failed",
+        Event::RollbackStarted { .. } => "rollback_started",
+        Event::RollbackFinished { .. } => "rollback_finished",
+        Event::WindowOverrun { .. } => "window_overrun",
+        Event::RunFinished { .. } => "run_finished",
+        _ => return None,
+    };
+    let line = describe_record(record).unwrap_or_default();
+    let outcome = match &record.event {
+        Event::RunFinished { outcome, .. } => Some(outcome.as_str()),
+        _ => None,
+    };
+    Some(Announcement {
+        about: about.to_string(),
+        body: serde_json::json!({
+            // `text` is what Slack, Mattermost and most chat webhooks display.
+            "text": format!("cutover `{playbook}` run {run_id}: {line}"),
+            "playbook": playbook,
+            "run_id": run_id,
+            "event": about,
+            "step": record.step,
+            "outcome": outcome,
+            "ts": record.ts,
+            "data": serde_json::to_value(&record.event).ok().and_then(|v| v.get("data").cloned()),
+        }),
+    })
+}
+
+/// `https://hooks.example.com/…`: where a webhook goes without the path, which
+/// often holds its token.
+fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or("");
+            format!("{scheme}://{host}/…")
+        }
+        None => "(invalid url)".into(),
+    }
+}
+
+/// Posts one announcement to every webhook; returns the events to journal.
+/// Runs as a task of its own, so a slow webhook never delays a step.
+pub(super) async fn post(client: reqwest::Client, hooks: Vec<(String, String, Vec<(String, String)>)>, announcement: Announcement) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (url, shown_url, headers) in hooks {
+        let mut request = client.post(&url).json(&announcement.body);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let about = announcement.about.clone();
+        let url = shown_url;
+        events.push(match request.send().await {
+            Ok(response) if response.status().is_success() => Event::NotificationSent { url, about, status: response.status().as_u16() },
+            Ok(response) => Event::NotificationFailed { url, about, error: format!("HTTP {}", response.status()) },
+            Err(error) => Event::NotificationFailed { url, about, error: describe(error) },
+        });
+    }
+    events
+}
+
+impl Runner<'_> {
+    /// Starts posting an announcement in the background.
+    pub(super) fn announce(&self, announcement: Announcement) -> Option<tokio::task::JoinHandle<Vec<Event>>> {
+        let client = reqwest::Client::builder().timeout(TIMEOUT).build().ok()?;
+        let hooks = self
+            .plan
+            .notify
+            .iter()
+            .map(|hook| (hook.url.clone(), self.plan.redactor.redact(&shown(&hook.url)), hook.headers.clone()))
+            .collect();
+        Some(tokio::spawn(post(client, hooks, announcement)))
+    }
+
+    /// Journals the results of finished posts; with `wait`, waits for all.
+    pub(super) async fn collect_announcements(&self, wait: bool) -> anyhow::Result<()> {
+        for handle in self.take_announcements(wait) {
+            let events = if wait {
+                tokio::time::timeout(TIMEOUT * 2, handle).await.ok().and_then(Result::ok).unwrap_or_default()
+            } else {
+                handle.await.unwrap_or_default()
+            };
+            for event in events {
+                self.emit(event)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        format!("no answer within {}s", TIMEOUT.as_secs())
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        error.without_url().to_string()
+    }
+}

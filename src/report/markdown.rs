@@ -1,0 +1,83 @@
+//! The audit report as Markdown: facts first, then the timeline as a table.
+
+use std::fmt::Write;
+
+use super::RunSummary;
+use crate::playbook::format_duration;
+
+fn ms(value: u64) -> String {
+    format_duration(std::time::Duration::from_millis(value))
+}
+
+/// A Markdown table cell: no pipes or line breaks inside.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The facts every report opens with, shared with the HTML report.
+pub fn facts(summary: &RunSummary, chain: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Playbook", format!("{} ({})", summary.playbook, summary.path)),
+        ("Playbook sha256", summary.sha256.clone()),
+        ("Run", summary.run_id.clone()),
+        ("Mode", summary.mode.clone()),
+        ("Operator", format!("{} on {}", summary.operator, summary.host)),
+        ("Started", summary.started.clone()),
+        ("Ended", summary.ended.clone().unwrap_or_else(|| "not ended".into())),
+        ("Duration", ms(summary.duration_ms)),
+        ("Outcome", summary.outcome.clone()),
+        ("Journal", chain.to_string()),
+    ]
+}
+
+pub fn markdown(summary: &RunSummary, chain: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Cutover run {} — `{}`\n", summary.run_id, summary.playbook);
+    let _ = writeln!(out, "| | |\n|---|---|");
+    for (label, value) in facts(summary, chain) {
+        let _ = writeln!(out, "| {label} | {} |", cell(&value));
+    }
+    if !summary.message.is_empty() {
+        let _ = writeln!(out, "\n> {}", summary.message.replace('\n', "\n> "));
+    }
+    let _ = writeln!(out, "\n## Window\n");
+    if summary.window.is_empty() {
+        let _ = writeln!(out, "No window in the playbook.");
+    }
+    for line in &summary.window {
+        let _ = writeln!(out, "- {line}");
+    }
+    for (operator, reason) in &summary.overrides {
+        let _ = writeln!(out, "- **Overridden** by {operator}: {reason}");
+    }
+    let _ = writeln!(out, "\n## Checklist\n");
+    if summary.checklist.is_empty() && summary.verifies.is_empty() {
+        let _ = writeln!(out, "No checklist confirmed.");
+    }
+    for (item, operator, how) in &summary.checklist {
+        let _ = writeln!(out, "- `{item}` confirmed by {operator} ({how})");
+    }
+    for (item, ok, error) in &summary.verifies {
+        let verdict = if *ok { "passed".to_string() } else { format!("**failed**: {}", error.as_deref().unwrap_or("")) };
+        let _ = writeln!(out, "- `{item}` verify {verdict}");
+    }
+    let _ = writeln!(out, "\n## Timeline\n");
+    let _ = writeln!(out, "| start | step | kind | attempt | duration | outcome |\n|---:|---|---|---:|---:|---|");
+    let mut rows: Vec<(u64, String)> = summary
+        .bars
+        .iter()
+        .map(|b| {
+            let error = b.error.as_ref().map(|e| format!(": {}", cell(e))).unwrap_or_default();
+            (b.start_ms, format!("| +{} | `{}` | {} | {} | {} | {}{error} |", ms(b.start_ms), b.step, b.kind, b.attempt, ms(b.duration_ms), b.outcome))
+        })
+        .collect();
+    rows.extend(summary.checkpoints.iter().map(|(name, at)| (*at, format!("| +{} | checkpoint `{name}` | | | | passed |", ms(*at)))));
+    rows.sort_by_key(|(at, _)| *at);
+    for (_, row) in rows {
+        let _ = writeln!(out, "{row}");
+    }
+    for (ts, operator, command) in &summary.resumes {
+        let _ = writeln!(out, "\n`{command}` by {operator} at {ts}.");
+    }
+    out
+}
