@@ -3,22 +3,37 @@
 use std::fmt::Write;
 
 use super::args::{AuditArgs, AuditCommand, Output, ReportFormat};
-use crate::report::{html, markdown, RunSummary};
 use super::{CliError, ExitCode};
 use crate::journal::{self, Event, Record, StateDir};
 use crate::playbook::format_duration;
 use crate::report::{clock, describe_record};
+use crate::report::{html, markdown, RunSummary};
 
 pub fn audit(args: AuditArgs) -> Result<i32, CliError> {
     let state_dir = StateDir::new(args.state_dir.clone().unwrap_or_else(|| ".cutover".into()));
     match args.command {
-        AuditCommand::List { output, playbook, mode, outcome, since } => {
-            let filter = Filter { playbook, mode, outcome, since: since.as_deref().map(parse_since).transpose()? };
+        AuditCommand::List {
+            output,
+            playbook,
+            mode,
+            outcome,
+            since,
+        } => {
+            let filter = Filter {
+                playbook,
+                mode,
+                outcome,
+                since: since.as_deref().map(parse_since).transpose()?,
+            };
             list(&state_dir, output, &filter)
         }
         AuditCommand::Show { run_id } => show(&state_dir, &run_id),
         AuditCommand::Verify { run_id } => verify(&state_dir, &run_id),
-        AuditCommand::Report { run_id, format, out } => report(&state_dir, &run_id, format, out),
+        AuditCommand::Report {
+            run_id,
+            format,
+            out,
+        } => report(&state_dir, &run_id, format, out),
         AuditCommand::Diff { run_a, run_b } => diff(&state_dir, &run_a, &run_b),
     }
 }
@@ -33,11 +48,18 @@ struct Filter {
 
 impl Filter {
     fn keeps(&self, summary: &Summary) -> bool {
-        let same = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| value.starts_with(w));
+        let same = |wanted: &Option<String>, value: &str| {
+            wanted.as_deref().is_none_or(|w| value.starts_with(w))
+        };
         same(&self.playbook, &summary.playbook)
             && same(&self.mode, &summary.mode)
             && same(&self.outcome, &summary.outcome)
-            && self.since.is_none_or(|since| summary.started.parse::<jiff::Timestamp>().is_ok_and(|t| t >= since))
+            && self.since.is_none_or(|since| {
+                summary
+                    .started
+                    .parse::<jiff::Timestamp>()
+                    .is_ok_and(|t| t >= since)
+            })
     }
 }
 
@@ -45,7 +67,9 @@ impl Filter {
 fn parse_since(text: &str) -> Result<jiff::Timestamp, CliError> {
     if let Ok(age) = crate::playbook::parse_duration(text) {
         let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::ZERO);
-        return Ok(jiff::Timestamp::now().saturating_sub(age).unwrap_or(jiff::Timestamp::UNIX_EPOCH));
+        return Ok(jiff::Timestamp::now()
+            .saturating_sub(age)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH));
     }
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
         return Ok(t);
@@ -54,7 +78,13 @@ fn parse_since(text: &str) -> Result<jiff::Timestamp, CliError> {
         .ok()
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp())
-        .ok_or_else(|| CliError::new(ExitCode::Usage, format!("--since: `{text}` is not a date, a time or an age")).hint("write `2026-11-01`, `2026-11-01T12:00:00Z` or `7d`"))
+        .ok_or_else(|| {
+            CliError::new(
+                ExitCode::Usage,
+                format!("--since: `{text}` is not a date, a time or an age"),
+            )
+            .hint("write `2026-11-01`, `2026-11-01T12:00:00Z` or `7d`")
+        })
 }
 
 /// The chain's verdict in words, for reports.
@@ -69,8 +99,15 @@ fn chain_verdict(run: &journal::RunDir) -> String {
     }
 }
 
-fn report(state_dir: &StateDir, run_id: &str, format: ReportFormat, out: Option<std::path::PathBuf>) -> Result<i32, CliError> {
-    let run = state_dir.find_run(run_id).map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+fn report(
+    state_dir: &StateDir,
+    run_id: &str,
+    format: ReportFormat,
+    out: Option<std::path::PathBuf>,
+) -> Result<i32, CliError> {
+    let run = state_dir
+        .find_run(run_id)
+        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
     let records = journal::read(&run.journal())?;
     let summary = RunSummary::from_records(&records);
     let chain = chain_verdict(&run);
@@ -83,27 +120,46 @@ fn report(state_dir: &StateDir, run_id: &str, format: ReportFormat, out: Option<
         print!("{text}");
         return Ok(0);
     }
-    std::fs::write(&path, text).map_err(|e| CliError::new(ExitCode::Internal, format!("cannot write {}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(|e| {
+        CliError::new(
+            ExitCode::Internal,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })?;
     println!("{}", path.display());
     Ok(0)
 }
 
 fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<i32, CliError> {
     let load = |id: &str| -> Result<RunSummary, CliError> {
-        let run = state_dir.find_run(id).map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+        let run = state_dir
+            .find_run(id)
+            .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
         Ok(RunSummary::from_records(&journal::read(&run.journal())?))
     };
     let (left, right) = (load(a)?, load(b)?);
     let ms = |v: u64| format_duration(std::time::Duration::from_millis(v));
     let (ld, rd) = (left.step_durations(), right.step_durations());
-    println!("{:<28} {:>12} {:>12} {:>9}", "step", format!("A {}", left.mode), format!("B {}", right.mode), "change");
+    println!(
+        "{:<28} {:>12} {:>12} {:>9}",
+        "step",
+        format!("A {}", left.mode),
+        format!("B {}", right.mode),
+        "change"
+    );
     let mut steps: Vec<&String> = ld.iter().map(|(s, _)| s).collect();
-    steps.extend(rd.iter().map(|(s, _)| s).filter(|s| !ld.iter().any(|(l, _)| l == *s)));
+    steps.extend(
+        rd.iter()
+            .map(|(s, _)| s)
+            .filter(|s| !ld.iter().any(|(l, _)| l == *s)),
+    );
     for step in steps {
         let find = |list: &[(String, u64)]| list.iter().find(|(s, _)| s == step).map(|(_, d)| *d);
         let (x, y) = (find(&ld), find(&rd));
         let change = match (x, y) {
-            (Some(x), Some(y)) if x > 0 => format!("{:+.0}%", (y as f64 - x as f64) * 100.0 / x as f64),
+            (Some(x), Some(y)) if x > 0 => {
+                format!("{:+.0}%", (y as f64 - x as f64) * 100.0 / x as f64)
+            }
             (Some(_), Some(_)) => "".into(),
             (Some(_), None) => "only in A".into(),
             (None, _) => "only in B".into(),
@@ -111,8 +167,16 @@ fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<i32, CliError> {
         let show = |v: Option<u64>| v.map(ms).unwrap_or_else(|| "-".into());
         println!("{:<28} {:>12} {:>12} {:>9}", step, show(x), show(y), change);
     }
-    println!("{:<28} {:>12} {:>12}", "total (run)", ms(left.duration_ms), ms(right.duration_ms));
-    println!("A = {} ({}), B = {} ({})", left.run_id, left.outcome, right.run_id, right.outcome);
+    println!(
+        "{:<28} {:>12} {:>12}",
+        "total (run)",
+        ms(left.duration_ms),
+        ms(right.duration_ms)
+    );
+    println!(
+        "A = {} ({}), B = {} ({})",
+        left.run_id, left.outcome, right.run_id, right.outcome
+    );
     Ok(0)
 }
 

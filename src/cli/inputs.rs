@@ -9,7 +9,12 @@ use crate::playbook::{Node, NodeKind, Source};
 
 /// Reads a `--vars` file: a YAML mapping of var names to scalar values.
 pub fn read_vars(path: &Path) -> Result<(String, Vec<(String, String)>), CliError> {
-    let source = Source::read(path).map_err(|e| CliError::new(ExitCode::Usage, format!("cannot read --vars file {}: {e}", path.display())))?;
+    let source = Source::read(path).map_err(|e| {
+        CliError::new(
+            ExitCode::Usage,
+            format!("cannot read --vars file {}: {e}", path.display()),
+        )
+    })?;
     let vars = parse_vars(&source)?;
     Ok((source.text().to_string(), vars))
 }
@@ -20,7 +25,8 @@ pub fn parse_vars(source: &Source) -> Result<Vec<(String, String)>, CliError> {
         CliError::new(ExitCode::Usage, format!("{}:{line}:{col}: {message}", source.path().display()))
             .hint("a vars file is a mapping of names to values, e.g. `source: postgres://app@staging-db/orders`")
     };
-    let root: Node = crate::playbook::parse_yaml(source.text()).map_err(|d| bad(d.span.line, d.span.col, &d.message))?;
+    let root: Node = crate::playbook::parse_yaml(source.text())
+        .map_err(|d| bad(d.span.line, d.span.col, &d.message))?;
     let NodeKind::Map(entries) = &root.kind else {
         return Err(bad(root.span.line, root.span.col, "expected a mapping"));
     };
@@ -28,19 +34,39 @@ pub fn parse_vars(source: &Source) -> Result<Vec<(String, String)>, CliError> {
         .iter()
         .map(|(key, value)| match (key.as_scalar(), value.as_scalar()) {
             (Some(k), Some(v)) if !value.is_null() => Ok((k.to_string(), v.to_string())),
-            _ => Err(bad(value.span.line, value.span.col, "expected `name: value` with a text value")),
+            _ => Err(bad(
+                value.span.line,
+                value.span.col,
+                "expected `name: value` with a text value",
+            )),
         })
         .collect()
 }
 
 /// `--confirm` ids and the ids of a `--checklist-file`, each with how it was given.
-pub fn confirmations(confirm: &[String], file: Option<&Path>) -> Result<BTreeMap<String, String>, CliError> {
-    let mut out: BTreeMap<String, String> = confirm.iter().map(|id| (id.clone(), "--confirm".to_string())).collect();
+pub fn confirmations(
+    confirm: &[String],
+    file: Option<&Path>,
+) -> Result<BTreeMap<String, String>, CliError> {
+    let mut out: BTreeMap<String, String> = confirm
+        .iter()
+        .map(|id| (id.clone(), "--confirm".to_string()))
+        .collect();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::new(ExitCode::Usage, format!("cannot read checklist file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::new(
+                ExitCode::Usage,
+                format!("cannot read checklist file {}: {e}", path.display()),
+            )
+        })?;
         for line in text.lines() {
-            let id = line.split('#').next().unwrap_or("").trim().trim_start_matches("- ").trim();
+            let id = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_start_matches("- ")
+                .trim();
             if !id.is_empty() {
                 out.insert(id.to_string(), format!("checklist file {}", path.display()));
             }
@@ -50,7 +76,10 @@ pub fn confirmations(confirm: &[String], file: Option<&Path>) -> Result<BTreeMap
 }
 
 /// Parses `--now`: an instant with an offset, or a civil time in `zone`.
-pub fn parse_now(text: &str, zone: Option<&jiff::tz::TimeZone>) -> Result<jiff::Timestamp, CliError> {
+pub fn parse_now(
+    text: &str,
+    zone: Option<&jiff::tz::TimeZone>,
+) -> Result<jiff::Timestamp, CliError> {
     if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
         return Ok(timestamp);
     }

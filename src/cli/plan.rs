@@ -4,18 +4,24 @@
 use std::fmt::Write;
 
 use super::args::{Output, PlanArgs};
+use super::inputs::parse_now;
 use super::validate::{compile, read_source};
 use super::CliError;
-use super::inputs::parse_now;
 use crate::journal::{step_durations, StateDir};
 use crate::plan::window::Fit;
-use crate::plan::{compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin};
+use crate::plan::{
+    compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin,
+};
 use crate::playbook::format_duration;
 
 pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
     let source = read_source(&args.playbook)?;
     let mut plan = compile(&source, EnvMode::Lenient, &[])?;
-    let state_dir = args.state_dir.clone().map(StateDir::new).unwrap_or_else(|| StateDir::beside(&args.playbook));
+    let state_dir = args
+        .state_dir
+        .clone()
+        .map(StateDir::new)
+        .unwrap_or_else(|| StateDir::beside(&args.playbook));
     plan.apply_history(&step_durations(&state_dir, &plan.name));
     let now = match &args.now {
         Some(text) => parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?,
@@ -48,21 +54,36 @@ fn estimate_label(step: &crate::plan::PlannedStep) -> String {
     }
 }
 
-fn fit(plan: &Plan, now: jiff::Timestamp) -> Option<(String, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
+fn fit(
+    plan: &Plan,
+    now: jiff::Timestamp,
+) -> Option<(String, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> {
     let window = plan.window.as_ref()?;
     let (total, _) = plan.estimated_total();
     Some(match window.fit(now, total) {
         Fit::Fits { closes } => ("fits".into(), closes, None),
         Fit::Outside { next } => ("outside the window".into(), None, next),
-        Fit::TooLong { closes, next } => ("does not fit before the window closes".into(), Some(closes), next),
+        Fit::TooLong { closes, next } => (
+            "does not fit before the window closes".into(),
+            Some(closes),
+            next,
+        ),
     })
 }
 
 fn window_text(plan: &Plan, now: jiff::Timestamp) -> String {
-    let Some(window) = &plan.window else { return String::new() };
+    let Some(window) = &plan.window else {
+        return String::new();
+    };
     let mut out = String::new();
     let (total, _) = plan.estimated_total();
-    let _ = writeln!(out, "\nwindow ({}, margin {}, on overrun: {:?})", window.timezone_name, format_duration(window.margin), window.on_overrun);
+    let _ = writeln!(
+        out,
+        "\nwindow ({}, margin {}, on overrun: {:?})",
+        window.timezone_name,
+        format_duration(window.margin),
+        window.on_overrun
+    );
     for (text, _) in &window.allow {
         let _ = writeln!(out, "  allow  {text}");
     }
@@ -70,22 +91,39 @@ fn window_text(plan: &Plan, now: jiff::Timestamp) -> String {
         let _ = writeln!(out, "  deny   {text}");
     }
     if let Some((verdict, closes, next)) = fit(plan, now) {
-        let closes = closes.map(|c| format!(", closes {}", window.show(c))).unwrap_or_default();
-        let _ = writeln!(out, "  now    {}: {verdict} (estimate {}, {}){closes}", window.show(now), format_duration(total), plan.estimate_sources());
+        let closes = closes
+            .map(|c| format!(", closes {}", window.show(c)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  now    {}: {verdict} (estimate {}, {}){closes}",
+            window.show(now),
+            format_duration(total),
+            plan.estimate_sources()
+        );
         if let Some(next) = next {
             let _ = writeln!(out, "  next start that fits: {}", window.show(next));
         }
     }
     let _ = writeln!(out, "  next windows:");
     for (start, end) in window.upcoming(now, 3) {
-        let length = std::time::Duration::from_secs(end.duration_since(start).as_secs().max(0) as u64);
-        let _ = writeln!(out, "    {} → {} ({})", window.show(start), window.show(end), format_duration(length));
+        let length =
+            std::time::Duration::from_secs(end.duration_since(start).as_secs().max(0) as u64);
+        let _ = writeln!(
+            out,
+            "    {} → {} ({})",
+            window.show(start),
+            window.show(end),
+            format_duration(length)
+        );
     }
     out
 }
 
 fn window_json(plan: &Plan, now: jiff::Timestamp) -> serde_json::Value {
-    let Some(window) = &plan.window else { return serde_json::Value::Null };
+    let Some(window) = &plan.window else {
+        return serde_json::Value::Null;
+    };
     let (verdict, closes, next) = fit(plan, now).unwrap_or_default();
     serde_json::json!({
         "timezone": window.timezone_name,
@@ -148,7 +186,11 @@ pub fn to_text(plan: &Plan) -> String {
         format_duration(total)
     );
     for item in &plan.checklist {
-        let verify = item.verify.as_ref().map(|v| format!(" (verify: {})", v.action.describe())).unwrap_or_default();
+        let verify = item
+            .verify
+            .as_ref()
+            .map(|v| format!(" (verify: {})", v.action.describe()))
+            .unwrap_or_default();
         let _ = writeln!(out, "check     [ ] {}: {}{verify}", item.id, item.text);
     }
     let _ = writeln!(out);

@@ -9,7 +9,7 @@ use super::session::{check_approvals, execute, lock, operator, Start};
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
-use crate::engine::{Clock, resume_blocker, rollback_targets, Decision, Journal, RunOptions};
+use crate::engine::{resume_blocker, rollback_targets, Clock, Decision, Journal, RunOptions};
 use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
 use crate::plan::{EnvMode, Plan};
 use crate::playbook::Source;
@@ -58,7 +58,11 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
         Err(_) => Vec::new(),
     };
     let mut plan = compile(&source, env_mode, &overrides)?;
-    let state_dir = run_dir.path.parent().and_then(|runs| runs.parent()).map(crate::journal::StateDir::new);
+    let state_dir = run_dir
+        .path
+        .parent()
+        .and_then(|runs| runs.parent())
+        .map(crate::journal::StateDir::new);
     if let Some(state_dir) = state_dir {
         plan.apply_history(&crate::journal::step_durations(&state_dir, &plan.name));
     }
@@ -75,9 +79,17 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
     })
 }
 
-fn options(plan: &Plan, state: &RunState, exec: &ExecArgs, decisions: BTreeMap<String, Decision>) -> Result<RunOptions, CliError> {
+fn options(
+    plan: &Plan,
+    state: &RunState,
+    exec: &ExecArgs,
+    decisions: BTreeMap<String, Decision>,
+) -> Result<RunOptions, CliError> {
     let clock = match &exec.now {
-        Some(text) => Clock::starting_at(super::inputs::parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?),
+        Some(text) => Clock::starting_at(super::inputs::parse_now(
+            text,
+            plan.window.as_ref().map(|w| &w.timezone),
+        )?),
         None => Clock::system(),
     };
     Ok(RunOptions {
@@ -111,8 +123,13 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
             .hint("start a new run with `cutover run`"));
         }
         Some(Outcome::Refused) => {
-            return Err(CliError::new(ExitCode::Usage, format!("run {id} was refused before its first step; there is nothing to resume"))
-                .hint("start a new run with `cutover run` once the window and the checklist allow it"));
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("run {id} was refused before its first step; there is nothing to resume"),
+            )
+            .hint(
+                "start a new run with `cutover run` once the window and the checklist allow it",
+            ));
         }
         _ => {}
     }
@@ -191,7 +208,10 @@ pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
             )));
         }
         Some(Outcome::Refused) => {
-            return Err(CliError::new(ExitCode::Usage, format!("run {id} was refused before its first step; there is nothing to undo")));
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("run {id} was refused before its first step; there is nothing to undo"),
+            ));
         }
         _ => {}
     }
@@ -225,7 +245,9 @@ fn lock_for(
     exec: &ExecArgs,
 ) -> Result<Option<crate::engine::PlaybookLock>, CliError> {
     match state.mode {
-        Mode::Live | Mode::Rehearsal => lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some),
+        Mode::Live | Mode::Rehearsal => {
+            lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some)
+        }
         Mode::DryRun => Ok(None),
     }
 }

@@ -24,29 +24,52 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         None => (None, Vec::new()),
     };
     // A dry run connects to nothing and needs no secrets.
-    let env_mode = if mode == Mode::DryRun { EnvMode::Lenient } else { EnvMode::Strict };
+    let env_mode = if mode == Mode::DryRun {
+        EnvMode::Lenient
+    } else {
+        EnvMode::Strict
+    };
     let mut plan = compile(&source, env_mode, &overrides)?;
     if let Some(step) = &args.fail_at {
         if mode == Mode::Live {
-            return Err(CliError::new(ExitCode::Usage, "--fail-at is for rehearsals: add --dry-run or --rehearsal"));
+            return Err(CliError::new(
+                ExitCode::Usage,
+                "--fail-at is for rehearsals: add --dry-run or --rehearsal",
+            ));
         }
         if plan.step(step).is_none() {
             let steps: Vec<&str> = plan.steps().map(|s| s.id.as_str()).collect();
-            return Err(CliError::new(ExitCode::Usage, format!("--fail-at: no step `{step}` in the playbook"))
-                .hint(format!("steps: {}", steps.join(", "))));
+            return Err(CliError::new(
+                ExitCode::Usage,
+                format!("--fail-at: no step `{step}` in the playbook"),
+            )
+            .hint(format!("steps: {}", steps.join(", "))));
         }
     }
     check_approvals(&plan, &args.exec, mode, &|_| false)?;
     let confirmations = confirmations(&args.confirm, args.checklist_file.as_deref())?;
-    if let Some(unknown) = confirmations.keys().find(|id| !plan.checklist.iter().any(|item| &item.id == *id)) {
-        return Err(CliError::new(ExitCode::Usage, format!("no checklist item `{unknown}` in the playbook")));
+    if let Some(unknown) = confirmations
+        .keys()
+        .find(|id| !plan.checklist.iter().any(|item| &item.id == *id))
+    {
+        return Err(CliError::new(
+            ExitCode::Usage,
+            format!("no checklist item `{unknown}` in the playbook"),
+        ));
     }
     let clock = match &args.exec.now {
-        Some(text) => Clock::starting_at(parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?),
+        Some(text) => {
+            Clock::starting_at(parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?)
+        }
         None => Clock::system(),
     };
     let operator = operator(&args.exec);
-    let state_dir = args.exec.state_dir.clone().map(StateDir::new).unwrap_or_else(|| StateDir::beside(&args.playbook));
+    let state_dir = args
+        .exec
+        .state_dir
+        .clone()
+        .map(StateDir::new)
+        .unwrap_or_else(|| StateDir::beside(&args.playbook));
     plan.apply_history(&step_durations(&state_dir, &plan.name));
     let run_id = new_run_id();
     let _lock = match mode {
@@ -56,7 +79,12 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
     let run_dir = state_dir.run(&run_id);
     run_dir.create()?;
     let keep = |path: std::path::PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|e| CliError::new(ExitCode::Internal, format!("failed to keep a copy of the run's inputs: {e}")))
+        std::fs::write(path, text).map_err(|e| {
+            CliError::new(
+                ExitCode::Internal,
+                format!("failed to keep a copy of the run's inputs: {e}"),
+            )
+        })
     };
     keep(run_dir.playbook(), source.text())?;
     if let Some(text) = &vars_text {
@@ -70,10 +98,26 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         decisions: Default::default(),
         clock,
         confirmations,
-        override_window: args.exec.reason.clone().filter(|_| args.exec.override_window),
+        override_window: args
+            .exec
+            .reason
+            .clone()
+            .filter(|_| args.exec.override_window),
     };
     // Absolute, so a resume from another directory resolves relative paths the same way.
     let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
-    let start = Start::Run { path: path.display().to_string() };
-    execute(&plan, options, &args.exec, Journal { run_dir, writer, state: None }, start)
+    let start = Start::Run {
+        path: path.display().to_string(),
+    };
+    execute(
+        &plan,
+        options,
+        &args.exec,
+        Journal {
+            run_dir,
+            writer,
+            state: None,
+        },
+        start,
+    )
 }

@@ -41,7 +41,10 @@ impl TerminalInput {
     }
 
     fn approval(&self, how: &str) -> Approval {
-        Approval { operator: self.operator.clone(), how: how.into() }
+        Approval {
+            operator: self.operator.clone(),
+            how: how.into(),
+        }
     }
 }
 
@@ -54,7 +57,11 @@ impl Input for TerminalInput {
             if !self.interactive {
                 return Err(format!("no terminal to ask on; pass `--approve {step}`"));
             }
-            let answer = self.ask(format!("\n{text}\nType `{step}` to approve, anything else declines: ")).await;
+            let answer = self
+                .ask(format!(
+                    "\n{text}\nType `{step}` to approve, anything else declines: "
+                ))
+                .await;
             if answer.trim() == step {
                 Ok(self.approval("prompt"))
             } else {
@@ -68,7 +75,9 @@ impl Input for TerminalInput {
             if !self.interactive {
                 return Err(format!("no terminal to ask on; pass `--confirm {item}`"));
             }
-            let answer = self.ask(format!("checklist `{item}`: {text}\nConfirm? [y/N] ")).await;
+            let answer = self
+                .ask(format!("checklist `{item}`: {text}\nConfirm? [y/N] "))
+                .await;
             if matches!(answer.trim(), "y" | "Y" | "yes") {
                 Ok(self.approval("prompt"))
             } else {

@@ -17,7 +17,10 @@ impl Clock {
     }
 
     pub fn starting_at(origin: Timestamp) -> Self {
-        Self { origin, started: Instant::now() }
+        Self {
+            origin,
+            started: Instant::now(),
+        }
     }
 
     pub fn now(&self) -> Timestamp {

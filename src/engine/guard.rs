@@ -32,7 +32,11 @@ impl Runner<'_> {
     }
 
     fn past_point_of_no_return(&self) -> bool {
-        self.state(|s| self.plan.steps().any(|st| st.point_of_no_return && s.is_finished(&st.id)))
+        self.state(|s| {
+            self.plan
+                .steps()
+                .any(|st| st.point_of_no_return && s.is_finished(&st.id))
+        })
     }
 
     /// Before the first step: the window, then the checklist. `Some` is a refusal.
@@ -44,7 +48,9 @@ impl Runner<'_> {
     }
 
     fn check_start_window(&self) -> anyhow::Result<Option<Finish>> {
-        let Some(window) = &self.plan.window else { return Ok(None) };
+        let Some(window) = &self.plan.window else {
+            return Ok(None);
+        };
         let now = self.options.clock.now();
         let work = self.remaining(0);
         let fit = window.fit(now, work);
@@ -87,7 +93,10 @@ impl Runner<'_> {
             show(next).unwrap_or_else(|| "none in the next 5 weeks".into()),
         );
         if let Some(reason) = &self.options.override_window {
-            self.emit(Event::WindowOverridden { operator: self.options.operator.clone(), reason: reason.clone() })?;
+            self.emit(Event::WindowOverridden {
+                operator: self.options.operator.clone(),
+                reason: reason.clone(),
+            })?;
             self.notice(&format!("window overridden: {problem}"));
             return Ok(None);
         }
@@ -95,7 +104,10 @@ impl Runner<'_> {
             self.notice(&format!("a live run would be refused: {problem}"));
             return Ok(None);
         }
-        Ok(Some(self.finish(Outcome::Refused, format!("{message}\nhint: wait for the window, or `--override-window --reason \"…\"`"))?))
+        Ok(Some(self.finish(
+            Outcome::Refused,
+            format!("{message}\nhint: wait for the window, or `--override-window --reason \"…\"`"),
+        )?))
     }
 
     /// Confirmations (ahead, or asked now) and verifies. `Some` is a refusal.
@@ -106,21 +118,40 @@ impl Runner<'_> {
             let confirmation = match self.options.confirmations.get(&item.id) {
                 Some(how) => Ok((self.options.operator.clone(), how.clone())),
                 None if self.options.mode == Mode::DryRun => Err("not confirmed".to_string()),
-                None => self.input.confirm(&item.id, &item.text).await.map(|a| (a.operator, a.how)),
+                None => self
+                    .input
+                    .confirm(&item.id, &item.text)
+                    .await
+                    .map(|a| (a.operator, a.how)),
             };
             match confirmation {
-                Ok((operator, how)) => self.emit(Event::ChecklistConfirmed { item: item.id.clone(), operator, how })?,
+                Ok((operator, how)) => self.emit(Event::ChecklistConfirmed {
+                    item: item.id.clone(),
+                    operator,
+                    how,
+                })?,
                 Err(_) => missing.push(format!("`{}` ({})", item.id, item.text)),
             }
         }
         for item in &self.plan.checklist {
             let Some(call) = &item.verify else { continue };
             if self.options.mode == Mode::DryRun {
-                self.notice(&format!("checklist `{}`: would verify: {}", item.id, call.action.describe()));
+                self.notice(&format!(
+                    "checklist `{}`: would verify: {}",
+                    item.id,
+                    call.action.describe()
+                ));
                 continue;
             }
             let started = Instant::now();
-            let result = self.attempt(&format!("checklist.{}", item.id), call, 1, Interruptible::Yes).await;
+            let result = self
+                .attempt(
+                    &format!("checklist.{}", item.id),
+                    call,
+                    1,
+                    Interruptible::Yes,
+                )
+                .await;
             let error = result.err().map(|failure| failure.error);
             self.emit(Event::ChecklistVerified {
                 item: item.id.clone(),
@@ -152,9 +183,18 @@ impl Runner<'_> {
 
     /// Before a step: does the rest still fit the window? Only up to the point
     /// of no return, only live, and never when overridden.
-    pub(super) fn check_window_before(&self, index: usize, step: &str) -> anyhow::Result<WindowVerdict> {
-        let Some(window) = &self.plan.window else { return Ok(WindowVerdict::Go) };
-        if self.options.mode != Mode::Live || self.options.override_window.is_some() || self.past_point_of_no_return() {
+    pub(super) fn check_window_before(
+        &self,
+        index: usize,
+        step: &str,
+    ) -> anyhow::Result<WindowVerdict> {
+        let Some(window) = &self.plan.window else {
+            return Ok(WindowVerdict::Go);
+        };
+        if self.options.mode != Mode::Live
+            || self.options.override_window.is_some()
+            || self.past_point_of_no_return()
+        {
             return Ok(WindowVerdict::Go);
         }
         let now = self.options.clock.now();
@@ -171,7 +211,11 @@ impl Runner<'_> {
             OnOverrun::Pause => "pause",
             OnOverrun::Continue => "continue",
         };
-        self.emit(Event::WindowOverrun { step: step.to_string(), action: action.into(), closes: closes.map(|c| window.show(c)) })?;
+        self.emit(Event::WindowOverrun {
+            step: step.to_string(),
+            action: action.into(),
+            closes: closes.map(|c| window.show(c)),
+        })?;
         Ok(match window.on_overrun {
             OnOverrun::Continue => WindowVerdict::Go,
             OnOverrun::Rollback => WindowVerdict::Fail(Stop::Overrun { step: step.to_string() }),

@@ -65,7 +65,11 @@ fn shown(url: &str) -> String {
 
 /// Posts one announcement to every webhook; returns the events to journal.
 /// Runs as a task of its own, so a slow webhook never delays a step.
-pub(super) async fn post(client: reqwest::Client, hooks: Vec<(String, String, Vec<(String, String)>)>, announcement: Announcement) -> Vec<Event> {
+pub(super) async fn post(
+    client: reqwest::Client,
+    hooks: Vec<(String, String, Vec<(String, String)>)>,
+    announcement: Announcement,
+) -> Vec<Event> {
     let mut events = Vec::new();
     for (url, shown_url, headers) in hooks {
         let mut request = client.post(&url).json(&announcement.body);
@@ -75,9 +79,21 @@ pub(super) async fn post(client: reqwest::Client, hooks: Vec<(String, String, Ve
         let about = announcement.about.clone();
         let url = shown_url;
         events.push(match request.send().await {
-            Ok(response) if response.status().is_success() => Event::NotificationSent { url, about, status: response.status().as_u16() },
-            Ok(response) => Event::NotificationFailed { url, about, error: format!("HTTP {}", response.status()) },
-            Err(error) => Event::NotificationFailed { url, about, error: describe(error) },
+            Ok(response) if response.status().is_success() => Event::NotificationSent {
+                url,
+                about,
+                status: response.status().as_u16(),
+            },
+            Ok(response) => Event::NotificationFailed {
+                url,
+                about,
+                error: format!("HTTP {}", response.status()),
+            },
+            Err(error) => Event::NotificationFailed {
+                url,
+                about,
+                error: describe(error),
+            },
         });
     }
     events
@@ -85,13 +101,22 @@ pub(super) async fn post(client: reqwest::Client, hooks: Vec<(String, String, Ve
 
 impl Runner<'_> {
     /// Starts posting an announcement in the background.
-    pub(super) fn announce(&self, announcement: Announcement) -> Option<tokio::task::JoinHandle<Vec<Event>>> {
+    pub(super) fn announce(
+        &self,
+        announcement: Announcement,
+    ) -> Option<tokio::task::JoinHandle<Vec<Event>>> {
         let client = reqwest::Client::builder().timeout(TIMEOUT).build().ok()?;
         let hooks = self
             .plan
             .notify
             .iter()
-            .map(|hook| (hook.url.clone(), self.plan.redactor.redact(&shown(&hook.url)), hook.headers.clone()))
+            .map(|hook| {
+                (
+                    hook.url.clone(),
+                    self.plan.redactor.redact(&shown(&hook.url)),
+                    hook.headers.clone(),
+                )
+            })
             .collect();
         Some(tokio::spawn(post(client, hooks, announcement)))
     }
@@ -100,7 +125,11 @@ impl Runner<'_> {
     pub(super) async fn collect_announcements(&self, wait: bool) -> anyhow::Result<()> {
         for handle in self.take_announcements(wait) {
             let events = if wait {
-                tokio::time::timeout(TIMEOUT * 2, handle).await.ok().and_then(Result::ok).unwrap_or_default()
+                tokio::time::timeout(TIMEOUT * 2, handle)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
             } else {
                 handle.await.unwrap_or_default()
             };

@@ -89,7 +89,10 @@ impl Runner<'_> {
             command: "resume".into(),
         })?;
         if let Some(reason) = &self.options.override_window {
-            self.emit(Event::WindowOverridden { operator: self.options.operator.clone(), reason: reason.clone() })?;
+            self.emit(Event::WindowOverridden {
+                operator: self.options.operator.clone(),
+                reason: reason.clone(),
+            })?;
         }
         self.settle_leftovers().await?;
         if let Some(pending) = self.state(|s| s.rollback.clone()) {

@@ -23,10 +23,17 @@ pub struct Finish {
 
 /// Why forward progress stopped at a step.
 pub(super) enum Stop {
-    Failed { step: String, error: String },
-    Interrupted { signal: String },
+    Failed {
+        step: String,
+        error: String,
+    },
+    Interrupted {
+        signal: String,
+    },
     /// The rest of the run no longer fits the window (on_overrun: rollback).
-    Overrun { step: String },
+    Overrun {
+        step: String,
+    },
 }
 
 pub struct Runner<'a> {
@@ -116,7 +123,9 @@ impl<'a> Runner<'a> {
         }
         inner.observer.record(&record);
         if !self.plan.notify.is_empty() {
-            if let Some(announcement) = super::notify::announcement(&self.plan.name, &self.run_dir.id, &record) {
+            if let Some(announcement) =
+                super::notify::announcement(&self.plan.name, &self.run_dir.id, &record)
+            {
                 if let Some(handle) = self.announce(announcement) {
                     inner.announcements.push(handle);
                 }
@@ -128,7 +137,9 @@ impl<'a> Runner<'a> {
     /// Posts under way: all of them, or only those already finished.
     pub(super) fn take_announcements(&self, all: bool) -> Vec<tokio::task::JoinHandle<Vec<Event>>> {
         let mut inner = self.inner.borrow_mut();
-        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.announcements).into_iter().partition(|h| all || h.is_finished());
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.announcements)
+            .into_iter()
+            .partition(|h| all || h.is_finished());
         inner.announcements = running;
         done
     }
@@ -208,7 +219,9 @@ impl<'a> Runner<'a> {
                     match self.check_window_before(index, &step.id)? {
                         super::guard::WindowVerdict::Go => {}
                         super::guard::WindowVerdict::Stop(finish) => return Ok(finish),
-                        super::guard::WindowVerdict::Fail(stop) => return self.fail(index, stop).await,
+                        super::guard::WindowVerdict::Fail(stop) => {
+                            return self.fail(index, stop).await
+                        }
                     }
                     if let Err(stop) = self.run_step(step).await? {
                         return self.fail(index, stop).await;
@@ -280,7 +293,10 @@ impl<'a> Runner<'a> {
     pub async fn conclude(&self) -> anyhow::Result<()> {
         self.collect_announcements(true).await?;
         let inner = self.inner.borrow();
-        inner.writer.write_head(&self.run_dir.head()).context("failed to record the journal head")
+        inner
+            .writer
+            .write_head(&self.run_dir.head())
+            .context("failed to record the journal head")
     }
 
     /// Journals the end of the run and records the journal's head.

@@ -186,15 +186,36 @@ pub enum Event {
     WindowOverridden { operator: String, reason: String },
     /// Before a step, the rest no longer fit the window; `action` is what
     /// `on_overrun` made of it.
-    WindowOverrun { step: String, action: String, closes: Option<String> },
+    WindowOverrun {
+        step: String,
+        action: String,
+        closes: Option<String>,
+    },
     /// A checklist item was confirmed: who, and how (`prompt`, `--confirm`, a file).
-    ChecklistConfirmed { item: String, operator: String, how: String },
+    ChecklistConfirmed {
+        item: String,
+        operator: String,
+        how: String,
+    },
     /// A checklist item's verify ran.
-    ChecklistVerified { item: String, ok: bool, error: Option<String>, duration_ms: u64 },
+    ChecklistVerified {
+        item: String,
+        ok: bool,
+        error: Option<String>,
+        duration_ms: u64,
+    },
     /// A webhook was told about an event.
-    NotificationSent { url: String, about: String, status: u16 },
+    NotificationSent {
+        url: String,
+        about: String,
+        status: u16,
+    },
     /// A webhook could not be told; the run goes on.
-    NotificationFailed { url: String, about: String, error: String },
+    NotificationFailed {
+        url: String,
+        about: String,
+        error: String,
+    },
     /// The run ended.
     RunFinished {
         outcome: Outcome,
@@ -214,6 +235,7 @@ impl Event {
             | Event::StepFailed { step, .. }
             | Event::StepDecided { step, .. }
             | Event::ProcessSettled { step, .. }
+            | Event::WindowOverrun { step, .. }
             | Event::CompensationStarted { step, .. }
             | Event::CompensationFinished { step, .. }
             | Event::CompensationFailed { step, .. } => Some(step),

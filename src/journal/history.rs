@@ -11,7 +11,9 @@ use super::{read, Event, Mode, StateDir};
 pub fn step_durations(state_dir: &StateDir, name: &str) -> BTreeMap<String, Vec<Duration>> {
     let mut durations: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     for id in state_dir.run_ids() {
-        let Ok(records) = read(&state_dir.run(&id).journal()) else { continue };
+        let Ok(records) = read(&state_dir.run(&id).journal()) else {
+            continue;
+        };
         let counts = matches!(
             records.first().map(|r| &r.event),
             Some(Event::RunStarted { playbook, mode: Mode::Live | Mode::Rehearsal, .. }) if playbook == name
@@ -20,8 +22,14 @@ pub fn step_durations(state_dir: &StateDir, name: &str) -> BTreeMap<String, Vec<
             continue;
         }
         for record in &records {
-            if let Event::StepFinished { step, duration_ms, .. } = &record.event {
-                durations.entry(step.clone()).or_default().push(Duration::from_millis(*duration_ms));
+            if let Event::StepFinished {
+                step, duration_ms, ..
+            } = &record.event
+            {
+                durations
+                    .entry(step.clone())
+                    .or_default()
+                    .push(Duration::from_millis(*duration_ms));
             }
         }
     }

@@ -52,7 +52,8 @@ impl StateDir {
         }
     }
 
-    /// Every run id, oldest first (ids sort by start time).
+    /// Every run id, oldest first: by the time in its first journal line (two
+    /// runs started in the same second have ids that sort by chance).
     pub fn run_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.runs())
             .into_iter()
@@ -61,8 +62,26 @@ impl StateDir {
             .filter(|entry| entry.path().join("journal.jsonl").is_file())
             .filter_map(|entry| entry.file_name().into_string().ok())
             .collect();
-        ids.sort();
+        ids.sort_by_cached_key(|id| (self.started(id), id.clone()));
         ids
+    }
+
+    /// The `ts` of a run's first journal line (RFC 3339 UTC sorts as text).
+    fn started(&self, id: &str) -> String {
+        use std::io::BufRead;
+        std::fs::File::open(self.run(id).journal())
+            .ok()
+            .and_then(|file| std::io::BufReader::new(file).lines().next()?.ok())
+            .and_then(|line| {
+                Some(
+                    line.split("\"ts\":\"")
+                        .nth(1)?
+                        .split('"')
+                        .next()?
+                        .to_string(),
+                )
+            })
+            .unwrap_or_default()
     }
 
     /// Finds a run by id or unique prefix.

@@ -255,15 +255,29 @@ fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diag
                 .hint(format!("it is first used on line {}", first.line));
         }
         if let Some(verify) = &item.verify {
-            check_call(&verify.action, verify.action_span, verify.with_node.as_ref(), values, playbook, diagnostics);
+            check_call(
+                &verify.action,
+                verify.action_span,
+                verify.with_node.as_ref(),
+                values,
+                playbook,
+                diagnostics,
+            );
         }
     }
     if let Some(window) = &playbook.window {
         if jiff::tz::TimeZone::get(&window.timezone).is_err() {
-            let d = diagnostics.error(window.spans.timezone, format!("unknown time zone `{}`", window.timezone));
+            let d = diagnostics.error(
+                window.spans.timezone,
+                format!("unknown time zone `{}`", window.timezone),
+            );
             d.hint("use an IANA name such as `Europe/Zurich`, `America/New_York` or `UTC`");
         }
-        let ranges = window.allow.iter().zip(&window.spans.allow).chain(window.deny.iter().zip(&window.spans.deny));
+        let ranges = window
+            .allow
+            .iter()
+            .zip(&window.spans.allow)
+            .chain(window.deny.iter().zip(&window.spans.deny));
         for (text, span) in ranges {
             if let Err(message) = super::window::parse_range(text) {
                 diagnostics.error(*span, message);
@@ -283,7 +297,14 @@ fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diag
                             Scope::Env => true,
                         };
                         if !known {
-                            diagnostics.error(hook.span, format!("webhook refers to unknown `{}.{}`", r.scope.name(), r.name));
+                            diagnostics.error(
+                                hook.span,
+                                format!(
+                                    "webhook refers to unknown `{}.{}`",
+                                    r.scope.name(),
+                                    r.name
+                                ),
+                            );
                         }
                     }
                 }

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use super::model::DEFAULT_ROLLBACK_RETRIES;
 use super::window::{parse_range, OnOverrun, WindowSpec};
-use super::{PlannedCheck, Webhook, check, Plan, PlanItem, PlannedCall, PlannedStep, Redactor, RollbackOrigin, Values};
+use super::{
+    check, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, Redactor, RollbackOrigin,
+    Values, Webhook,
+};
 use crate::actions;
 use crate::playbook::{
     self, ActionCall, Diagnostics, Entry, Playbook, Retries, RollbackSpec, Source,
@@ -35,12 +38,20 @@ pub fn validate(source: &Source) -> Result<(Playbook, Diagnostics), Diagnostics>
 
 /// Loads, checks and resolves a playbook into a runnable plan.
 /// `overrides` replace vars of the same name (`--vars FILE`: rehearsal targets).
-pub fn compile(source: &Source, mode: EnvMode, overrides: &[(String, String)]) -> Result<Plan, CompileError> {
+pub fn compile(
+    source: &Source,
+    mode: EnvMode,
+    overrides: &[(String, String)],
+) -> Result<Plan, CompileError> {
     let (mut playbook, _warnings) = validate(source).map_err(CompileError::Invalid)?;
     for (name, value) in overrides {
         match playbook.vars.iter_mut().find(|(known, _)| known == name) {
             Some(var) => var.1 = value.clone(),
-            None => return Err(CompileError::Environment(vec![format!("--vars: the playbook has no var `{name}`")])),
+            None => {
+                return Err(CompileError::Environment(vec![format!(
+                    "--vars: the playbook has no var `{name}`"
+                )]))
+            }
         }
     }
     let values = Values::new(&playbook.vars, &playbook.secrets, mode);
@@ -122,7 +133,9 @@ pub fn compile(source: &Source, mode: EnvMode, overrides: &[(String, String)]) -
     if !problems.is_empty() {
         // A parameter error may quote a value built from a secret.
         let redactor = Redactor::new(values.secret_values());
-        return Err(CompileError::Environment(problems.iter().map(|p| redactor.redact(p)).collect()));
+        return Err(CompileError::Environment(
+            problems.iter().map(|p| redactor.redact(p)).collect(),
+        ));
     }
     let base_dir = source
         .path()
@@ -135,12 +148,22 @@ pub fn compile(source: &Source, mode: EnvMode, overrides: &[(String, String)]) -
         .map(|item| {
             let verify = match &item.verify {
                 Some(call) => Some(
-                    resolve_call(&call.action, call.with.as_ref(), call.timeout.map(|t| t.0), call.retries, &values)
-                        .map_err(|message| format!("checklist `{}`: {message}", item.id))?,
+                    resolve_call(
+                        &call.action,
+                        call.with.as_ref(),
+                        call.timeout.map(|t| t.0),
+                        call.retries,
+                        &values,
+                    )
+                    .map_err(|message| format!("checklist `{}`: {message}", item.id))?,
                 ),
                 None => None,
             };
-            Ok(PlannedCheck { id: item.id.clone(), text: item.text.clone(), verify })
+            Ok(PlannedCheck {
+                id: item.id.clone(),
+                text: item.text.clone(),
+                verify,
+            })
         })
         .collect::<Result<Vec<_>, String>>()
         .map_err(|message| CompileError::Environment(vec![message]))?;
@@ -153,7 +176,10 @@ pub fn compile(source: &Source, mode: EnvMode, overrides: &[(String, String)]) -
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), values.render(v)?)))
                 .collect::<Result<Vec<_>, String>>()?;
-            Ok(Webhook { url: values.render(&hook.url)?, headers })
+            Ok(Webhook {
+                url: values.render(&hook.url)?,
+                headers,
+            })
         })
         .collect::<Result<Vec<_>, String>>()
         .map_err(|message| CompileError::Environment(vec![format!("webhook: {message}")]))?;
@@ -196,7 +222,9 @@ fn resolve_call(
 /// The window, already checked: ranges parse and the zone exists.
 fn window_spec(window: &crate::playbook::Window) -> WindowSpec {
     let ranges = |list: &[String]| {
-        list.iter().filter_map(|text| parse_range(text).ok().map(|range| (text.clone(), range))).collect()
+        list.iter()
+            .filter_map(|text| parse_range(text).ok().map(|range| (text.clone(), range)))
+            .collect()
     };
     WindowSpec {
         timezone: jiff::tz::TimeZone::get(&window.timezone).unwrap_or(jiff::tz::TimeZone::UTC),

@@ -28,7 +28,9 @@ impl Plan {
     /// Replaces playbook estimates with measured ones where earlier runs exist.
     pub fn apply_history(&mut self, history: &BTreeMap<String, Vec<Duration>>) {
         for item in &mut self.items {
-            let super::PlanItem::Step(step) = item else { continue };
+            let super::PlanItem::Step(step) = item else {
+                continue;
+            };
             match history.get(&step.id).filter(|d| !d.is_empty()) {
                 Some(durations) => {
                     let mut sorted = durations.clone();
@@ -77,7 +79,10 @@ mod tests {
 
     #[test]
     fn median_and_p90() {
-        let d: Vec<Duration> = [10, 20, 30, 40, 100].iter().map(|s| Duration::from_secs(*s)).collect();
+        let d: Vec<Duration> = [10, 20, 30, 40, 100]
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect();
         assert_eq!(percentile(&d, 0.5), Duration::from_secs(30));
         assert_eq!(percentile(&d, 0.9), Duration::from_secs(100));
         assert_eq!(percentile(&d[..1], 0.9), Duration::from_secs(10));

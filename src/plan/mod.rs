@@ -3,8 +3,8 @@
 //! re-checking anything.
 
 mod check;
-mod estimate;
 mod compile;
+mod estimate;
 mod model;
 mod redact;
 mod rollback_map;
@@ -12,8 +12,8 @@ mod values;
 pub mod window;
 
 pub use check::check;
-pub use estimate::EstimateSource;
 pub use compile::{compile, validate, CompileError, EnvMode};
+pub use estimate::EstimateSource;
 pub use model::{Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Webhook};
 pub use redact::{redact_urls, Redactor};
 pub use rollback_map::{compensations, FailurePlan};

@@ -13,7 +13,9 @@ use jiff::{Timestamp, ToSpan};
 const HORIZON_DAYS: i64 = 35;
 
 /// What to do when the run would not finish inside its window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnOverrun {
     /// Treat it as a failure: roll back to the last checkpoint.
@@ -29,8 +31,16 @@ pub enum OnOverrun {
 pub enum Range {
     /// On each of `days`, from `start` to `end` (`end_days` days later; 0 or 1
     /// when the end time is earlier than the start time).
-    Weekly { days: Vec<Weekday>, start: Time, end: Time, end_days: i64 },
-    Absolute { start: DateTime, end: DateTime },
+    Weekly {
+        days: Vec<Weekday>,
+        start: Time,
+        end: Time,
+        end_days: i64,
+    },
+    Absolute {
+        start: DateTime,
+        end: DateTime,
+    },
 }
 
 /// A resolved window.
@@ -55,7 +65,10 @@ pub enum Fit {
     /// Inside a denied range, or outside every allowed one.
     Outside { next: Option<Timestamp> },
     /// Inside, but the work would overrun the end (minus the margin).
-    TooLong { closes: Timestamp, next: Option<Timestamp> },
+    TooLong {
+        closes: Timestamp,
+        next: Option<Timestamp>,
+    },
 }
 
 const DAYS: [(&str, Weekday); 7] = [
@@ -73,7 +86,9 @@ fn parse_day(text: &str) -> Result<Weekday, String> {
     DAYS.iter()
         .find(|(name, _)| lower == *name || (lower.len() > 3 && lower.starts_with(name)))
         .map(|(_, day)| *day)
-        .ok_or_else(|| format!("`{text}` is not a day: expected Mon, Tue, Wed, Thu, Fri, Sat or Sun"))
+        .ok_or_else(|| {
+            format!("`{text}` is not a day: expected Mon, Tue, Wed, Thu, Fri, Sat or Sun")
+        })
 }
 
 /// `Mon-Fri`, `Sat`, `Mon,Wed,Fri`, `daily`.
@@ -113,14 +128,19 @@ pub fn parse_range(text: &str) -> Result<Range, String> {
         .ok_or_else(|| format!("`{text}` is not a range: {expected}"))?;
     let (left, right) = (left.trim(), right.trim());
     if left.contains('T') && left.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-        let parse = |s: &str| s.parse::<DateTime>().map_err(|_| format!("`{s}` is not a date and time: expected 2026-12-05T22:00"));
+        let parse = |s: &str| {
+            s.parse::<DateTime>()
+                .map_err(|_| format!("`{s}` is not a date and time: expected 2026-12-05T22:00"))
+        };
         let (start, end) = (parse(left)?, parse(right)?);
         if end <= start {
             return Err(format!("`{text}` ends before it starts"));
         }
         return Ok(Range::Absolute { start, end });
     }
-    let (days, start) = left.split_once(' ').ok_or_else(|| format!("`{text}`: {expected}"))?;
+    let (days, start) = left
+        .split_once(' ')
+        .ok_or_else(|| format!("`{text}`: {expected}"))?;
     let days = parse_days(days)?;
     let start = parse_time(start.trim())?;
     let (end_day, end) = match right.split_once(' ') {
@@ -141,7 +161,12 @@ pub fn parse_range(text: &str) -> Result<Range, String> {
         None if end <= start => 1,
         None => 0,
     };
-    Ok(Range::Weekly { days, start, end, end_days })
+    Ok(Range::Weekly {
+        days,
+        start,
+        end,
+        end_days,
+    })
 }
 
 impl Range {
@@ -153,7 +178,12 @@ impl Range {
                 (Some(s), Some(e)) if s < to && e > from => vec![(s, e)],
                 _ => vec![],
             },
-            Range::Weekly { days, start, end, end_days } => {
+            Range::Weekly {
+                days,
+                start,
+                end,
+                end_days,
+            } => {
                 let first: Date = from.to_zoned(tz.clone()).date().saturating_sub(8.days());
                 let last: Date = to.to_zoned(tz.clone()).date().saturating_add(1.days());
                 let mut out = Vec::new();
@@ -161,7 +191,10 @@ impl Range {
                 while date <= last {
                     if days.contains(&date.weekday()) {
                         let end_date = date.saturating_add(end_days.days());
-                        if let (Some(s), Some(e)) = (instant(date.to_datetime(*start)), instant(end_date.to_datetime(*end))) {
+                        if let (Some(s), Some(e)) = (
+                            instant(date.to_datetime(*start)),
+                            instant(end_date.to_datetime(*end)),
+                        ) {
                             if s < to && e > from && s < e {
                                 out.push((s, e));
                             }
@@ -211,15 +244,27 @@ impl WindowSpec {
     /// none) minus deny ranges, merged.
     pub fn free(&self, from: Timestamp, to: Timestamp) -> Vec<Interval> {
         let collect = |ranges: &[(String, Range)]| {
-            merge(ranges.iter().flat_map(|(_, r)| r.intervals(&self.timezone, from, to)).collect())
+            merge(
+                ranges
+                    .iter()
+                    .flat_map(|(_, r)| r.intervals(&self.timezone, from, to))
+                    .collect(),
+            )
         };
-        let allowed = if self.allow.is_empty() { vec![(from, to)] } else { collect(&self.allow) };
+        let allowed = if self.allow.is_empty() {
+            vec![(from, to)]
+        } else {
+            collect(&self.allow)
+        };
         subtract(allowed, &collect(&self.deny))
     }
 
     fn horizon(now: Timestamp) -> (Timestamp, Timestamp) {
         let span = jiff::SignedDuration::from_hours(24 * HORIZON_DAYS);
-        (now.saturating_sub(span).unwrap_or(now), now.saturating_add(span).unwrap_or(now))
+        (
+            now.saturating_sub(span).unwrap_or(now),
+            now.saturating_add(span).unwrap_or(now),
+        )
     }
 
     /// Whether `work` can start at `now` and finish before the window closes
@@ -229,14 +274,17 @@ impl WindowSpec {
         let free = self.free(from, to);
         let current = free.iter().find(|(s, e)| *s <= now && now < *e).copied();
         match current {
-            None => Fit::Outside { next: self.next_fit(&free, now, work, to) },
+            None => Fit::Outside {
+                next: self.next_fit(&free, now, work, to),
+            },
             Some((_, end)) => {
                 // An interval that runs to the horizon has no end in sight.
                 let closes = (end < to).then_some(end);
                 match closes {
-                    Some(closes) if !self.fits_before(now, work, closes) => {
-                        Fit::TooLong { closes, next: self.next_fit(&free, closes, work, to) }
-                    }
+                    Some(closes) if !self.fits_before(now, work, closes) => Fit::TooLong {
+                        closes,
+                        next: self.next_fit(&free, closes, work, to),
+                    },
                     _ => Fit::Fits { closes },
                 }
             }
@@ -244,11 +292,21 @@ impl WindowSpec {
     }
 
     fn fits_before(&self, start: Timestamp, work: Duration, end: Timestamp) -> bool {
-        let needed = jiff::SignedDuration::try_from(work + self.margin).unwrap_or(jiff::SignedDuration::MAX);
-        start.saturating_add(needed).map(|finish| finish <= end).unwrap_or(false)
+        let needed =
+            jiff::SignedDuration::try_from(work + self.margin).unwrap_or(jiff::SignedDuration::MAX);
+        start
+            .saturating_add(needed)
+            .map(|finish| finish <= end)
+            .unwrap_or(false)
     }
 
-    fn next_fit(&self, free: &[Interval], after: Timestamp, work: Duration, horizon: Timestamp) -> Option<Timestamp> {
+    fn next_fit(
+        &self,
+        free: &[Interval],
+        after: Timestamp,
+        work: Duration,
+        horizon: Timestamp,
+    ) -> Option<Timestamp> {
         free.iter()
             .filter(|(_, e)| *e > after)
             .map(|(s, e)| ((*s).max(after), *e))
@@ -264,7 +322,9 @@ impl WindowSpec {
 
     /// A moment in the playbook's zone, as operators read it: `Sat 2026-12-05 22:00 CET`.
     pub fn show(&self, at: Timestamp) -> String {
-        at.to_zoned(self.timezone.clone()).strftime("%a %Y-%m-%d %H:%M %Z").to_string()
+        at.to_zoned(self.timezone.clone())
+            .strftime("%a %Y-%m-%d %H:%M %Z")
+            .to_string()
     }
 }
 
@@ -273,7 +333,11 @@ mod tests {
     use super::*;
 
     fn spec(allow: &[&str], deny: &[&str], margin: u64) -> WindowSpec {
-        let ranges = |list: &[&str]| list.iter().map(|r| (r.to_string(), parse_range(r).unwrap())).collect();
+        let ranges = |list: &[&str]| {
+            list.iter()
+                .map(|r| (r.to_string(), parse_range(r).unwrap()))
+                .collect()
+        };
         WindowSpec {
             timezone: TimeZone::get("Europe/Zurich").unwrap(),
             timezone_name: "Europe/Zurich".into(),
@@ -285,7 +349,11 @@ mod tests {
     }
 
     fn at(text: &str) -> Timestamp {
-        text.parse::<DateTime>().unwrap().to_zoned(TimeZone::get("Europe/Zurich").unwrap()).unwrap().timestamp()
+        text.parse::<DateTime>()
+            .unwrap()
+            .to_zoned(TimeZone::get("Europe/Zurich").unwrap())
+            .unwrap()
+            .timestamp()
     }
 
     fn hours(h: f64) -> Duration {
@@ -294,10 +362,21 @@ mod tests {
 
     #[test]
     fn parses_the_three_shapes_and_rejects_prose() {
-        assert!(matches!(parse_range("Sat 22:00 - Sun 06:00").unwrap(), Range::Weekly { end_days: 1, .. }));
-        assert!(matches!(parse_range("Mon-Fri 01:00 - 05:00").unwrap(), Range::Weekly { ref days, end_days: 0, .. } if days.len() == 5));
-        assert!(matches!(parse_range("Fri 22:00 - Mon 06:00").unwrap(), Range::Weekly { end_days: 3, .. }));
-        assert!(matches!(parse_range("2026-12-05T22:00 - 2026-12-06T04:00").unwrap(), Range::Absolute { .. }));
+        assert!(matches!(
+            parse_range("Sat 22:00 - Sun 06:00").unwrap(),
+            Range::Weekly { end_days: 1, .. }
+        ));
+        assert!(
+            matches!(parse_range("Mon-Fri 01:00 - 05:00").unwrap(), Range::Weekly { ref days, end_days: 0, .. } if days.len() == 5)
+        );
+        assert!(matches!(
+            parse_range("Fri 22:00 - Mon 06:00").unwrap(),
+            Range::Weekly { end_days: 3, .. }
+        ));
+        assert!(matches!(
+            parse_range("2026-12-05T22:00 - 2026-12-06T04:00").unwrap(),
+            Range::Absolute { .. }
+        ));
         assert!(parse_range("weekends at night").is_err());
         assert!(parse_range("Sat 25:00 - Sun 06:00").is_err());
         assert!(parse_range("Mon-Fri 22:00 - Sat 02:00").is_err());
@@ -308,11 +387,20 @@ mod tests {
     fn a_night_across_midnight_fits_and_ends_in_the_morning() {
         let window = spec(&["Sat 22:00 - Sun 06:00"], &[], 30);
         // Saturday 2026-12-05, 23:00: 7 hours left, 6h30 usable with the margin.
-        assert_eq!(window.fit(at("2026-12-05T23:00"), hours(6.0)), Fit::Fits { closes: Some(at("2026-12-06T06:00")) });
+        assert_eq!(
+            window.fit(at("2026-12-05T23:00"), hours(6.0)),
+            Fit::Fits {
+                closes: Some(at("2026-12-06T06:00"))
+            }
+        );
         match window.fit(at("2026-12-05T23:00"), hours(7.0)) {
             Fit::TooLong { closes, next } => {
                 assert_eq!(closes, at("2026-12-06T06:00"));
-                assert_eq!(next, None.or(Some(at("2026-12-12T22:00"))), "a week later: 8 hours minus the margin fit");
+                assert_eq!(
+                    next,
+                    None.or(Some(at("2026-12-12T22:00"))),
+                    "a week later: 8 hours minus the margin fit"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -322,39 +410,77 @@ mod tests {
     fn outside_the_window_names_the_next_start_across_the_end_of_the_week() {
         let window = spec(&["Sat 22:00 - Sun 06:00"], &[], 0);
         // Sunday 12:00 is outside; the next window opens next Saturday.
-        assert_eq!(window.fit(at("2026-12-06T12:00"), hours(2.0)), Fit::Outside { next: Some(at("2026-12-12T22:00")) });
+        assert_eq!(
+            window.fit(at("2026-12-06T12:00"), hours(2.0)),
+            Fit::Outside {
+                next: Some(at("2026-12-12T22:00"))
+            }
+        );
     }
 
     #[test]
     fn deny_wins_over_allow() {
         let window = spec(&["daily 00:00 - 23:59"], &["Mon-Fri 07:00 - 19:00"], 0);
         // Monday 2026-12-07 08:00 is peak: denied, next free moment is 19:00.
-        assert_eq!(window.fit(at("2026-12-07T08:00"), hours(1.0)), Fit::Outside { next: Some(at("2026-12-07T19:00")) });
+        assert_eq!(
+            window.fit(at("2026-12-07T08:00"), hours(1.0)),
+            Fit::Outside {
+                next: Some(at("2026-12-07T19:00"))
+            }
+        );
         // 06:00 with 2 hours of work runs into the peak at 07:00.
-        assert!(matches!(window.fit(at("2026-12-07T06:00"), hours(2.0)), Fit::TooLong { .. }));
+        assert!(matches!(
+            window.fit(at("2026-12-07T06:00"), hours(2.0)),
+            Fit::TooLong { .. }
+        ));
     }
 
     #[test]
     fn without_allow_ranges_only_deny_restricts() {
         let window = spec(&[], &["Mon-Fri 07:00 - 19:00"], 0);
-        assert_eq!(window.fit(at("2026-12-05T12:00"), hours(3.0)), Fit::Fits { closes: Some(at("2026-12-07T07:00")) });
+        assert_eq!(
+            window.fit(at("2026-12-05T12:00"), hours(3.0)),
+            Fit::Fits {
+                closes: Some(at("2026-12-07T07:00"))
+            }
+        );
     }
 
     #[test]
     fn the_night_clocks_go_back_is_an_hour_longer() {
         // 2026-10-25 03:00 CEST → 02:00 CET: Sat 22:00 → Sun 06:00 lasts 9 hours.
         let window = spec(&["Sat 22:00 - Sun 06:00"], &[], 0);
-        assert!(matches!(window.fit(at("2026-10-24T22:00"), hours(8.5)), Fit::Fits { .. }));
-        assert!(matches!(window.fit(at("2026-10-31T22:00"), hours(8.5)), Fit::TooLong { .. }));
+        assert!(matches!(
+            window.fit(at("2026-10-24T22:00"), hours(8.5)),
+            Fit::Fits { .. }
+        ));
+        assert!(matches!(
+            window.fit(at("2026-10-31T22:00"), hours(8.5)),
+            Fit::TooLong { .. }
+        ));
         // And the night clocks go forward (2026-03-29) is an hour shorter.
-        assert!(matches!(window.fit(at("2026-03-28T22:00"), hours(7.5)), Fit::TooLong { .. }));
+        assert!(matches!(
+            window.fit(at("2026-03-28T22:00"), hours(7.5)),
+            Fit::TooLong { .. }
+        ));
     }
 
     #[test]
     fn absolute_ranges_are_one_off() {
         let window = spec(&["2026-12-05T22:00 - 2026-12-06T04:00"], &[], 0);
-        assert!(matches!(window.fit(at("2026-12-05T22:30"), hours(5.0)), Fit::Fits { .. }));
-        assert_eq!(window.fit(at("2026-12-06T05:00"), hours(1.0)), Fit::Outside { next: None });
-        assert_eq!(window.fit(at("2026-12-01T05:00"), hours(1.0)), Fit::Outside { next: Some(at("2026-12-05T22:00")) });
+        assert!(matches!(
+            window.fit(at("2026-12-05T22:30"), hours(5.0)),
+            Fit::Fits { .. }
+        ));
+        assert_eq!(
+            window.fit(at("2026-12-06T05:00"), hours(1.0)),
+            Fit::Outside { next: None }
+        );
+        assert_eq!(
+            window.fit(at("2026-12-01T05:00"), hours(1.0)),
+            Fit::Outside {
+                next: Some(at("2026-12-05T22:00"))
+            }
+        );
     }
 }

@@ -267,21 +267,32 @@ pub(super) fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> Rol
 }
 
 /// `{ action, with, timeout, retries }` under `what` (`rollback`, `verify`).
-pub(super) fn decode_call(node: &Node, what: &str, retry_defaults: Retries, diagnostics: &mut Diagnostics) -> Option<ActionCall> {
+pub(super) fn decode_call(
+    node: &Node,
+    what: &str,
+    retry_defaults: Retries,
+    diagnostics: &mut Diagnostics,
+) -> Option<ActionCall> {
     let entries = expect_map(node, &format!("`{what}`"), diagnostics)?;
     check_keys(entries, CALL_KEYS, what, diagnostics);
     let Some(action_node) = node.get("action") else {
         diagnostics
             .error(node.span, format!("`{what}` has no `action`"))
-            .hint(format!("write `{what}: {{ action: shell, with: {{ run: … }} }}`"));
+            .hint(format!(
+                "write `{what}: {{ action: shell, with: {{ run: … }} }}`"
+            ));
         return None;
     };
     let with_node = node.get("with");
     Some(ActionCall {
         action: expect_string(action_node, "`action`", diagnostics).unwrap_or_default(),
         with: with_node.and_then(|w| decode_with(w, diagnostics)),
-        timeout: node.get("timeout").and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
-        retries: node.get("retries").and_then(|n| decode_retries(n, retry_defaults, diagnostics)),
+        timeout: node
+            .get("timeout")
+            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
+        retries: node
+            .get("retries")
+            .and_then(|n| decode_retries(n, retry_defaults, diagnostics)),
         action_span: action_node.span,
         with_node: with_node.cloned(),
     })
@@ -369,7 +380,11 @@ pub(super) fn expect_map<'a>(
     }
 }
 
-pub(super) fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
+pub(super) fn expect_string(
+    node: &Node,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
     match &node.kind {
         NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
         _ => {
@@ -383,7 +398,11 @@ pub(super) fn expect_string(node: &Node, what: &str, diagnostics: &mut Diagnosti
 }
 
 /// Ids and names: referenced from the command line and file names, so kept simple.
-pub(super) fn expect_name(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<String> {
+pub(super) fn expect_name(
+    node: &Node,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<String> {
     let text = expect_string(node, what, diagnostics)?;
     // Names referenced from templates cannot hold a dot (`vars.a.b` is ambiguous);
     // ids and the playbook name can, but never lead with one: they become file
@@ -428,7 +447,11 @@ fn is_quoted(node: &Node) -> bool {
     matches!(node.kind, NodeKind::Scalar { quoted: true, .. })
 }
 
-pub(super) fn expect_duration(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<DurationText> {
+pub(super) fn expect_duration(
+    node: &Node,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<DurationText> {
     let text = expect_string(node, what, diagnostics)?;
     match parse_duration(&text) {
         Ok(duration) => Some(DurationText(duration)),

@@ -14,7 +14,9 @@ pub mod template;
 pub use decode::{decode, ROLLBACK_RETRIES, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use duration::{format_duration, parse_duration, DurationText};
-pub use model::{ActionCall, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window};
+pub use model::{
+    ActionCall, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window,
+};
 pub use node::{parse as parse_yaml, Node, NodeKind, Span};
 pub use source::Source;
 pub use suggest::did_you_mean;

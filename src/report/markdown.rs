@@ -17,13 +17,22 @@ fn cell(text: &str) -> String {
 /// The facts every report opens with, shared with the HTML report.
 pub fn facts(summary: &RunSummary, chain: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("Playbook", format!("{} ({})", summary.playbook, summary.path)),
+        (
+            "Playbook",
+            format!("{} ({})", summary.playbook, summary.path),
+        ),
         ("Playbook sha256", summary.sha256.clone()),
         ("Run", summary.run_id.clone()),
         ("Mode", summary.mode.clone()),
-        ("Operator", format!("{} on {}", summary.operator, summary.host)),
+        (
+            "Operator",
+            format!("{} on {}", summary.operator, summary.host),
+        ),
         ("Started", summary.started.clone()),
-        ("Ended", summary.ended.clone().unwrap_or_else(|| "not ended".into())),
+        (
+            "Ended",
+            summary.ended.clone().unwrap_or_else(|| "not ended".into()),
+        ),
         ("Duration", ms(summary.duration_ms)),
         ("Outcome", summary.outcome.clone()),
         ("Journal", chain.to_string()),
@@ -32,7 +41,11 @@ pub fn facts(summary: &RunSummary, chain: &str) -> Vec<(&'static str, String)> {
 
 pub fn markdown(summary: &RunSummary, chain: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Cutover run {} — `{}`\n", summary.run_id, summary.playbook);
+    let _ = writeln!(
+        out,
+        "# Cutover run {} — `{}`\n",
+        summary.run_id, summary.playbook
+    );
     let _ = writeln!(out, "| | |\n|---|---|");
     for (label, value) in facts(summary, chain) {
         let _ = writeln!(out, "| {label} | {} |", cell(&value));
@@ -58,20 +71,47 @@ pub fn markdown(summary: &RunSummary, chain: &str) -> String {
         let _ = writeln!(out, "- `{item}` confirmed by {operator} ({how})");
     }
     for (item, ok, error) in &summary.verifies {
-        let verdict = if *ok { "passed".to_string() } else { format!("**failed**: {}", error.as_deref().unwrap_or("")) };
+        let verdict = if *ok {
+            "passed".to_string()
+        } else {
+            format!("**failed**: {}", error.as_deref().unwrap_or(""))
+        };
         let _ = writeln!(out, "- `{item}` verify {verdict}");
     }
     let _ = writeln!(out, "\n## Timeline\n");
-    let _ = writeln!(out, "| start | step | kind | attempt | duration | outcome |\n|---:|---|---|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "| start | step | kind | attempt | duration | outcome |\n|---:|---|---|---:|---:|---|"
+    );
     let mut rows: Vec<(u64, String)> = summary
         .bars
         .iter()
         .map(|b| {
-            let error = b.error.as_ref().map(|e| format!(": {}", cell(e))).unwrap_or_default();
-            (b.start_ms, format!("| +{} | `{}` | {} | {} | {} | {}{error} |", ms(b.start_ms), b.step, b.kind, b.attempt, ms(b.duration_ms), b.outcome))
+            let error = b
+                .error
+                .as_ref()
+                .map(|e| format!(": {}", cell(e)))
+                .unwrap_or_default();
+            (
+                b.start_ms,
+                format!(
+                    "| +{} | `{}` | {} | {} | {} | {}{error} |",
+                    ms(b.start_ms),
+                    b.step,
+                    b.kind,
+                    b.attempt,
+                    ms(b.duration_ms),
+                    b.outcome
+                ),
+            )
         })
         .collect();
-    rows.extend(summary.checkpoints.iter().map(|(name, at)| (*at, format!("| +{} | checkpoint `{name}` | | | | passed |", ms(*at)))));
+    rows.extend(summary.checkpoints.iter().map(|(name, at)| {
+        (
+            *at,
+            format!("| +{} | checkpoint `{name}` | | | | passed |", ms(*at)),
+        )
+    }));
     rows.sort_by_key(|(at, _)| *at);
     for (_, row) in rows {
         let _ = writeln!(out, "{row}");

@@ -11,11 +11,11 @@ mod summary;
 
 pub use html::html;
 pub use human::Human;
-pub use markdown::markdown;
 pub use json::Json;
+pub use markdown::markdown;
 pub use plain::Plain;
-pub use summary::{Bar, RunSummary};
 pub use style::{clock, describe_record, StepTitles};
+pub use summary::{Bar, RunSummary};
 
 use crate::actions::Progress;
 use crate::journal::Record;

@@ -127,23 +127,57 @@ pub fn describe_record(record: &Record) -> Option<String> {
         Event::RollbackFinished { remaining, .. } => {
             format!("rollback INCOMPLETE: not undone: {}", remaining.join(", "))
         }
-        Event::WindowChecked { now, verdict, closes, next, remaining_ms, estimate_source } => {
-            let closes = closes.as_ref().map(|c| format!(", closes {c}")).unwrap_or_default();
-            let next = next.as_ref().map(|n| format!(", next fit {n}")).unwrap_or_default();
-            format!("window at {now}: {verdict}{closes} (estimate {}: {estimate_source}){next}", ms(*remaining_ms))
+        Event::WindowChecked {
+            now,
+            verdict,
+            closes,
+            next,
+            remaining_ms,
+            estimate_source,
+        } => {
+            let closes = closes
+                .as_ref()
+                .map(|c| format!(", closes {c}"))
+                .unwrap_or_default();
+            let next = next
+                .as_ref()
+                .map(|n| format!(", next fit {n}"))
+                .unwrap_or_default();
+            format!(
+                "window at {now}: {verdict}{closes} (estimate {}: {estimate_source}){next}",
+                ms(*remaining_ms)
+            )
         }
-        Event::WindowOverridden { operator, reason } => format!("WINDOW OVERRIDDEN by {operator}: {reason}"),
-        Event::WindowOverrun { step, action, closes } => {
-            let closes = closes.as_ref().map(|c| format!(" (closes {c})")).unwrap_or_default();
+        Event::WindowOverridden { operator, reason } => {
+            format!("WINDOW OVERRIDDEN by {operator}: {reason}")
+        }
+        Event::WindowOverrun {
+            step,
+            action,
+            closes,
+        } => {
+            let closes = closes
+                .as_ref()
+                .map(|c| format!(" (closes {c})"))
+                .unwrap_or_default();
             format!("the rest no longer fits the window before `{step}`{closes}: {action}")
         }
-        Event::ChecklistConfirmed { item, operator, how } => format!("checklist `{item}` confirmed by {operator} ({how})"),
+        Event::ChecklistConfirmed {
+            item,
+            operator,
+            how,
+        } => format!("checklist `{item}` confirmed by {operator} ({how})"),
         Event::ChecklistVerified { item, ok: true, .. } => format!("checklist `{item}` verified"),
         Event::ChecklistVerified { item, error, .. } => {
-            format!("checklist `{item}` verify FAILED: {}", error.as_deref().unwrap_or("?"))
+            format!(
+                "checklist `{item}` verify FAILED: {}",
+                error.as_deref().unwrap_or("?")
+            )
         }
         Event::NotificationSent { .. } => return None,
-        Event::NotificationFailed { url, about, error } => format!("webhook {url} ({about}) failed: {error}"),
+        Event::NotificationFailed { url, about, error } => {
+            format!("webhook {url} ({about}) failed: {error}")
+        }
         Event::RunFinished {
             outcome,
             duration_ms,

@@ -54,13 +54,27 @@ fn ms_between(from: &str, to: &str) -> u64 {
 
 impl RunSummary {
     pub fn from_records(records: &[Record]) -> Self {
-        let mut s = RunSummary { outcome: "stopped (resume it)".into(), ..Default::default() };
-        let Some(first) = records.first() else { return s };
+        let mut s = RunSummary {
+            outcome: "stopped (resume it)".into(),
+            ..Default::default()
+        };
+        let Some(first) = records.first() else {
+            return s;
+        };
         s.started = first.ts.clone();
         let offset = |r: &Record| ms_between(&first.ts, &r.ts);
         for record in records {
             match &record.event {
-                Event::RunStarted { run_id, playbook, path, sha256, operator, mode, host, .. } => {
+                Event::RunStarted {
+                    run_id,
+                    playbook,
+                    path,
+                    sha256,
+                    operator,
+                    mode,
+                    host,
+                    ..
+                } => {
                     s.run_id = run_id.clone();
                     s.playbook = playbook.clone();
                     s.path = path.clone();
@@ -69,19 +83,44 @@ impl RunSummary {
                     s.mode = mode.as_str().into();
                     s.host = host.clone();
                 }
-                Event::RunResumed { operator, command, .. } => {
-                    s.resumes.push((record.ts.clone(), operator.clone(), command.clone()));
+                Event::RunResumed {
+                    operator, command, ..
+                } => {
+                    s.resumes
+                        .push((record.ts.clone(), operator.clone(), command.clone()));
                     s.outcome = "stopped (resume it)".into();
                 }
-                Event::WindowChecked { now, verdict, closes, .. } => {
-                    let closes = closes.as_ref().map(|c| format!(", closes {c}")).unwrap_or_default();
+                Event::WindowChecked {
+                    now,
+                    verdict,
+                    closes,
+                    ..
+                } => {
+                    let closes = closes
+                        .as_ref()
+                        .map(|c| format!(", closes {c}"))
+                        .unwrap_or_default();
                     s.window.push(format!("{now}: {verdict}{closes}"));
                 }
-                Event::WindowOverridden { operator, reason } => s.overrides.push((operator.clone(), reason.clone())),
-                Event::WindowOverrun { step, action, .. } => s.window.push(format!("overrun before `{step}`: {action}")),
-                Event::ChecklistConfirmed { item, operator, how } => s.checklist.push((item.clone(), operator.clone(), how.clone())),
-                Event::ChecklistVerified { item, ok, error, .. } => s.verifies.push((item.clone(), *ok, error.clone())),
-                Event::CheckpointPassed { name } => s.checkpoints.push((name.clone(), offset(record))),
+                Event::WindowOverridden { operator, reason } => {
+                    s.overrides.push((operator.clone(), reason.clone()))
+                }
+                Event::WindowOverrun { step, action, .. } => {
+                    s.window.push(format!("overrun before `{step}`: {action}"))
+                }
+                Event::ChecklistConfirmed {
+                    item,
+                    operator,
+                    how,
+                } => s
+                    .checklist
+                    .push((item.clone(), operator.clone(), how.clone())),
+                Event::ChecklistVerified {
+                    item, ok, error, ..
+                } => s.verifies.push((item.clone(), *ok, error.clone())),
+                Event::CheckpointPassed { name } => {
+                    s.checkpoints.push((name.clone(), offset(record)))
+                }
                 Event::StepStarted { step, attempt, .. } => s.bars.push(Bar {
                     step: step.clone(),
                     kind: "step",
@@ -100,20 +139,62 @@ impl RunSummary {
                     outcome: "running".into(),
                     error: None,
                 }),
-                Event::StepFinished { step, duration_ms, .. } => close(&mut s.bars, step, "step", *duration_ms, "done", None),
+                Event::StepFinished {
+                    step, duration_ms, ..
+                } => close(&mut s.bars, step, "step", *duration_ms, "done", None),
                 Event::StepRetrying { step, error, .. } => {
-                    let start = s.bars.iter().rev().find(|b| &b.step == step).map(|b| b.start_ms).unwrap_or(0);
-                    close(&mut s.bars, step, "step", offset(record).saturating_sub(start), "retried", Some(error.clone()))
+                    let start = s
+                        .bars
+                        .iter()
+                        .rev()
+                        .find(|b| &b.step == step)
+                        .map(|b| b.start_ms)
+                        .unwrap_or(0);
+                    close(
+                        &mut s.bars,
+                        step,
+                        "step",
+                        offset(record).saturating_sub(start),
+                        "retried",
+                        Some(error.clone()),
+                    )
                 }
-                Event::StepFailed { step, duration_ms, error, timed_out, .. } => {
+                Event::StepFailed {
+                    step,
+                    duration_ms,
+                    error,
+                    timed_out,
+                    ..
+                } => {
                     let outcome = if *timed_out { "timed out" } else { "failed" };
-                    close(&mut s.bars, step, "step", *duration_ms, outcome, Some(error.clone()))
+                    close(
+                        &mut s.bars,
+                        step,
+                        "step",
+                        *duration_ms,
+                        outcome,
+                        Some(error.clone()),
+                    )
                 }
-                Event::CompensationFinished { step, duration_ms, .. } => close(&mut s.bars, step, "undo", *duration_ms, "done", None),
-                Event::CompensationFailed { step, duration_ms, error, .. } => {
-                    close(&mut s.bars, step, "undo", *duration_ms, "failed", Some(error.clone()))
-                }
-                Event::RunFinished { outcome, message, .. } => {
+                Event::CompensationFinished {
+                    step, duration_ms, ..
+                } => close(&mut s.bars, step, "undo", *duration_ms, "done", None),
+                Event::CompensationFailed {
+                    step,
+                    duration_ms,
+                    error,
+                    ..
+                } => close(
+                    &mut s.bars,
+                    step,
+                    "undo",
+                    *duration_ms,
+                    "failed",
+                    Some(error.clone()),
+                ),
+                Event::RunFinished {
+                    outcome, message, ..
+                } => {
                     s.outcome = outcome.as_str().into();
                     s.message = message.clone();
                     s.ended = Some(record.ts.clone());
@@ -121,7 +202,10 @@ impl RunSummary {
                 _ => {}
             }
         }
-        s.duration_ms = records.last().map(|r| ms_between(&first.ts, &r.ts)).unwrap_or(0);
+        s.duration_ms = records
+            .last()
+            .map(|r| ms_between(&first.ts, &r.ts))
+            .unwrap_or(0);
         s
     }
 
@@ -138,8 +222,19 @@ impl RunSummary {
     }
 }
 
-fn close(bars: &mut [Bar], step: &str, kind: &str, duration_ms: u64, outcome: &str, error: Option<String>) {
-    if let Some(bar) = bars.iter_mut().rev().find(|b| b.step == step && b.kind == kind && b.outcome == "running") {
+fn close(
+    bars: &mut [Bar],
+    step: &str,
+    kind: &str,
+    duration_ms: u64,
+    outcome: &str,
+    error: Option<String>,
+) {
+    if let Some(bar) = bars
+        .iter_mut()
+        .rev()
+        .find(|b| b.step == step && b.kind == kind && b.outcome == "running")
+    {
         bar.duration_ms = duration_ms;
         bar.outcome = outcome.into();
         bar.error = error;

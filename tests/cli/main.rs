@@ -5,8 +5,13 @@ mod support;
 
 mod audit;
 mod corpus;
+mod guardrails;
 mod lock;
 mod resume;
 mod run;
 mod secrets;
 mod validate;
+
+mod pg_cluster;
+mod pg_seed;
+mod postgres_actions;

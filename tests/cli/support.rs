@@ -112,7 +112,20 @@ impl Sandbox {
                     .collect()
             })
             .unwrap_or_default();
-        ids.sort();
+        // By the first record's time: two runs in the same second have ids that sort by chance.
+        ids.sort_by_cached_key(|id| {
+            let first = self
+                .journal_text(id)
+                .lines()
+                .next()
+                .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+            (
+                first
+                    .and_then(|r| r["ts"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                id.clone(),
+            )
+        });
         ids
     }
 
