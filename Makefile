@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/cutover
 DEMO_DIR := sandbox/demo
 
-.PHONY: all build demo test lint fmt bench clean
+.PHONY: all build demo test lint fmt bench clean report-check
 
 all: build
 
@@ -42,6 +42,18 @@ fmt:
 ## Engine overhead and validate/plan speed; figures go to docs/benchmarks.md.
 bench: build
 	bash bench/engine.sh $(BIN)
+
+## Renders the HTML audit report of a drill run and screenshots it in headless
+## Chromium (Debian package `chromium`), to look at: sandbox/report.png.
+report-check: build
+	@rm -rf sandbox/report && mkdir -p sandbox/report && cp playbooks/drill.yaml sandbox/report/
+	@$(BIN) run sandbox/report/drill.yaml --dry-run --fail-at smoke --output text >/dev/null || true
+	@DRILL_TOKEN=x $(BIN) run sandbox/report/drill.yaml --approve go-ahead --output text >/dev/null
+	@$(BIN) audit report --state-dir sandbox/report/.cutover $$(ls sandbox/report/.cutover/runs | tail -n 1) --out sandbox/report/report.html
+	@chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+	  --disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --window-size=1000,1200 \
+	  --screenshot=$(CURDIR)/sandbox/report.png file://$(CURDIR)/sandbox/report/report.html 2>/dev/null
+	@echo "screenshot: sandbox/report.png"
 
 clean:
 	rm -rf sandbox

@@ -67,6 +67,10 @@ pub fn format_duration(duration: Duration) -> String {
     if millis < 1_000 {
         return format!("{millis}ms");
     }
+    // Short steps read better with a tenth: `1.4s`, not a rounded `1s`.
+    if millis < 10_000 && millis % 1_000 != 0 {
+        return format!("{:.1}s", millis as f64 / 1_000.0);
+    }
     let mut secs = (millis + 500) / 1_000;
     let mut out = String::new();
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
