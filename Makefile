@@ -48,7 +48,7 @@ bench: build
 report-check: build
 	@rm -rf sandbox/report && mkdir -p sandbox/report && cp playbooks/drill.yaml sandbox/report/
 	@$(BIN) run sandbox/report/drill.yaml --dry-run --fail-at smoke --output text >/dev/null || true
-	@DRILL_TOKEN=x $(BIN) run sandbox/report/drill.yaml --approve go-ahead --output text >/dev/null
+	@DRILL_TOKEN=drill-token $(BIN) run sandbox/report/drill.yaml --approve go-ahead --output text >/dev/null
 	@$(BIN) audit report --state-dir sandbox/report/.cutover $$(ls sandbox/report/.cutover/runs | tail -n 1) --out sandbox/report/report.html
 	@chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
 	  --disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --window-size=1000,1200 \

@@ -15,6 +15,7 @@ use crate::playbook::{
 };
 
 pub use super::values::EnvMode;
+use super::values::MIN_SECRET_LEN;
 
 /// Why a playbook cannot become a plan.
 #[derive(Debug)]
@@ -55,6 +56,11 @@ pub fn compile(
         }
     }
     let values = Values::new(&playbook.vars, &playbook.secrets, mode);
+    if let Some(short) = values.short_secret() {
+        return Err(CompileError::Environment(vec![format!(
+            "secret `{short}` is shorter than {MIN_SECRET_LEN} characters: it cannot be masked without masking every occurrence of those letters in the output"
+        )]));
+    }
     let mut problems = Vec::new();
     let mut items = Vec::new();
     for entry in &playbook.steps {

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use super::redact::MASK;
 use crate::playbook::template::{self, Reference, RenderError, Scope};
 
+/// Shortest secret value accepted: masking `ab` would mask every `ab` printed.
+pub const MIN_SECRET_LEN: usize = 4;
+
 /// How to treat environment variables that are not set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvMode {
@@ -55,6 +58,21 @@ impl Values {
             .collect();
         values.vars = resolved;
         values
+    }
+
+    /// A secret whose value is set but too short to mask safely, if any.
+    pub fn short_secret(&self) -> Option<&str> {
+        if self.mode != EnvMode::Strict {
+            return None;
+        }
+        self.secrets
+            .iter()
+            .find(|name| {
+                self.env
+                    .get(*name)
+                    .is_some_and(|v| !v.is_empty() && v.chars().count() < MIN_SECRET_LEN)
+            })
+            .map(String::as_str)
     }
 
     pub fn has_var(&self, name: &str) -> bool {

@@ -112,3 +112,19 @@ steps:
     assert!(!sandbox.path().join("used.txt").exists());
     assert_clean(&output.all(), "the error");
 }
+
+#[test]
+fn a_secret_too_short_to_mask_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.write("pb.yaml", &playbook());
+    let output = sandbox.run_with_env(&["run", "pb.yaml"], &[("DB_TOKEN", "x")]);
+    output.expect_code(2);
+    assert!(
+        output
+            .stderr
+            .contains("secret `DB_TOKEN` is shorter than 4 characters"),
+        "{}",
+        output.stderr
+    );
+    assert!(sandbox.run_ids().is_empty());
+}
