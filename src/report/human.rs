@@ -2,6 +2,7 @@
 //! an ETA from the estimates, the current step with a spinner (or a bar when the
 //! action reports amounts) and the last line of its output.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,6 +18,12 @@ pub struct Human {
     overall: ProgressBar,
     step: ProgressBar,
     estimates: std::collections::BTreeMap<String, Duration>,
+    /// Per step, the time after which it counts as slow: p90 of earlier runs,
+    /// else its estimate.
+    limits: std::collections::BTreeMap<String, (Duration, &'static str)>,
+    /// The running step and when it started, to flag it once past its limit;
+    /// shared with a watcher thread, since a silent step reports nothing.
+    current: Arc<Mutex<Option<(String, std::time::Instant, bool)>>>,
     remaining: Duration,
 }
 
@@ -44,13 +51,24 @@ impl Human {
             .filter_map(|s| s.estimate.map(|e| (s.id.clone(), e)))
             .collect();
         let remaining = estimates.values().sum();
+        let limits = plan
+            .steps()
+            .filter_map(|s| match (s.estimate_p90, s.estimate) {
+                (Some(p90), _) => Some((s.id.clone(), (p90, "p90"))),
+                (None, Some(estimate)) => Some((s.id.clone(), (estimate, "estimate"))),
+                _ => None,
+            })
+            .collect();
         let human = Self {
             multi,
             overall,
             step,
             estimates,
+            limits,
+            current: Arc::new(Mutex::new(None)),
             remaining,
         };
+        human.watch_slow_steps();
         human.show_eta();
         human
     }
@@ -64,6 +82,28 @@ impl Human {
         }
     }
 
+    /// Notes, once, when the running step passes its p90 (or estimate): the
+    /// moment an operator should start looking.
+    fn flag_if_slow(&mut self) {
+        flag_if_slow(&self.current, &self.limits, &self.step, &self.multi);
+    }
+
+    /// Checks the running step every second, even when it prints nothing.
+    fn watch_slow_steps(&self) {
+        let (current, limits, step, multi) = (
+            self.current.clone(),
+            self.limits.clone(),
+            self.step.clone(),
+            self.multi.clone(),
+        );
+        std::thread::spawn(move || {
+            while !step.is_finished() {
+                std::thread::sleep(Duration::from_secs(1));
+                flag_if_slow(&current, &limits, &step, &multi);
+            }
+        });
+    }
+
     /// The live display, for prompts that must suspend it.
     pub fn multi(&self) -> &MultiProgress {
         &self.multi
@@ -72,6 +112,7 @@ impl Human {
 
 impl Observer for Human {
     fn record(&mut self, record: &Record) {
+        self.flag_if_slow();
         if let Some(line) = describe_record(record) {
             let _ = self
                 .multi
@@ -79,12 +120,22 @@ impl Observer for Human {
         }
         match &record.event {
             Event::StepStarted { step, describe, .. } => {
+                // Elapsed time against what earlier runs took, live.
+                let against = match self.limits.get(step) {
+                    Some((limit, label)) => format!(" / {label} {}", format_duration(*limit)),
+                    None => String::new(),
+                };
+                let template =
+                    format!("  {{spinner}} {{prefix:.bold}} [{{elapsed}}{against}] {{wide_msg}}");
                 self.step.set_style(
-                    ProgressStyle::with_template("  {spinner} {prefix:.bold} {wide_msg}")
-                        .expect("valid template"),
+                    ProgressStyle::with_template(&template)
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
+                self.step.reset_elapsed();
                 self.step.set_prefix(step.clone());
                 self.step.set_message(describe.clone());
+                *self.current.lock().expect("not poisoned") =
+                    Some((step.clone(), std::time::Instant::now(), false));
             }
             Event::StepFinished { step, .. } => {
                 self.overall.inc(1);
@@ -107,6 +158,7 @@ impl Observer for Human {
     }
 
     fn progress(&mut self, _step: &str, progress: &Progress) {
+        self.flag_if_slow();
         match progress {
             Progress::Output(line) | Progress::Status(line) => self.step.set_message(line.clone()),
             Progress::Amount { done, total, unit } => {
@@ -127,5 +179,28 @@ impl Observer for Human {
 
     fn suspend(&mut self, f: &mut dyn FnMut()) {
         self.multi.suspend(f);
+    }
+}
+
+fn flag_if_slow(
+    current: &Mutex<Option<(String, std::time::Instant, bool)>>,
+    limits: &std::collections::BTreeMap<String, (Duration, &'static str)>,
+    bar: &ProgressBar,
+    multi: &MultiProgress,
+) {
+    let mut current = current.lock().expect("not poisoned");
+    let Some((step, started, flagged)) = current.as_mut() else {
+        return;
+    };
+    let Some((limit, label)) = limits.get(step.as_str()) else {
+        return;
+    };
+    if !*flagged && started.elapsed() > *limit {
+        *flagged = true;
+        bar.set_prefix(format!("{step} (past its {label})"));
+        let _ = multi.println(format!(
+            "note: step `{step}` is taking longer than its {label} ({})",
+            format_duration(*limit)
+        ));
     }
 }
