@@ -5,6 +5,7 @@ mod approve;
 mod context;
 mod maintenance_file;
 mod outcome;
+pub mod postgres;
 mod process;
 mod registry;
 mod shell;

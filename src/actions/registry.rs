@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
+use super::postgres;
 use super::{ActionSpec, Approve, MaintenanceFile, Shell, Wait};
 
 /// How a playbook names an action and how its `with` becomes typed parameters.
@@ -70,6 +71,42 @@ pub static ACTIONS: &[ActionInfo] = &[
         "turn a maintenance flag file on or off",
         MaintenanceFile,
         MaintenanceFile
+    ),
+    action!(
+        "postgres.copy",
+        "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",
+        PgCopy,
+        postgres::Copy
+    ),
+    action!(
+        "postgres.read_only",
+        "freeze writes on a database: read-only default, application roles' LOGIN taken, sessions ended",
+        PgReadOnly,
+        postgres::ReadOnly
+    ),
+    action!(
+        "postgres.read_write",
+        "thaw a database frozen by postgres.read_only",
+        PgReadWrite,
+        postgres::ReadWrite
+    ),
+    action!(
+        "postgres.verify",
+        "compare row counts (or checksums) of every table of two databases",
+        PgVerify,
+        postgres::Verify
+    ),
+    action!(
+        "postgres.sync_sequences",
+        "set every sequence of the target to the source's value",
+        PgSyncSequences,
+        postgres::SyncSequences
+    ),
+    action!(
+        "postgres.compare_settings",
+        "preflight: fail where the target's version, settings or capacity are smaller than the source's",
+        PgCompareSettings,
+        postgres::CompareSettings
     ),
 ];
 

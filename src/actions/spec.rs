@@ -1,6 +1,7 @@
 //! `ActionSpec`: a typed, resolved action call, dispatched by `match` to the
 //! action's own file.
 
+use super::postgres;
 use super::{ActionFailure, Applied, Approve, MaintenanceFile, Shell, StepContext, Wait};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -9,6 +10,12 @@ pub enum ActionSpec {
     Wait(Wait),
     Approve(Approve),
     MaintenanceFile(MaintenanceFile),
+    PgCopy(postgres::Copy),
+    PgReadOnly(postgres::ReadOnly),
+    PgReadWrite(postgres::ReadWrite),
+    PgVerify(postgres::Verify),
+    PgSyncSequences(postgres::SyncSequences),
+    PgCompareSettings(postgres::CompareSettings),
 }
 
 impl ActionSpec {
@@ -19,6 +26,12 @@ impl ActionSpec {
             ActionSpec::Wait(_) => "wait",
             ActionSpec::Approve(_) => "approve",
             ActionSpec::MaintenanceFile(_) => "maintenance.file",
+            ActionSpec::PgCopy(_) => "postgres.copy",
+            ActionSpec::PgReadOnly(_) => "postgres.read_only",
+            ActionSpec::PgReadWrite(_) => "postgres.read_write",
+            ActionSpec::PgVerify(_) => "postgres.verify",
+            ActionSpec::PgSyncSequences(_) => "postgres.sync_sequences",
+            ActionSpec::PgCompareSettings(_) => "postgres.compare_settings",
         }
     }
 
@@ -29,6 +42,12 @@ impl ActionSpec {
             ActionSpec::Wait(a) => a.describe(),
             ActionSpec::Approve(a) => a.describe(),
             ActionSpec::MaintenanceFile(a) => a.describe(),
+            ActionSpec::PgCopy(a) => a.describe(),
+            ActionSpec::PgReadOnly(a) => a.describe(),
+            ActionSpec::PgReadWrite(a) => a.describe(),
+            ActionSpec::PgVerify(a) => a.describe(),
+            ActionSpec::PgSyncSequences(a) => a.describe(),
+            ActionSpec::PgCompareSettings(a) => a.describe(),
         }
     }
 
@@ -37,6 +56,14 @@ impl ActionSpec {
         match self {
             ActionSpec::MaintenanceFile(a) => a.preflight(cx),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => Ok(()),
+            // PostgreSQL actions check as they connect: a separate preflight
+            // would only open every connection twice.
+            ActionSpec::PgCopy(_)
+            | ActionSpec::PgReadOnly(_)
+            | ActionSpec::PgReadWrite(_)
+            | ActionSpec::PgVerify(_)
+            | ActionSpec::PgSyncSequences(_)
+            | ActionSpec::PgCompareSettings(_) => Ok(()),
         }
     }
 
@@ -47,6 +74,12 @@ impl ActionSpec {
             ActionSpec::Wait(a) => a.apply(cx).await,
             ActionSpec::Approve(a) => a.apply(cx).await,
             ActionSpec::MaintenanceFile(a) => a.apply(cx),
+            ActionSpec::PgCopy(a) => a.apply(cx).await,
+            ActionSpec::PgReadOnly(a) => a.apply(cx).await,
+            ActionSpec::PgReadWrite(a) => a.apply(cx).await,
+            ActionSpec::PgVerify(a) => a.apply(cx).await,
+            ActionSpec::PgSyncSequences(a) => a.apply(cx).await,
+            ActionSpec::PgCompareSettings(a) => a.apply(cx).await,
         }
     }
 
@@ -54,7 +87,13 @@ impl ActionSpec {
     pub fn inverse(&self) -> Option<ActionSpec> {
         match self {
             ActionSpec::MaintenanceFile(a) => Some(ActionSpec::MaintenanceFile(a.inverse())),
+            ActionSpec::PgReadOnly(a) => Some(ActionSpec::PgReadWrite(a.inverse())),
+            ActionSpec::PgReadWrite(a) => Some(ActionSpec::PgReadOnly(a.inverse())),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => None,
+            ActionSpec::PgCopy(_)
+            | ActionSpec::PgVerify(_)
+            | ActionSpec::PgSyncSequences(_)
+            | ActionSpec::PgCompareSettings(_) => None,
         }
     }
 
@@ -63,6 +102,12 @@ impl ActionSpec {
         match self {
             ActionSpec::Shell(_) => false,
             ActionSpec::Wait(_) | ActionSpec::Approve(_) | ActionSpec::MaintenanceFile(_) => true,
+            ActionSpec::PgCopy(_)
+            | ActionSpec::PgReadOnly(_)
+            | ActionSpec::PgReadWrite(_)
+            | ActionSpec::PgVerify(_)
+            | ActionSpec::PgSyncSequences(_)
+            | ActionSpec::PgCompareSettings(_) => true,
         }
     }
 }

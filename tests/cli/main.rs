@@ -15,3 +15,4 @@ mod validate;
 mod pg_cluster;
 mod pg_seed;
 mod postgres_actions;
+mod postgres_copy;

@@ -1,0 +1,20 @@
+//! PostgreSQL actions: copy, logical replication, freezes, verification and
+//! preflight checks, over tokio-postgres (SQL and COPY) and the PostgreSQL
+//! client tools where they are the right tool (schema sections, archives).
+
+mod compare_settings;
+mod connect;
+mod copy;
+mod copy_progress;
+mod freeze;
+mod sync_sequences;
+mod tables;
+mod tool;
+mod verify;
+
+pub use compare_settings::CompareSettings;
+pub use copy::Copy;
+pub use freeze::{ReadOnly, ReadWrite};
+pub use sync_sequences::SyncSequences;
+pub use tables::TableFilter;
+pub use verify::Verify;

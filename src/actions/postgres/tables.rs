@@ -1,0 +1,184 @@
+//! `TableFilter` and `Table`: which tables an action works on, read from the
+//! catalog. Leaf tables only (a partitioned table's rows live in its
+//! partitions); a partition is chosen by its own name or its root's.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio_postgres::Client;
+
+use super::connect::{pg, quote_ident};
+
+/// Schemas never copied or compared.
+pub const INTERNAL_SCHEMA: &str = "_cutover";
+
+/// `include` / `exclude` patterns: `schema.table` or `table` (any schema),
+/// with `*` and `?` wildcards. No `include` means every table.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableFilter {
+    /// Only these tables (default: all).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Never these tables (wins over `include`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl TableFilter {
+    pub fn is_everything(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    /// Whether a table (`schema`, `name`) is chosen; `root` is the partition
+    /// tree's top table, which may be named instead.
+    pub fn matches(&self, schema: &str, name: &str, root: Option<(&str, &str)>) -> bool {
+        let hit = |patterns: &[String]| {
+            patterns.iter().any(|p| {
+                pattern_matches(p, schema, name)
+                    || root.is_some_and(|(s, n)| pattern_matches(p, s, n))
+            })
+        };
+        (self.include.is_empty() || hit(&self.include)) && !hit(&self.exclude)
+    }
+
+    /// `include: [a, b], exclude: [c]` for descriptions.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.include.is_empty() {
+            parts.push(format!("only {}", self.include.join(", ")));
+        }
+        if !self.exclude.is_empty() {
+            parts.push(format!("except {}", self.exclude.join(", ")));
+        }
+        parts.join(", ")
+    }
+}
+
+fn pattern_matches(pattern: &str, schema: &str, name: &str) -> bool {
+    match pattern.split_once('.') {
+        Some((ps, pn)) => glob(ps, schema) && glob(pn, name),
+        None => glob(pattern, name),
+    }
+}
+
+/// `*` any run, `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// A table with rows, as the catalog describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// On-disk size of its heap, for ordering and the ETA.
+    pub bytes: u64,
+    /// The planner's row estimate; None when the table was never analyzed.
+    pub rows_estimate: Option<u64>,
+    /// Column names in order (generated columns left out: COPY cannot write them).
+    pub columns: Vec<String>,
+}
+
+impl Table {
+    /// `"schema"."name"`.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    /// `schema.name`, for messages.
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// `"schema"."name" ("a", "b")` for COPY.
+    pub fn copy_target(&self) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| quote_ident(c)).collect();
+        format!("{} ({})", self.qualified(), columns.join(", "))
+    }
+}
+
+/// Leaf tables of user schemas chosen by `filter`, largest first.
+pub async fn list_tables(client: &Client, filter: &TableFilter) -> anyhow::Result<Vec<Table>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname, c.relname, pg_relation_size(c.oid)::bigint, c.reltuples::bigint,
+                    rn.nspname, r.relname,
+                    coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                        AND a.attgenerated = ''), '{}')
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_class r ON r.oid = coalesce(pg_partition_root(c.oid)::oid, c.oid)
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', $1)
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                               AND d.objid = c.oid AND d.deptype = 'e')
+             ORDER BY pg_relation_size(c.oid) DESC, n.nspname, c.relname",
+            &[&INTERNAL_SCHEMA],
+        )
+        .await
+        .map_err(pg)?;
+    let mut tables = Vec::new();
+    for row in rows {
+        let schema: String = row.get(0);
+        let name: String = row.get(1);
+        let root_schema: String = row.get(4);
+        let root_name: String = row.get(5);
+        let root = (root_schema != schema || root_name != name)
+            .then_some((root_schema.as_str(), root_name.as_str()));
+        if !filter.matches(&schema, &name, root) {
+            continue;
+        }
+        let bytes: i64 = row.get(2);
+        let estimate: i64 = row.get(3);
+        tables.push(Table {
+            bytes: bytes.max(0) as u64,
+            rows_estimate: (estimate >= 0).then_some(estimate as u64),
+            columns: row.get(6),
+            schema,
+            name,
+        });
+    }
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_pick_tables() {
+        let filter = TableFilter {
+            include: vec!["shop.*".into(), "wide".into()],
+            exclude: vec!["shop.ev?nts".into()],
+        };
+        assert!(filter.matches("shop", "orders", None));
+        assert!(!filter.matches("shop", "events", None));
+        assert!(filter.matches("public", "wide", None));
+        assert!(!filter.matches("public", "other", None));
+        assert!(filter.matches("part", "m_2024", Some(("shop", "measurements"))));
+        assert!(TableFilter::default().matches("x", "y", None));
+        assert!(glob("a*b*c", "axxbyyc") && !glob("a*b", "axxbc"));
+    }
+}
