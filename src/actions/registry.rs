@@ -108,6 +108,24 @@ pub static ACTIONS: &[ActionInfo] = &[
         PgCompareSettings,
         postgres::CompareSettings
     ),
+    action!(
+        "postgres.replicate",
+        "logical replication source → target: checks, schema, publication, subscription, initial sync",
+        PgReplicate,
+        postgres::Replicate
+    ),
+    action!(
+        "postgres.drop_replication",
+        "drop the subscription (and its slot) and the publication of postgres.replicate",
+        PgDropReplication,
+        postgres::DropReplication
+    ),
+    action!(
+        "postgres.catch_up",
+        "wait until the subscriber has confirmed the source's current WAL position",
+        PgCatchUp,
+        postgres::CatchUp
+    ),
 ];
 
 /// Finds an action by the name a playbook uses.

@@ -16,6 +16,9 @@ pub enum ActionSpec {
     PgVerify(postgres::Verify),
     PgSyncSequences(postgres::SyncSequences),
     PgCompareSettings(postgres::CompareSettings),
+    PgReplicate(postgres::Replicate),
+    PgDropReplication(postgres::DropReplication),
+    PgCatchUp(postgres::CatchUp),
 }
 
 impl ActionSpec {
@@ -32,6 +35,9 @@ impl ActionSpec {
             ActionSpec::PgVerify(_) => "postgres.verify",
             ActionSpec::PgSyncSequences(_) => "postgres.sync_sequences",
             ActionSpec::PgCompareSettings(_) => "postgres.compare_settings",
+            ActionSpec::PgReplicate(_) => "postgres.replicate",
+            ActionSpec::PgDropReplication(_) => "postgres.drop_replication",
+            ActionSpec::PgCatchUp(_) => "postgres.catch_up",
         }
     }
 
@@ -48,6 +54,9 @@ impl ActionSpec {
             ActionSpec::PgVerify(a) => a.describe(),
             ActionSpec::PgSyncSequences(a) => a.describe(),
             ActionSpec::PgCompareSettings(a) => a.describe(),
+            ActionSpec::PgReplicate(a) => a.describe(),
+            ActionSpec::PgDropReplication(a) => a.describe(),
+            ActionSpec::PgCatchUp(a) => a.describe(),
         }
     }
 
@@ -63,7 +72,10 @@ impl ActionSpec {
             | ActionSpec::PgReadWrite(_)
             | ActionSpec::PgVerify(_)
             | ActionSpec::PgSyncSequences(_)
-            | ActionSpec::PgCompareSettings(_) => Ok(()),
+            | ActionSpec::PgCompareSettings(_)
+            | ActionSpec::PgReplicate(_)
+            | ActionSpec::PgDropReplication(_)
+            | ActionSpec::PgCatchUp(_) => Ok(()),
         }
     }
 
@@ -80,6 +92,9 @@ impl ActionSpec {
             ActionSpec::PgVerify(a) => a.apply(cx).await,
             ActionSpec::PgSyncSequences(a) => a.apply(cx).await,
             ActionSpec::PgCompareSettings(a) => a.apply(cx).await,
+            ActionSpec::PgReplicate(a) => a.apply(cx).await,
+            ActionSpec::PgDropReplication(a) => a.apply(cx).await,
+            ActionSpec::PgCatchUp(a) => a.apply(cx).await,
         }
     }
 
@@ -88,12 +103,15 @@ impl ActionSpec {
         match self {
             ActionSpec::MaintenanceFile(a) => Some(ActionSpec::MaintenanceFile(a.inverse())),
             ActionSpec::PgReadOnly(a) => Some(ActionSpec::PgReadWrite(a.inverse())),
+            ActionSpec::PgReplicate(a) => Some(ActionSpec::PgDropReplication(a.inverse())),
             ActionSpec::PgReadWrite(a) => Some(ActionSpec::PgReadOnly(a.inverse())),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => None,
             ActionSpec::PgCopy(_)
             | ActionSpec::PgVerify(_)
             | ActionSpec::PgSyncSequences(_)
-            | ActionSpec::PgCompareSettings(_) => None,
+            | ActionSpec::PgCompareSettings(_)
+            | ActionSpec::PgDropReplication(_)
+            | ActionSpec::PgCatchUp(_) => None,
         }
     }
 
@@ -107,7 +125,10 @@ impl ActionSpec {
             | ActionSpec::PgReadWrite(_)
             | ActionSpec::PgVerify(_)
             | ActionSpec::PgSyncSequences(_)
-            | ActionSpec::PgCompareSettings(_) => true,
+            | ActionSpec::PgCompareSettings(_)
+            | ActionSpec::PgReplicate(_)
+            | ActionSpec::PgDropReplication(_)
+            | ActionSpec::PgCatchUp(_) => true,
         }
     }
 }

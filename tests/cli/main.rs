@@ -16,3 +16,4 @@ mod pg_cluster;
 mod pg_seed;
 mod postgres_actions;
 mod postgres_copy;
+mod postgres_replicate;

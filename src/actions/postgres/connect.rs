@@ -113,7 +113,6 @@ impl Endpoint {
         env
     }
 
-    #[allow(dead_code)] // used by postgres.replicate
     /// A libpq connection string for a subscription (`CREATE SUBSCRIPTION …
     /// CONNECTION`), password included: it is stored in the subscriber's catalog.
     pub fn conninfo(&self) -> String {
@@ -134,7 +133,6 @@ impl Endpoint {
     }
 }
 
-#[allow(dead_code)]
 fn conninfo_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }

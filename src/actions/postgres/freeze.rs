@@ -208,9 +208,12 @@ impl ReadWrite {
 /// `user@host:port/db`, or a placeholder for a URL that does not parse (the
 /// step fails on it later, with the reason).
 pub fn label(url: &str) -> String {
-    Endpoint::parse(url)
-        .map(|e| e.label().to_string())
-        .unwrap_or_else(|_| "<invalid URL>".to_string())
+    match Endpoint::parse(url) {
+        Ok(endpoint) => endpoint.label().to_string(),
+        // `plan` shows an unset variable as `<unset NAME>`: keep it readable.
+        Err(_) if url.starts_with('<') && !url.contains('@') => url.to_string(),
+        Err(_) => "<invalid URL>".to_string(),
+    }
 }
 
 async fn check_roles(client: &Client, roles: &[String]) -> anyhow::Result<()> {

@@ -2,19 +2,23 @@
 //! preflight checks, over tokio-postgres (SQL and COPY) and the PostgreSQL
 //! client tools where they are the right tool (schema sections, archives).
 
+mod catch_up;
 mod compare_settings;
 mod connect;
 mod copy;
 mod copy_progress;
 mod freeze;
+mod replicate;
 mod sync_sequences;
 mod tables;
 mod tool;
 mod verify;
 
+pub use catch_up::CatchUp;
 pub use compare_settings::CompareSettings;
 pub use copy::Copy;
 pub use freeze::{ReadOnly, ReadWrite};
+pub use replicate::{DropReplication, Replicate};
 pub use sync_sequences::SyncSequences;
 pub use tables::TableFilter;
 pub use verify::Verify;

@@ -1,0 +1,160 @@
+//! `postgres.catch_up`: waits until the subscriber has confirmed the source's
+//! current WAL position (or is within `max_lag` bytes of it), showing the lag
+//! and its trend; fails on timeout.
+
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::connect::{pg, Endpoint};
+use super::copy::human_bytes;
+use super::freeze::label;
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+/// Parameters of `postgres.catch_up`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatchUp {
+    /// The publisher.
+    pub source: String,
+    /// The subscriber.
+    pub target: String,
+    /// The subscription (and slot) name (default `cutover`).
+    #[serde(default = "default_name")]
+    pub subscription: String,
+    /// Bytes of WAL the subscriber may still be behind (default 0: fully caught up).
+    #[serde(default)]
+    pub max_lag: u64,
+    /// Give up after this long (default `5m`).
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationText,
+}
+
+fn default_name() -> String {
+    "cutover".to_string()
+}
+
+fn default_timeout() -> DurationText {
+    DurationText(Duration::from_secs(300))
+}
+
+impl CatchUp {
+    pub fn describe(&self) -> String {
+        format!(
+            "wait until {} has caught up with {} (lag at most {}, {} at most)",
+            label(&self.target),
+            label(&self.source),
+            human_bytes(self.max_lag),
+            format_duration(self.timeout.0)
+        )
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let source = Endpoint::parse(&self.source)?;
+        let target = Endpoint::parse(&self.target)?;
+        let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
+        let enabled = dst
+            .query_opt(
+                "SELECT subenabled FROM pg_subscription WHERE subname = $1",
+                &[&self.subscription],
+            )
+            .await
+            .map_err(pg)?;
+        match enabled.map(|r| r.get::<_, bool>(0)) {
+            None => {
+                return Err(anyhow!(
+                    "the target has no subscription `{}` (hint: run `postgres.replicate` first)",
+                    self.subscription
+                )
+                .into())
+            }
+            Some(false) => {
+                return Err(anyhow!(
+                    "subscription `{}` is disabled on the target",
+                    self.subscription
+                )
+                .into())
+            }
+            Some(true) => {}
+        }
+        // The position to reach: the source's WAL end when the wait starts.
+        let goal: String = src
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        let started = Instant::now();
+        let mut previous: Option<(Instant, i64)> = None;
+        let mut last_report = Instant::now() - Duration::from_secs(1);
+        let mut first_lag = None;
+        loop {
+            let row = src
+                .query_opt(
+                    "SELECT pg_wal_lsn_diff($2::text::pg_lsn, confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+                    &[&self.subscription, &goal],
+                )
+                .await
+                .map_err(pg)?
+                .ok_or_else(|| anyhow!("the source has no replication slot `{}`", self.subscription))?;
+            let lag: i64 = row.get::<_, Option<i64>>(0).unwrap_or(i64::MAX).max(0);
+            let first = *first_lag.get_or_insert(lag);
+            cx.report(Progress::Amount {
+                done: (first - lag).max(0) as u64,
+                total: Some(first.max(1) as u64),
+                unit: "bytes",
+            });
+            let trend = match previous {
+                Some((at, before)) if at.elapsed() > Duration::ZERO => {
+                    let rate = (before - lag) as f64 / at.elapsed().as_secs_f64();
+                    if rate > 0.0 {
+                        format!("falling {}/s", human_bytes(rate as u64))
+                    } else if rate < 0.0 {
+                        format!("RISING {}/s", human_bytes(-rate as u64))
+                    } else {
+                        "steady".to_string()
+                    }
+                }
+                _ => "first reading".to_string(),
+            };
+            if lag as u64 <= self.max_lag {
+                cx.report(Progress::Status(format!(
+                    "caught up: lag {} behind {goal} after {:.2} s",
+                    human_bytes(lag as u64),
+                    started.elapsed().as_secs_f64()
+                )));
+                return Ok(Applied {
+                    data: serde_json::json!({
+                        "lsn": goal,
+                        "lag_bytes": lag,
+                        "waited_ms": started.elapsed().as_millis() as u64,
+                    }),
+                    ..Applied::default()
+                });
+            }
+            if started.elapsed() >= self.timeout.0 {
+                return Err(anyhow!(
+                    "the subscriber is still {} behind {goal} after {} ({trend}; max_lag {})",
+                    human_bytes(lag as u64),
+                    format_duration(self.timeout.0),
+                    human_bytes(self.max_lag)
+                )
+                .into());
+            }
+            if last_report.elapsed() >= Duration::from_millis(500) {
+                cx.report(Progress::Status(format!(
+                    "lag {} behind {goal} ({trend})",
+                    human_bytes(lag as u64)
+                )));
+                last_report = Instant::now();
+                previous = Some((Instant::now(), lag));
+            }
+            if previous.is_none() {
+                previous = Some((Instant::now(), lag));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
