@@ -23,8 +23,14 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn render_all(source: &Source, diagnostics: Diagnostics) {
-    // A position may sit one line past the last one (an error at the end of input).
-    let lines = source.text().lines().count() + 1;
+    // Lines as YAML counts them (`\r\n`, `\r` and `\n` each end one), plus one: a
+    // position may sit just past the last line (an error at the end of input).
+    let lines = source
+        .text()
+        .replace("\r\n", "\n")
+        .matches(['\n', '\r'])
+        .count()
+        + 2;
     for diagnostic in diagnostics.sorted() {
         let span = diagnostic.span;
         assert!(

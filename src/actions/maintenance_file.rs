@@ -18,6 +18,15 @@ pub enum Switch {
     Off,
 }
 
+impl Switch {
+    pub fn flipped(self) -> Switch {
+        match self {
+            Switch::On => Switch::Off,
+            Switch::Off => Switch::On,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Switch {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match serde_json::Value::deserialize(deserializer)? {

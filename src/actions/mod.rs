@@ -3,21 +3,33 @@
 
 mod approve;
 mod context;
+mod haproxy;
+mod http_check;
+mod maintenance_command;
 mod maintenance_file;
+mod maintenance_http;
+mod nginx_swap;
 mod outcome;
 pub mod postgres;
 mod process;
 mod registry;
 mod shell;
 mod spec;
+mod tcp_check;
 mod wait;
 
 pub use approve::Approve;
 pub use context::{Approval, ApprovalFuture, Input, Progress, StepContext};
+pub use haproxy::{HaproxySwap, HaproxyWeights, RuntimeApi};
+pub use http_check::HttpCheck;
+pub use maintenance_command::MaintenanceCommand;
 pub use maintenance_file::MaintenanceFile;
+pub use maintenance_http::MaintenanceHttp;
+pub use nginx_swap::NginxSwap;
 pub use outcome::{ActionFailure, Applied};
 pub use process::{settle_process_group, ProcessRecord};
 pub use registry::{lookup, ActionInfo, ACTIONS};
 pub use shell::Shell;
 pub use spec::ActionSpec;
+pub use tcp_check::TcpCheck;
 pub use wait::Wait;

@@ -5,7 +5,10 @@
 use serde::de::DeserializeOwned;
 
 use super::postgres;
-use super::{ActionSpec, Approve, MaintenanceFile, Shell, Wait};
+use super::{
+    ActionSpec, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
+    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, TcpCheck, Wait,
+};
 
 /// How a playbook names an action and how its `with` becomes typed parameters.
 pub struct ActionInfo {
@@ -72,6 +75,13 @@ pub static ACTIONS: &[ActionInfo] = &[
         MaintenanceFile,
         MaintenanceFile
     ),
+    action!("maintenance.http", "call an application's maintenance switch and confirm it took effect", MaintenanceHttp, MaintenanceHttp),
+    action!("maintenance.command", "turn maintenance on or off with commands of your own", MaintenanceCommand, MaintenanceCommand),
+    action!("haproxy.swap", "move a backend's traffic to other servers through HAProxy's runtime API: ready, drain, maintenance, verify", HaproxySwap, HaproxySwap),
+    action!("haproxy.weights", "shift a backend's traffic gradually by weights, with pauses and checks between stages", HaproxyWeights, HaproxyWeights),
+    action!("nginx.swap", "point an nginx upstream at other servers: atomic rewrite, nginx -t, reload", NginxSwap, NginxSwap),
+    action!("http.check", "smoke check: status, body and p95 latency over many requests", HttpCheck, HttpCheck),
+    action!("tcp.check", "check that an address accepts connections", TcpCheck, TcpCheck),
     action!(
         "postgres.copy",
         "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",

@@ -2,7 +2,10 @@
 //! action's own file.
 
 use super::postgres;
-use super::{ActionFailure, Applied, Approve, MaintenanceFile, Shell, StepContext, Wait};
+use super::{
+    ActionFailure, Applied, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
+    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, StepContext, TcpCheck, Wait,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionSpec {
@@ -10,6 +13,13 @@ pub enum ActionSpec {
     Wait(Wait),
     Approve(Approve),
     MaintenanceFile(MaintenanceFile),
+    HaproxySwap(HaproxySwap),
+    HaproxyWeights(HaproxyWeights),
+    NginxSwap(NginxSwap),
+    HttpCheck(HttpCheck),
+    TcpCheck(TcpCheck),
+    MaintenanceHttp(MaintenanceHttp),
+    MaintenanceCommand(MaintenanceCommand),
     PgCopy(postgres::Copy),
     PgReadOnly(postgres::ReadOnly),
     PgReadWrite(postgres::ReadWrite),
@@ -29,6 +39,13 @@ impl ActionSpec {
             ActionSpec::Wait(_) => "wait",
             ActionSpec::Approve(_) => "approve",
             ActionSpec::MaintenanceFile(_) => "maintenance.file",
+            ActionSpec::HaproxySwap(_) => "haproxy.swap",
+            ActionSpec::HaproxyWeights(_) => "haproxy.weights",
+            ActionSpec::NginxSwap(_) => "nginx.swap",
+            ActionSpec::HttpCheck(_) => "http.check",
+            ActionSpec::TcpCheck(_) => "tcp.check",
+            ActionSpec::MaintenanceHttp(_) => "maintenance.http",
+            ActionSpec::MaintenanceCommand(_) => "maintenance.command",
             ActionSpec::PgCopy(_) => "postgres.copy",
             ActionSpec::PgReadOnly(_) => "postgres.read_only",
             ActionSpec::PgReadWrite(_) => "postgres.read_write",
@@ -48,6 +65,13 @@ impl ActionSpec {
             ActionSpec::Wait(a) => a.describe(),
             ActionSpec::Approve(a) => a.describe(),
             ActionSpec::MaintenanceFile(a) => a.describe(),
+            ActionSpec::HaproxySwap(a) => a.describe(),
+            ActionSpec::HaproxyWeights(a) => a.describe(),
+            ActionSpec::NginxSwap(a) => a.describe(),
+            ActionSpec::HttpCheck(a) => a.describe(),
+            ActionSpec::TcpCheck(a) => a.describe(),
+            ActionSpec::MaintenanceHttp(a) => a.describe(),
+            ActionSpec::MaintenanceCommand(a) => a.describe(),
             ActionSpec::PgCopy(a) => a.describe(),
             ActionSpec::PgReadOnly(a) => a.describe(),
             ActionSpec::PgReadWrite(a) => a.describe(),
@@ -64,6 +88,13 @@ impl ActionSpec {
     pub async fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
         match self {
             ActionSpec::MaintenanceFile(a) => a.preflight(cx),
+            ActionSpec::HaproxySwap(a) => a.preflight(cx).await,
+            ActionSpec::HaproxyWeights(_)
+            | ActionSpec::NginxSwap(_)
+            | ActionSpec::HttpCheck(_)
+            | ActionSpec::TcpCheck(_)
+            | ActionSpec::MaintenanceHttp(_)
+            | ActionSpec::MaintenanceCommand(_) => Ok(()),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => Ok(()),
             // PostgreSQL actions check as they connect: a separate preflight
             // would only open every connection twice.
@@ -86,6 +117,13 @@ impl ActionSpec {
             ActionSpec::Wait(a) => a.apply(cx).await,
             ActionSpec::Approve(a) => a.apply(cx).await,
             ActionSpec::MaintenanceFile(a) => a.apply(cx),
+            ActionSpec::HaproxySwap(a) => a.apply(cx).await,
+            ActionSpec::HaproxyWeights(a) => a.apply(cx).await,
+            ActionSpec::NginxSwap(a) => a.apply(cx).await,
+            ActionSpec::HttpCheck(a) => a.apply(cx).await,
+            ActionSpec::TcpCheck(a) => a.apply(cx).await,
+            ActionSpec::MaintenanceHttp(a) => a.apply(cx).await,
+            ActionSpec::MaintenanceCommand(a) => a.apply(cx).await,
             ActionSpec::PgCopy(a) => a.apply(cx).await,
             ActionSpec::PgReadOnly(a) => a.apply(cx).await,
             ActionSpec::PgReadWrite(a) => a.apply(cx).await,
@@ -102,6 +140,12 @@ impl ActionSpec {
     pub fn inverse(&self) -> Option<ActionSpec> {
         match self {
             ActionSpec::MaintenanceFile(a) => Some(ActionSpec::MaintenanceFile(a.inverse())),
+            ActionSpec::MaintenanceHttp(a) => Some(ActionSpec::MaintenanceHttp(a.inverse())),
+            ActionSpec::MaintenanceCommand(a) => Some(ActionSpec::MaintenanceCommand(a.inverse())),
+            ActionSpec::HaproxySwap(a) => Some(ActionSpec::HaproxySwap(a.inverse())),
+            ActionSpec::HaproxyWeights(a) => Some(ActionSpec::HaproxyWeights(a.inverse())),
+            ActionSpec::NginxSwap(a) => Some(ActionSpec::NginxSwap(a.inverse())),
+            ActionSpec::HttpCheck(_) | ActionSpec::TcpCheck(_) => None,
             ActionSpec::PgReadOnly(a) => Some(ActionSpec::PgReadWrite(a.inverse())),
             ActionSpec::PgReplicate(a) => Some(ActionSpec::PgDropReplication(a.inverse())),
             ActionSpec::PgReadWrite(a) => Some(ActionSpec::PgReadOnly(a.inverse())),
@@ -120,6 +164,14 @@ impl ActionSpec {
         match self {
             ActionSpec::Shell(_) => false,
             ActionSpec::Wait(_) | ActionSpec::Approve(_) | ActionSpec::MaintenanceFile(_) => true,
+            // Setting the same states, weights, file or flag twice lands in the same place.
+            ActionSpec::HaproxySwap(_)
+            | ActionSpec::HaproxyWeights(_)
+            | ActionSpec::NginxSwap(_)
+            | ActionSpec::HttpCheck(_)
+            | ActionSpec::TcpCheck(_)
+            | ActionSpec::MaintenanceHttp(_) => true,
+            ActionSpec::MaintenanceCommand(_) => false,
             ActionSpec::PgCopy(_)
             | ActionSpec::PgReadOnly(_)
             | ActionSpec::PgReadWrite(_)

@@ -63,11 +63,14 @@ fn shown(url: &str) -> String {
     }
 }
 
+/// A webhook as a posting task needs it: URL, URL as shown, headers.
+pub(super) type Hook = (String, String, Vec<(String, String)>);
+
 /// Posts one announcement to every webhook; returns the events to journal.
 /// Runs as a task of its own, so a slow webhook never delays a step.
 pub(super) async fn post(
     client: reqwest::Client,
-    hooks: Vec<(String, String, Vec<(String, String)>)>,
+    hooks: Vec<Hook>,
     announcement: Announcement,
 ) -> Vec<Event> {
     let mut events = Vec::new();

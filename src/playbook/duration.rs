@@ -68,7 +68,7 @@ pub fn format_duration(duration: Duration) -> String {
         return format!("{millis}ms");
     }
     // Short steps read better with a tenth: `1.4s`, not a rounded `1s`.
-    if millis < 10_000 && millis % 1_000 != 0 {
+    if millis < 10_000 && !millis.is_multiple_of(1_000) {
         return format!("{:.1}s", millis as f64 / 1_000.0);
     }
     let mut secs = (millis + 500) / 1_000;

@@ -444,9 +444,7 @@ fn webhooks_hear_about_start_failure_rollback_and_end() {
     let (url, bodies) = receiver();
     sandbox.write(
         "pb.yaml",
-        &format!(
-            "name: noisy\nsecrets: [HOOK_URL]\nnotify:\n  - url: \"${{{{ secrets.HOOK_URL }}}}\"\n    headers: {{ X-Team: dba }}\nsteps:\n  - id: a\n    action: shell\n    with: {{ run: 'true' }}\n    rollback: {{ action: shell, with: {{ run: 'true' }} }}\n  - id: boom\n    action: shell\n    with: {{ run: 'exit 1' }}\n"
-        ),
+        "name: noisy\nsecrets: [HOOK_URL]\nnotify:\n  - url: \"${{ secrets.HOOK_URL }}\"\n    headers: { X-Team: dba }\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'true' }\n    rollback: { action: shell, with: { run: 'true' } }\n  - id: boom\n    action: shell\n    with: { run: 'exit 1' }\n",
     );
     sandbox
         .run_with_env(&["run", "pb.yaml"], &[("HOOK_URL", &url)])

@@ -10,6 +10,7 @@ mod lock;
 mod resume;
 mod run;
 mod secrets;
+mod traffic;
 mod validate;
 
 mod pg_cluster;

@@ -117,7 +117,7 @@ const CASES: &[Case] = &[
         ],
         line: 1,
         col: 7,
-        message: "`name` must be text, found a list",
+        message: "name must be text, found a list",
         hint: None,
     },
     Case {
@@ -131,8 +131,8 @@ const CASES: &[Case] = &[
         ],
         line: 1,
         col: 7,
-        message: "`name` is empty",
-        hint: Some("`orders-db-to-rds`"),
+        message: "`` is not a valid playbook name",
+        hint: Some("letters, digits"),
     },
     Case {
         name: "missing-steps",
@@ -250,7 +250,7 @@ const CASES: &[Case] = &[
         ],
         line: 3,
         col: 3,
-        message: "`db host` is not a valid",
+        message: "`db host` is not a valid var name",
         hint: Some("letters, digits"),
     },
     Case {
@@ -410,7 +410,7 @@ const CASES: &[Case] = &[
         ],
         line: 3,
         col: 9,
-        message: "`freeze writes` is not a valid",
+        message: "`freeze writes` is not a valid step id",
         hint: Some("letters, digits"),
     },
     Case {
@@ -491,8 +491,8 @@ const CASES: &[Case] = &[
         ],
         line: 6,
         col: 14,
-        message: "`timeout`: `5 minutes` is not a duration",
-        // The example lives in the message itself: `such as `90s`, `5m` or `1h30m``.
+        message: "`timeout`: `5 minutes` is not a duration: expected a number and a unit (`ms`, `s`, `m`, `h`, `d`), such as `90s`",
+        // No `hint:` line: the examples (`90s`, `5m`, `1h30m`) are in the message.
         hint: None,
     },
     Case {
@@ -626,7 +626,7 @@ const CASES: &[Case] = &[
         ],
         line: 6,
         col: 17,
-        message: "`before downtime` is not a valid",
+        message: "`before downtime` is not a valid checkpoint name",
         hint: Some("letters, digits"),
     },
     // Actions and their parameters.
@@ -745,6 +745,22 @@ const CASES: &[Case] = &[
         col: 13,
         message: "`wait` parameters: missing field `duration`",
         hint: Some("add `with:` with the parameters of `wait`"),
+    },
+    Case {
+        name: "duplicate-param",
+        lines: &[
+            "name: x",
+            "steps:",
+            "  - id: a",
+            "    action: shell",
+            "    with:",
+            "      run: ./migrate --check",
+            "      run: ./migrate --apply",
+        ],
+        line: 7,
+        col: 7,
+        message: "`run` appears twice",
+        hint: None,
     },
     // Templates.
     Case {
@@ -890,7 +906,7 @@ const CASES: &[Case] = &[
         line: 6,
         col: 17,
         message: "`rollback` has no `action`",
-        hint: Some("`rollback: none`"),
+        hint: Some("write `rollback: { action: shell"),
     },
     Case {
         name: "rollback-unknown-key",
@@ -949,23 +965,6 @@ const UNKNOWN_PARAM_AT_ITS_KEY: Case = Case {
     hint: None,
 };
 
-const DUPLICATE_PARAM: Case = Case {
-    name: "duplicate-param",
-    lines: &[
-        "name: x",
-        "steps:",
-        "  - id: a",
-        "    action: shell",
-        "    with:",
-        "      run: ./migrate --check",
-        "      run: ./migrate --apply",
-    ],
-    line: 7,
-    col: 7,
-    message: "`run` appears twice",
-    hint: None,
-};
-
 const TEMPLATE_IN_BLOCK_SCALAR: Case = Case {
     name: "template-in-block-scalar",
     lines: &[
@@ -982,21 +981,6 @@ const TEMPLATE_IN_BLOCK_SCALAR: Case = Case {
     col: 14,
     message: "undefined var `nope`",
     hint: Some("define it under `vars:`"),
-};
-
-const INVALID_NAME_GRAMMAR: Case = Case {
-    name: "invalid-name-grammar",
-    lines: &[
-        "name: x",
-        "steps:",
-        "  - id: \"freeze writes\"",
-        "    action: shell",
-        "    with: { run: \"true\" }",
-    ],
-    line: 3,
-    col: 9,
-    message: "`freeze writes` is not a valid step id",
-    hint: Some("letters, digits"),
 };
 
 impl Case {
@@ -1166,31 +1150,19 @@ fn every_rule_is_reported_at_its_position() {
 }
 
 #[test]
-#[ignore = "bug: an unknown `with` parameter is located at its value, not at its key (src/plan/check.rs:154)"]
+#[ignore = "bug: an unknown `with` parameter is located at its value, not at its key (src/plan/check.rs:160, check_params)"]
 fn unknown_param_is_reported_at_its_key() {
     assert_cases(&[&UNKNOWN_PARAM_AT_ITS_KEY]);
 }
 
 #[test]
-#[ignore = "bug: a key repeated inside `with` is accepted and the last value silently wins (src/playbook/decode.rs:227, src/playbook/node.rs:103)"]
-fn duplicate_param_is_an_error() {
-    assert_cases(&[&DUPLICATE_PARAM]);
-}
-
-#[test]
-#[ignore = "bug: a template error inside a block scalar is located at the scalar's first line (src/plan/check.rs:180)"]
+#[ignore = "bug: a template error inside a block scalar is located at the scalar's first line (src/plan/check.rs:195, check_templates)"]
 fn template_in_block_scalar_is_reported_at_its_line() {
     assert_cases(&[&TEMPLATE_IN_BLOCK_SCALAR]);
 }
 
 #[test]
-#[ignore = "bug: names are `not a valid a step id` (src/playbook/decode.rs:350, `what` already has its article)"]
-fn invalid_name_message_reads_well() {
-    assert_cases(&[&INVALID_NAME_GRAMMAR]);
-}
-
-#[test]
-#[ignore = "bug: with a lone CR line break the rendered source line is not the reported line (src/playbook/source.rs:54)"]
+#[ignore = "bug: with a lone CR line break the rendered source line is not the reported line (src/playbook/source.rs:54, Source::line)"]
 fn lone_carriage_returns_show_the_reported_line() {
     let sandbox = Sandbox::new();
     sandbox.write("cr.yaml", "# old editor\rname: x\nsteps: 5\nfoo: 1\n");
@@ -1315,7 +1287,7 @@ fn several_decode_problems_are_all_listed_in_file_order() {
 }
 
 #[test]
-#[ignore = "bug: when decoding finds a problem, the checks after it never run and their problems stay hidden (src/playbook/mod.rs:32, src/plan/compile.rs:25)"]
+#[ignore = "bug: when decoding finds a problem, the checks after it never run and their problems stay hidden (src/playbook/mod.rs:33, src/plan/compile.rs:27)"]
 fn problems_of_every_phase_are_listed_together() {
     assert_lists_all(SEVERAL_PROBLEMS, ALL_PROBLEMS);
 }

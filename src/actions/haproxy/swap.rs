@@ -1,0 +1,174 @@
+//! `haproxy.swap`: move a backend's traffic from some servers to others — the
+//! new ones made ready, the old ones drained (until their sessions reach 0 or
+//! `drain` passes), what is left of their sessions shut, then put in
+//! maintenance; verified with `show stat`. Its inverse swaps back.
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::RuntimeApi;
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+fn default_drain() -> DurationText {
+    DurationText(Duration::from_secs(10))
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Parameters of `haproxy.swap`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxySwap {
+    /// The runtime API: a unix socket path (`/run/haproxy/admin.sock`) or `host:port`.
+    pub socket: String,
+    /// The backend whose servers are swapped.
+    pub backend: String,
+    /// Servers that take traffic now and must stop.
+    pub from: Vec<String>,
+    /// Servers that must take all the traffic afterwards.
+    pub to: Vec<String>,
+    /// Longest wait for the old servers' sessions to end by themselves.
+    #[serde(default = "default_drain")]
+    pub drain: DurationText,
+    /// After `drain`, shut the sessions still on the old servers (a database
+    /// client's idle connection would otherwise keep writing to the old host).
+    #[serde(default = "yes")]
+    pub shutdown_sessions: bool,
+}
+
+impl HaproxySwap {
+    pub fn describe(&self) -> String {
+        format!(
+            "swap HAProxy backend `{}` from {} to {} (drain {})",
+            self.backend,
+            self.from.join(", "),
+            self.to.join(", "),
+            format_duration(self.drain.0)
+        )
+    }
+
+    pub fn inverse(&self) -> HaproxySwap {
+        HaproxySwap {
+            from: self.to.clone(),
+            to: self.from.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Every named server exists, and they do not overlap.
+    pub async fn preflight(&self, _cx: &StepContext<'_>) -> Result<(), ActionFailure> {
+        let api = RuntimeApi::new(&self.socket);
+        let servers = api.servers(&self.backend).await?;
+        for name in self.from.iter().chain(&self.to) {
+            if !servers.iter().any(|s| &s.name == name) {
+                let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+                return Err(anyhow::anyhow!(
+                    "backend `{}` has no server `{name}` (it has: {})",
+                    self.backend,
+                    known.join(", ")
+                )
+                .into());
+            }
+        }
+        if let Some(both) = self.from.iter().find(|s| self.to.contains(s)) {
+            return Err(anyhow::anyhow!("server `{both}` is in both `from` and `to`").into());
+        }
+        Ok(())
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = RuntimeApi::new(&self.socket);
+        let backend = &self.backend;
+        for server in &self.to {
+            api.change(&format!("set server {backend}/{server} state ready"))
+                .await?;
+        }
+        for server in &self.from {
+            api.change(&format!("set server {backend}/{server} state drain"))
+                .await?;
+        }
+        let drained = self.wait_for_drain(&api, cx).await?;
+        if !drained && self.shutdown_sessions {
+            for server in &self.from {
+                api.change(&format!("shutdown sessions server {backend}/{server}"))
+                    .await?;
+            }
+        }
+        for server in &self.from {
+            api.change(&format!("set server {backend}/{server} state maint"))
+                .await?;
+        }
+        let servers = self.verify(&api).await?;
+        Ok(Applied {
+            data: serde_json::json!({
+                "backend": backend,
+                "serving": self.to,
+                "in_maintenance": self.from,
+                "drained_by_themselves": drained,
+                "status": servers,
+            }),
+            ..Applied::default()
+        })
+    }
+
+    /// Waits until the old servers hold no session; false if `drain` ran out.
+    async fn wait_for_drain(&self, api: &RuntimeApi, cx: &StepContext<'_>) -> anyhow::Result<bool> {
+        let started = Instant::now();
+        loop {
+            let servers = api.servers(&self.backend).await?;
+            let left: u64 = servers
+                .iter()
+                .filter(|s| self.from.contains(&s.name))
+                .map(|s| s.sessions)
+                .sum();
+            if left == 0 {
+                return Ok(true);
+            }
+            if started.elapsed() >= self.drain.0 {
+                cx.report(Progress::Status(format!(
+                    "{left} session(s) still on the old servers after {}",
+                    format_duration(self.drain.0)
+                )));
+                return Ok(false);
+            }
+            cx.report(Progress::Status(format!(
+                "draining: {left} session(s) left on {}",
+                self.from.join(", ")
+            )));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Only the new servers may be in service afterwards.
+    async fn verify(&self, api: &RuntimeApi) -> anyhow::Result<Vec<String>> {
+        let servers = api.servers(&self.backend).await?;
+        let mut status = Vec::new();
+        for server in &servers {
+            status.push(format!("{}={}", server.name, server.status));
+            let in_service =
+                !server.status.starts_with("MAINT") && !server.status.starts_with("DRAIN");
+            if self.from.contains(&server.name) && in_service {
+                bail!(
+                    "server `{}` still takes traffic after the swap (status {})",
+                    server.name,
+                    server.status
+                );
+            }
+            if self.to.contains(&server.name) && (!in_service || server.status.starts_with("DOWN"))
+            {
+                bail!(
+                    "server `{}` does not take traffic after the swap (status {})",
+                    server.name,
+                    server.status
+                );
+            }
+        }
+        Ok(status)
+    }
+}

@@ -1,0 +1,117 @@
+//! `haproxy.weights`: shift traffic gradually — 10% → 50% → 100% to the new
+//! servers, pausing (and optionally checking) between stages. Its inverse puts
+//! all the weight back on the old servers.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::RuntimeApi;
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+fn default_stages() -> Vec<u8> {
+    vec![10, 50, 100]
+}
+
+fn default_pause() -> DurationText {
+    DurationText(Duration::from_secs(30))
+}
+
+/// Parameters of `haproxy.weights`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxyWeights {
+    /// The runtime API: a unix socket path or `host:port`.
+    pub socket: String,
+    pub backend: String,
+    /// Servers losing traffic.
+    pub from: Vec<String>,
+    /// Servers gaining traffic.
+    pub to: Vec<String>,
+    /// Percent of the traffic the new servers get at each stage.
+    #[serde(default = "default_stages")]
+    pub stages: Vec<u8>,
+    /// Pause after each stage but the last.
+    #[serde(default = "default_pause")]
+    pub pause: DurationText,
+    /// A shell command run after each stage's pause; a non-zero exit stops the
+    /// shift (and the step fails, so its rollback puts the weights back).
+    #[serde(default)]
+    pub check: Option<String>,
+}
+
+impl HaproxyWeights {
+    pub fn describe(&self) -> String {
+        let stages: Vec<String> = self.stages.iter().map(|s| format!("{s}%")).collect();
+        format!(
+            "shift HAProxy backend `{}` from {} to {} in stages {} ({} apart)",
+            self.backend,
+            self.from.join(", "),
+            self.to.join(", "),
+            stages.join(" → "),
+            format_duration(self.pause.0)
+        )
+    }
+
+    pub fn inverse(&self) -> HaproxyWeights {
+        HaproxyWeights {
+            stages: vec![0],
+            check: None,
+            ..self.clone()
+        }
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = RuntimeApi::new(&self.socket);
+        api.servers(&self.backend).await?;
+        for (index, percent) in self.stages.iter().enumerate() {
+            let percent = u32::from((*percent).min(100));
+            // HAProxy weights are 0..=256; 100 is a readable scale.
+            for server in &self.to {
+                api.change(&format!(
+                    "set server {}/{server} weight {percent}",
+                    self.backend
+                ))
+                .await?;
+                api.change(&format!("set server {}/{server} state ready", self.backend))
+                    .await?;
+            }
+            for server in &self.from {
+                api.change(&format!(
+                    "set server {}/{server} weight {}",
+                    self.backend,
+                    100 - percent
+                ))
+                .await?;
+            }
+            cx.report(Progress::Amount {
+                done: u64::from(percent),
+                total: Some(100),
+                unit: "% shifted",
+            });
+            if index + 1 < self.stages.len() {
+                tokio::time::sleep(self.pause.0).await;
+                if let Some(check) = &self.check {
+                    let status = tokio::process::Command::new("bash")
+                        .args(["-c", check])
+                        .current_dir(cx.base_dir)
+                        .status()
+                        .await
+                        .map_err(anyhow::Error::from)?;
+                    if !status.success() {
+                        return Err(anyhow::anyhow!(
+                            "check after the {percent}% stage failed ({status}); stopped shifting"
+                        )
+                        .into());
+                    }
+                }
+            }
+        }
+        Ok(Applied {
+            data: serde_json::json!({ "backend": self.backend, "stages": self.stages }),
+            ..Applied::default()
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! `http.check`: a smoke check — `requests` requests, `concurrency` at a time,
+//! each must answer `expect_status` (and contain `expect_body`), and the 95th
+//! percentile latency must stay under `p95_below`. Reports p50/p95/max.
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+fn one() -> u32 {
+    1
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_timeout() -> DurationText {
+    DurationText(Duration::from_secs(10))
+}
+
+/// Parameters of `http.check`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// Text every response body must contain.
+    #[serde(default)]
+    pub expect_body: Option<String>,
+    #[serde(default = "one")]
+    pub requests: u32,
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// Fail when the 95th percentile latency is at or above this.
+    #[serde(default)]
+    pub p95_below: Option<DurationText>,
+    /// Per request.
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationText,
+}
+
+/// What one request found.
+type Answer = Result<Duration, String>;
+
+impl HttpCheck {
+    pub fn describe(&self) -> String {
+        let p95 = self
+            .p95_below
+            .map(|p| format!(", p95 under {}", format_duration(p.0)))
+            .unwrap_or_default();
+        format!(
+            "check {} {} answers {} ({} requests{p95})",
+            self.method, self.url, self.expect_status, self.requests
+        )
+    }
+
+    async fn one(&self, client: &reqwest::Client, method: &reqwest::Method) -> Answer {
+        let started = Instant::now();
+        let response = client
+            .request(method.clone(), &self.url)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let elapsed = started.elapsed();
+        if status != self.expect_status {
+            return Err(format!("status {status}, expected {}", self.expect_status));
+        }
+        if let Some(expected) = &self.expect_body {
+            if !body.contains(expected.as_str()) {
+                return Err(format!("body lacks `{expected}`"));
+            }
+        }
+        Ok(elapsed)
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout.0)
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let method = reqwest::Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| anyhow::anyhow!("`{}` is not an HTTP method", self.method))?;
+        let total = self.requests.max(1);
+        let mut answers: Vec<Answer> = Vec::with_capacity(total as usize);
+        let mut results = stream::iter(0..total)
+            .map(|_| self.one(&client, &method))
+            .buffer_unordered(self.concurrency.max(1) as usize);
+        while let Some(answer) = results.next().await {
+            answers.push(answer);
+            cx.report(Progress::Amount {
+                done: answers.len() as u64,
+                total: Some(u64::from(total)),
+                unit: "requests",
+            });
+        }
+        let mut latencies: Vec<Duration> = answers
+            .iter()
+            .filter_map(|a| a.as_ref().ok().copied())
+            .collect();
+        latencies.sort();
+        let failures: Vec<&String> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        let at = |p: f64| {
+            latencies
+                .get(((latencies.len().saturating_sub(1)) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or_default()
+        };
+        let (p50, p95, max) = (
+            at(0.5),
+            at(0.95),
+            latencies.last().copied().unwrap_or_default(),
+        );
+        let summary = format!(
+            "{} requests: {} failed; p50 {}, p95 {}, max {}",
+            total,
+            failures.len(),
+            format_duration(p50),
+            format_duration(p95),
+            format_duration(max)
+        );
+        cx.report(Progress::Output(summary.clone()));
+        let data = serde_json::json!({
+            "requests": total, "failures": failures.len(),
+            "p50_ms": p50.as_millis() as u64, "p95_ms": p95.as_millis() as u64, "max_ms": max.as_millis() as u64,
+        });
+        if let Some(first) = failures.first() {
+            return Err(
+                ActionFailure::from(anyhow::anyhow!("{summary}; first failure: {first}"))
+                    .output(None, Some(summary)),
+            );
+        }
+        if let Some(limit) = self.p95_below {
+            if p95 >= limit.0 {
+                return Err(ActionFailure::from(anyhow::anyhow!(
+                    "{summary}; p95 is not below {}",
+                    format_duration(limit.0)
+                ))
+                .output(None, Some(summary)));
+            }
+        }
+        Ok(Applied {
+            data,
+            output_tail: Some(summary),
+            ..Applied::default()
+        })
+    }
+}

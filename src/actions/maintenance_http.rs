@@ -1,0 +1,133 @@
+//! `maintenance.http`: call an application's own maintenance switch, then
+//! confirm it took effect. Its own inverse.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::maintenance_file::Switch;
+use super::{ActionFailure, Applied, StepContext};
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+/// How to confirm the switch took effect.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    /// Fetched with GET after the switch.
+    pub url: String,
+    /// Expected status while maintenance is on (e.g. 503).
+    pub status_on: u16,
+    /// Expected status while it is off (e.g. 200).
+    pub status_off: u16,
+}
+
+/// Parameters of `maintenance.http`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceHttp {
+    /// The application's maintenance endpoint.
+    pub url: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request body; `{state}` is replaced by `on` or `off`.
+    /// Default: `{"maintenance": "on"}` / `"off"` as JSON.
+    #[serde(default)]
+    pub body: Option<String>,
+    pub state: Switch,
+    /// Accepted status of the switch call [default: any 2xx].
+    #[serde(default)]
+    pub expect_status: Option<u16>,
+    /// Check that the switch took effect.
+    #[serde(default)]
+    pub confirm: Option<Confirm>,
+}
+
+impl MaintenanceHttp {
+    fn word(&self) -> &'static str {
+        if self.state == Switch::On {
+            "on"
+        } else {
+            "off"
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "turn maintenance {} with {} {}",
+            self.word(),
+            self.method,
+            self.url
+        )
+    }
+
+    pub fn inverse(&self) -> MaintenanceHttp {
+        MaintenanceHttp {
+            state: self.state.flipped(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let method = reqwest::Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| anyhow::anyhow!("`{}` is not an HTTP method", self.method))?;
+        let body = match &self.body {
+            Some(template) => template.replace("{state}", self.word()),
+            None => serde_json::json!({ "maintenance": self.word() }).to_string(),
+        };
+        let mut request = client.request(method, &self.url).body(body);
+        if self.body.is_none() {
+            request = request.header("content-type", "application/json");
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("maintenance switch: {}", e.without_url()))?;
+        let status = response.status().as_u16();
+        let accepted = match self.expect_status {
+            Some(expected) => status == expected,
+            None => response.status().is_success(),
+        };
+        if !accepted {
+            return Err(anyhow::anyhow!("maintenance switch answered {status}").into());
+        }
+        if let Some(confirm) = &self.confirm {
+            let expected = if self.state == Switch::On {
+                confirm.status_on
+            } else {
+                confirm.status_off
+            };
+            let seen = client
+                .get(&confirm.url)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("confirming: {}", e.without_url()))?
+                .status()
+                .as_u16();
+            if seen != expected {
+                return Err(anyhow::Error::msg(format!(
+                    "maintenance {} did not take effect: {} answers {seen}, expected {expected}",
+                    self.word(),
+                    confirm.url
+                ))
+                .into());
+            }
+        }
+        Ok(Applied {
+            data: serde_json::json!({ "state": self.word(), "status": status }),
+            ..Applied::default()
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! `tcp.check`: something accepts connections at `address`.
+
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{ActionFailure, Applied, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+fn default_timeout() -> DurationText {
+    DurationText(Duration::from_secs(5))
+}
+
+/// Parameters of `tcp.check`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// `host:port`.
+    pub address: String,
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationText,
+}
+
+impl TcpCheck {
+    pub fn describe(&self) -> String {
+        format!("check {} accepts connections", self.address)
+    }
+
+    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let started = Instant::now();
+        match tokio::time::timeout(
+            self.timeout.0,
+            tokio::net::TcpStream::connect(&self.address),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(Applied {
+                data: serde_json::json!({ "connect_ms": started.elapsed().as_millis() as u64 }),
+                ..Applied::default()
+            }),
+            Ok(Err(error)) => {
+                Err(anyhow::anyhow!("cannot connect to {}: {error}", self.address).into())
+            }
+            Err(_) => Err(anyhow::anyhow!(
+                "no connection to {} within {}",
+                self.address,
+                format_duration(self.timeout.0)
+            )
+            .into()),
+        }
+    }
+}

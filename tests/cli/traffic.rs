@@ -1,0 +1,438 @@
+//! Traffic actions against real HAProxy and nginx on loopback ports, in front
+//! of small HTTP backends that answer with their own name.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::Sandbox;
+
+/// A backend answering `name` to every request, until dropped.
+struct Backend {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Backend {
+    fn start(name: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, name) = (stop.clone(), name.to_string());
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let name = name.clone();
+                        std::thread::spawn(move || serve(stream, &name));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Backend { port, stop }
+    }
+}
+
+fn serve(mut stream: TcpStream, name: &str) {
+    stream.set_nonblocking(false).ok();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut buffer = [0u8; 2048];
+    let mut request = Vec::new();
+    // Keep-alive: answer every request on the connection.
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+        while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            request.drain(..end + 4);
+            let body = format!("{name}\n");
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if stream.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// HAProxy in front of `old` (serving) and `new` (disabled).
+fn haproxy(sandbox: &Sandbox, old: u16, new: u16) -> (Daemon, u16, String) {
+    let port = free_port();
+    let socket = sandbox.path().join("admin.sock").display().to_string();
+    let config = format!(
+        "global\n  stats socket {socket} mode 600 level admin\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend web\n  bind 127.0.0.1:{port}\n  default_backend app\n\
+         backend app\n  server old 127.0.0.1:{old}\n  server new 127.0.0.1:{new} disabled\n"
+    );
+    let path = sandbox.write("haproxy.cfg", &config);
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy");
+    let daemon = Daemon(child);
+    wait_for_port(port);
+    (daemon, port, socket)
+}
+
+/// One GET; the backend's name, or None on any failure.
+fn get(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    if !reply.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    reply
+        .rsplit("\r\n\r\n")
+        .next()
+        .map(|b| b.trim().to_string())
+}
+
+/// A client loop: counts failures and which backend answered, until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicUsize>,
+    answers: Arc<Mutex<Vec<String>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(AtomicUsize::new(0));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let (s, f, a) = (stop.clone(), failures.clone(), answers.clone());
+        let handle = std::thread::spawn(move || {
+            // Bounded: at most 20 000 requests or until stopped.
+            for _ in 0..20_000 {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                match get(port) {
+                    Some(name) => a.lock().unwrap().push(name),
+                    None => {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Load {
+            stop,
+            failures,
+            answers,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.take().unwrap().join().unwrap();
+        let answers = self.answers.lock().unwrap().clone();
+        (self.failures.load(Ordering::Relaxed), answers)
+    }
+}
+
+#[test]
+fn haproxy_swap_moves_every_request_without_a_failure_and_rolls_back() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    assert_eq!(get(port).as_deref(), Some("old"));
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            r#"name: swap
+steps:
+  - id: swap
+    action: haproxy.swap
+    with: {{ socket: "{socket}", backend: app, from: [old], to: [new], drain: 2s }}
+  - id: smoke
+    action: http.check
+    with: {{ url: "http://127.0.0.1:{port}/", expect_body: new, requests: 50, concurrency: 5, p95_below: 1s }}
+  - id: boom
+    action: shell
+    with: {{ run: "test -f go" }}
+"#
+        ),
+    );
+    let load = Load::start(port);
+    std::thread::sleep(Duration::from_millis(200));
+    sandbox.write("go", "");
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    let (failures, answers) = load.finish();
+    assert_eq!(failures, 0, "a request failed during the swap");
+    assert!(answers.iter().any(|a| a == "old") && answers.iter().any(|a| a == "new"));
+    let switched = answers.iter().position(|a| a == "new").unwrap();
+    assert!(
+        answers[switched..].iter().all(|a| a == "new"),
+        "after the swap every request reaches the new server"
+    );
+    for _ in 0..20 {
+        assert_eq!(get(port).as_deref(), Some("new"));
+    }
+
+    // A failure after the swap: the implied rollback swaps back.
+    std::fs::remove_file(sandbox.path().join("go")).unwrap();
+    sandbox.run(&["run", "pb.yaml"]).expect_code(3);
+    for _ in 0..20 {
+        assert_eq!(
+            get(port).as_deref(),
+            Some("old"),
+            "rolled back to the old server"
+        );
+    }
+}
+
+#[test]
+fn haproxy_swap_names_an_unknown_server_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    sandbox.write(
+        "pb.yaml",
+        &format!("name: typo\nsteps:\n  - id: swap\n    action: haproxy.swap\n    with: {{ socket: \"{socket}\", backend: app, from: [old], to: [neww] }}\n"),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(
+        output.all().contains("no server `neww` (it has: old, new)"),
+        "{}",
+        output.all()
+    );
+    assert_eq!(get(port).as_deref(), Some("old"));
+}
+
+#[test]
+fn haproxy_weights_shift_traffic_in_stages() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: canary\nsteps:\n  - id: shift\n    action: haproxy.weights\n    with: {{ socket: \"{socket}\", backend: app, from: [old], to: [new], stages: [50, 100], pause: 1s, check: \"touch checked\" }}\n"
+        ),
+    );
+    let mut child = sandbox.spawn(&["run", "pb.yaml"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let halfway: Vec<String> = (0..40).filter_map(|_| get(port)).collect();
+    assert!(
+        halfway.iter().any(|a| a == "old") && halfway.iter().any(|a| a == "new"),
+        "{halfway:?}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(sandbox.path().join("checked").exists());
+    for _ in 0..20 {
+        assert_eq!(get(port).as_deref(), Some("new"));
+    }
+}
+
+/// nginx with its own prefix, proxying to the upstream in `upstream.conf`.
+fn nginx(sandbox: &Sandbox, backend: u16) -> (Daemon, u16, String) {
+    let port = free_port();
+    let prefix = sandbox.path().join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    sandbox.write(
+        "nginx/upstream.conf",
+        &format!("upstream app {{\n    server 127.0.0.1:{backend};\n}}\n"),
+    );
+    let config = format!(
+        "daemon off;\npid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {p}/tmp;\n  proxy_temp_path {p}/tmp;\n  fastcgi_temp_path {p}/tmp;\n  uwsgi_temp_path {p}/tmp;\n  scgi_temp_path {p}/tmp;\n  include {p}/upstream.conf;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://app; }}\n  }}\n}}\n",
+        p = prefix.display()
+    );
+    let path = sandbox.write("nginx/nginx.conf", &config);
+    let command = format!("nginx -c {} -p {}", path.display(), prefix.display());
+    let child = Command::new("nginx")
+        .args(["-c"])
+        .arg(&path)
+        .arg("-p")
+        .arg(&prefix)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx");
+    let daemon = Daemon(child);
+    wait_for_port(port);
+    (daemon, port, command)
+}
+
+fn nginx_playbook(command: &str, server: &str) -> String {
+    format!(
+        "name: edge\nsteps:\n  - id: swap\n    action: nginx.swap\n    with: {{ upstream_file: nginx/upstream.conf, upstream: app, servers: [\"{server}\"], nginx: \"{command}\" }}\n  - id: gate\n    action: shell\n    with: {{ run: \"test -f go\" }}\n"
+    )
+}
+
+fn wait_for_answer(port: u16, expected: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if get(port).as_deref() == Some(expected) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn nginx_swap_reloads_onto_the_new_upstream_and_rolls_back() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_nginx, port, command) = nginx(&sandbox, old.port);
+    assert!(wait_for_answer(port, "old"));
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, &format!("127.0.0.1:{}", new.port)),
+    );
+    sandbox.write("go", "");
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    assert!(
+        wait_for_answer(port, "new"),
+        "nginx serves the new upstream after the reload"
+    );
+
+    // Swap again to `old`, then fail: the rollback restores the file before the swap.
+    std::fs::remove_file(sandbox.path().join("go")).unwrap();
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, &format!("127.0.0.1:{}", old.port)),
+    );
+    sandbox.run(&["run", "pb.yaml"]).expect_code(3);
+    assert!(
+        wait_for_answer(port, "new"),
+        "rolled back to the upstream before the failed run"
+    );
+}
+
+#[test]
+fn a_broken_upstream_fails_nginx_t_and_leaves_the_old_one_serving() {
+    let sandbox = Sandbox::new();
+    let old = Backend::start("old");
+    let (_nginx, port, command) = nginx(&sandbox, old.port);
+    assert!(wait_for_answer(port, "old"));
+    let before = sandbox.read("nginx/upstream.conf");
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, "127.0.0.1:8080 bogus_parameter=1"),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(
+        output.all().contains("does not pass `nginx -t`"),
+        "{}",
+        output.all()
+    );
+    assert_eq!(
+        sandbox.read("nginx/upstream.conf"),
+        before,
+        "the old file is back"
+    );
+    for _ in 0..10 {
+        assert_eq!(get(port).as_deref(), Some("old"));
+    }
+}
+
+#[test]
+fn http_check_fails_on_a_wrong_status_body_or_latency() {
+    let sandbox = Sandbox::new();
+    let backend = Backend::start("hello");
+    let url = format!("http://127.0.0.1:{}/", backend.port);
+    let check = |with: &str| {
+        sandbox.write("pb.yaml", &format!("name: smoke\nsteps:\n  - id: smoke\n    action: http.check\n    with: {{ url: \"{url}\", {with} }}\n"));
+        sandbox.run(&["run", "pb.yaml"])
+    };
+    check("expect_body: hello, requests: 20, concurrency: 4").expect_code(0);
+    assert!(check("expect_status: 204")
+        .all()
+        .contains("status 200, expected 204"));
+    assert!(check("expect_body: goodbye")
+        .all()
+        .contains("body lacks `goodbye`"));
+    assert!(check("requests: 5, p95_below: 1ms")
+        .all()
+        .contains("p95 is not below 1ms"));
+    let journal = sandbox.journal(&sandbox.run_ids()[0]);
+    let finished = journal
+        .iter()
+        .find(|r| r["event"] == "step_finished")
+        .unwrap();
+    assert_eq!(finished["data"]["applied"]["requests"], 20);
+    assert_eq!(finished["data"]["applied"]["failures"], 0);
+}
+
+#[test]
+fn tcp_check_and_maintenance_command_round_trip() {
+    let sandbox = Sandbox::new();
+    let backend = Backend::start("up");
+    let closed = free_port();
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: tcp\nsteps:\n  - id: up\n    action: tcp.check\n    with: {{ address: \"127.0.0.1:{}\" }}\n  - id: maintenance\n    action: maintenance.command\n    with: {{ on: \"touch flag\", off: \"rm -f flag\" }}\n  - id: down\n    action: tcp.check\n    with: {{ address: \"127.0.0.1:{closed}\", timeout: 1s }}\n",
+            backend.port
+        ),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(
+        output
+            .all()
+            .contains(&format!("cannot connect to 127.0.0.1:{closed}")),
+        "{}",
+        output.all()
+    );
+    assert!(
+        !sandbox.path().join("flag").exists(),
+        "the implied inverse ran the `off` command"
+    );
+}
