@@ -15,6 +15,7 @@ mod process;
 mod registry;
 mod shell;
 mod spec;
+mod sql_check;
 mod tcp_check;
 mod wait;
 
@@ -31,5 +32,6 @@ pub use process::{settle_process_group, ProcessRecord};
 pub use registry::{lookup, ActionInfo, ACTIONS};
 pub use shell::Shell;
 pub use spec::ActionSpec;
+pub use sql_check::SqlCheck;
 pub use tcp_check::TcpCheck;
 pub use wait::Wait;

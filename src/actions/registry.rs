@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use super::postgres;
 use super::{
     ActionSpec, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
-    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, TcpCheck, Wait,
+    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, SqlCheck, TcpCheck, Wait,
 };
 
 /// How a playbook names an action and how its `with` becomes typed parameters.
@@ -82,6 +82,7 @@ pub static ACTIONS: &[ActionInfo] = &[
     action!("nginx.swap", "point an nginx upstream at other servers: atomic rewrite, nginx -t, reload", NginxSwap, NginxSwap),
     action!("http.check", "smoke check: status, body and p95 latency over many requests", HttpCheck, HttpCheck),
     action!("tcp.check", "check that an address accepts connections", TcpCheck, TcpCheck),
+    action!("sql.check", "run a query and compare its answer", SqlCheck, SqlCheck),
     action!(
         "postgres.copy",
         "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",

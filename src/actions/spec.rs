@@ -4,7 +4,7 @@
 use super::postgres;
 use super::{
     ActionFailure, Applied, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
-    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, StepContext, TcpCheck, Wait,
+    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, SqlCheck, StepContext, TcpCheck, Wait,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,7 @@ pub enum ActionSpec {
     NginxSwap(NginxSwap),
     HttpCheck(HttpCheck),
     TcpCheck(TcpCheck),
+    SqlCheck(SqlCheck),
     MaintenanceHttp(MaintenanceHttp),
     MaintenanceCommand(MaintenanceCommand),
     PgCopy(postgres::Copy),
@@ -44,6 +45,7 @@ impl ActionSpec {
             ActionSpec::NginxSwap(_) => "nginx.swap",
             ActionSpec::HttpCheck(_) => "http.check",
             ActionSpec::TcpCheck(_) => "tcp.check",
+            ActionSpec::SqlCheck(_) => "sql.check",
             ActionSpec::MaintenanceHttp(_) => "maintenance.http",
             ActionSpec::MaintenanceCommand(_) => "maintenance.command",
             ActionSpec::PgCopy(_) => "postgres.copy",
@@ -70,6 +72,7 @@ impl ActionSpec {
             ActionSpec::NginxSwap(a) => a.describe(),
             ActionSpec::HttpCheck(a) => a.describe(),
             ActionSpec::TcpCheck(a) => a.describe(),
+            ActionSpec::SqlCheck(a) => a.describe(),
             ActionSpec::MaintenanceHttp(a) => a.describe(),
             ActionSpec::MaintenanceCommand(a) => a.describe(),
             ActionSpec::PgCopy(a) => a.describe(),
@@ -93,6 +96,7 @@ impl ActionSpec {
             | ActionSpec::NginxSwap(_)
             | ActionSpec::HttpCheck(_)
             | ActionSpec::TcpCheck(_)
+            | ActionSpec::SqlCheck(_)
             | ActionSpec::MaintenanceHttp(_)
             | ActionSpec::MaintenanceCommand(_) => Ok(()),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => Ok(()),
@@ -122,6 +126,7 @@ impl ActionSpec {
             ActionSpec::NginxSwap(a) => a.apply(cx).await,
             ActionSpec::HttpCheck(a) => a.apply(cx).await,
             ActionSpec::TcpCheck(a) => a.apply(cx).await,
+            ActionSpec::SqlCheck(a) => a.apply(cx).await,
             ActionSpec::MaintenanceHttp(a) => a.apply(cx).await,
             ActionSpec::MaintenanceCommand(a) => a.apply(cx).await,
             ActionSpec::PgCopy(a) => a.apply(cx).await,
@@ -145,7 +150,7 @@ impl ActionSpec {
             ActionSpec::HaproxySwap(a) => Some(ActionSpec::HaproxySwap(a.inverse())),
             ActionSpec::HaproxyWeights(a) => Some(ActionSpec::HaproxyWeights(a.inverse())),
             ActionSpec::NginxSwap(a) => Some(ActionSpec::NginxSwap(a.inverse())),
-            ActionSpec::HttpCheck(_) | ActionSpec::TcpCheck(_) => None,
+            ActionSpec::HttpCheck(_) | ActionSpec::TcpCheck(_) | ActionSpec::SqlCheck(_) => None,
             ActionSpec::PgReadOnly(a) => Some(ActionSpec::PgReadWrite(a.inverse())),
             ActionSpec::PgReplicate(a) => Some(ActionSpec::PgDropReplication(a.inverse())),
             ActionSpec::PgReadWrite(a) => Some(ActionSpec::PgReadOnly(a.inverse())),
@@ -170,6 +175,7 @@ impl ActionSpec {
             | ActionSpec::NginxSwap(_)
             | ActionSpec::HttpCheck(_)
             | ActionSpec::TcpCheck(_)
+            | ActionSpec::SqlCheck(_)
             | ActionSpec::MaintenanceHttp(_) => true,
             ActionSpec::MaintenanceCommand(_) => false,
             ActionSpec::PgCopy(_)

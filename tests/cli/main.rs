@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod corpus;
 mod guardrails;
+mod headline;
 mod lock;
 mod resume;
 mod run;

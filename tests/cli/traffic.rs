@@ -436,3 +436,87 @@ fn tcp_check_and_maintenance_command_round_trip() {
         "the implied inverse ran the `off` command"
     );
 }
+
+/// An application with a maintenance switch: `POST /maintenance` with a body
+/// containing `on` or `off`; `GET /` answers 503 while on.
+fn application() -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let on = Arc::new(AtomicBool::new(false));
+    let flag = on.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 2048];
+            let request = loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => break String::from_utf8_lossy(&data).into_owned(),
+                    Ok(n) => data.extend_from_slice(&buffer[..n]),
+                }
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + length {
+                        break text;
+                    }
+                }
+            };
+            let status = if request.starts_with("POST /maintenance") {
+                flag.store(request.contains("\"on\""), Ordering::Relaxed);
+                "204 No Content"
+            } else if flag.load(Ordering::Relaxed) {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (port, on)
+}
+
+#[test]
+fn maintenance_http_switches_confirms_and_is_undone_by_its_inverse() {
+    let sandbox = Sandbox::new();
+    let (port, on) = application();
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            r#"name: app-maintenance
+steps:
+  - id: maintenance
+    action: maintenance.http
+    with:
+      url: http://127.0.0.1:{port}/maintenance
+      state: on
+      confirm: {{ url: "http://127.0.0.1:{port}/", status_on: 503, status_off: 200 }}
+  - id: check-on
+    action: shell
+    with: {{ run: "test -f go" }}
+"#
+        ),
+    );
+    sandbox.write("go", "");
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    assert!(
+        on.load(Ordering::Relaxed),
+        "maintenance is on and confirmed"
+    );
+    std::fs::remove_file(sandbox.path().join("go")).unwrap();
+    sandbox.run(&["run", "pb.yaml"]).expect_code(3);
+    assert!(
+        !on.load(Ordering::Relaxed),
+        "the implied inverse turned it off again"
+    );
+}

@@ -97,7 +97,13 @@ impl Replicate {
                 format!("--exclude-schema={INTERNAL_SCHEMA}"),
             ];
             let all = list_tables(&src, &TableFilter::default()).await?;
-            for table in all.iter().filter(|t| !tables.contains(t)) {
+            // By name: sizes change under load between the two listings.
+            let chosen = |t: &&super::tables::Table| {
+                tables
+                    .iter()
+                    .any(|k| k.schema == t.schema && k.name == t.name)
+            };
+            for table in all.iter().filter(|t| !chosen(t)) {
                 args.push(format!("--exclude-table={}", table.qualified()));
             }
             let schema = Tool::new("pg_dump", &source)

@@ -1,0 +1,90 @@
+//! `sql.check`: a query must answer, and (optionally) answer `expect` — a smoke
+//! check through the application's own database address (e.g. HAProxy's port).
+
+use std::time::Instant;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::postgres::Endpoint;
+use super::{ActionFailure, Applied, StepContext};
+
+fn select_one() -> String {
+    "SELECT 1".into()
+}
+
+/// Parameters of `sql.check`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlCheck {
+    /// A `postgres://` URL (MySQL URLs arrive with the MySQL actions).
+    pub url: String,
+    /// Run as is; its first column of its first row is compared with `expect`.
+    #[serde(default = "select_one")]
+    pub query: String,
+    /// The expected value, as text; omitted: any answer will do.
+    #[serde(default)]
+    pub expect: Option<String>,
+}
+
+impl SqlCheck {
+    pub fn describe(&self) -> String {
+        let expect = self
+            .expect
+            .as_ref()
+            .map(|e| format!(" = `{e}`"))
+            .unwrap_or_default();
+        format!(
+            "check `{}`{expect} on {}",
+            self.query,
+            crate::plan::redact_urls(&self.url)
+        )
+    }
+
+    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
+            return Err(anyhow::anyhow!("sql.check supports postgres:// URLs so far").into());
+        }
+        let started = Instant::now();
+        let endpoint = Endpoint::parse(&self.url)?;
+        let client = endpoint.connect().await?;
+        let messages = client.simple_query(&self.query).await.map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` failed on {}: {}",
+                self.query,
+                endpoint.label(),
+                super::postgres::describe_error(&e)
+            )
+        })?;
+        let first = messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).unwrap_or("NULL").to_string())
+            }
+            _ => None,
+        });
+        if let Some(expected) = &self.expect {
+            match &first {
+                Some(value) if value == expected => {}
+                Some(value) => {
+                    return Err(anyhow::anyhow!(
+                        "`{}` answered `{value}`, expected `{expected}`",
+                        self.query
+                    )
+                    .into())
+                }
+                None => {
+                    return Err(anyhow::anyhow!(
+                        "`{}` returned no row, expected `{expected}`",
+                        self.query
+                    )
+                    .into())
+                }
+            }
+        }
+        Ok(Applied {
+            data: serde_json::json!({ "value": first, "ms": started.elapsed().as_millis() as u64 }),
+            output_tail: first,
+            ..Applied::default()
+        })
+    }
+}
