@@ -12,8 +12,9 @@ Exit codes:
   3  rolled back: a step failed, the run was interrupted, or `cutover rollback` ran
   4  an operator must decide: a failure past the point of no return, a rollback
      that failed, or a resume without a decision
-  5  refused before starting: the playbook is locked by another run, or an
-     approval was not given";
+  5  refused before the first step: outside the window, the checklist not
+     confirmed or a check failed, the playbook locked by another run, or an
+     approval gate with no terminal and no --approve";
 
 /// Runs database migration cutovers from YAML playbooks: rollback points,
 /// dry runs, resumable runs and a hash-chained journal.

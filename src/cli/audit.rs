@@ -48,9 +48,8 @@ struct Filter {
 
 impl Filter {
     fn keeps(&self, summary: &Summary) -> bool {
-        let same = |wanted: &Option<String>, value: &str| {
-            wanted.as_deref().is_none_or(|w| value.starts_with(w))
-        };
+        let same =
+            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| value == w);
         same(&self.playbook, &summary.playbook)
             && same(&self.mode, &summary.mode)
             && same(&self.outcome, &summary.outcome)
@@ -251,7 +250,7 @@ fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, Cl
         return Ok(0);
     }
     println!(
-        "{:<22} {:<24} {:<8} {:<12} {:<20} {:>9}  outcome",
+        "{:<22} {:<24} {:<9} {:<12} {:<20} {:>9}  outcome",
         "run", "playbook", "mode", "operator", "started", "duration"
     );
     for s in summaries {
@@ -260,7 +259,7 @@ fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, Cl
             .map(|ms| format_duration(std::time::Duration::from_millis(ms)))
             .unwrap_or_default();
         println!(
-            "{:<22} {:<24} {:<8} {:<12} {:<20} {:>9}  {}",
+            "{:<22} {:<24} {:<9} {:<12} {:<20} {:>9}  {}",
             s.run_id,
             s.playbook,
             s.mode,

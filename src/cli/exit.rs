@@ -16,7 +16,7 @@ pub enum ExitCode {
     /// An operator must decide: past the point of no return, a failed rollback,
     /// an undecided resume.
     NeedsOperator = 4,
-    /// Refused before starting: the lock (later: window, checklist).
+    /// Refused before the first step: window, checklist, lock, approvals.
     Refused = 5,
 }
 

@@ -79,10 +79,10 @@ fn window_text(plan: &Plan, now: jiff::Timestamp) -> String {
     let (total, _) = plan.estimated_total();
     let _ = writeln!(
         out,
-        "\nwindow ({}, margin {}, on overrun: {:?})",
+        "\nwindow ({}, margin {}, on overrun: {})",
         window.timezone_name,
         format_duration(window.margin),
-        window.on_overrun
+        format!("{:?}", window.on_overrun).to_lowercase()
     );
     for (text, _) in &window.allow {
         let _ = writeln!(out, "  allow  {text}");

@@ -70,6 +70,6 @@ pub fn compile(
                 problems.join("\n  ")
             ),
         )
-        .hint("set the missing environment variables (secrets are read from the environment)"),
+        .hint("check the environment variables the playbook reads (secrets among them) and any --vars file"),
     })
 }

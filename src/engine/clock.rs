@@ -9,18 +9,30 @@ use jiff::Timestamp;
 pub struct Clock {
     origin: Timestamp,
     started: Instant,
+    fixed: bool,
 }
 
 impl Clock {
     pub fn system() -> Self {
-        Self::starting_at(Timestamp::now())
+        Self {
+            origin: Timestamp::now(),
+            started: Instant::now(),
+            fixed: false,
+        }
     }
 
+    /// `--now`: journaled, since it decides what the window allows.
     pub fn starting_at(origin: Timestamp) -> Self {
         Self {
             origin,
             started: Instant::now(),
+            fixed: true,
         }
+    }
+
+    /// Where a fixed clock started, for the journal.
+    pub fn fixed_at(&self) -> Option<String> {
+        self.fixed.then(|| self.origin.to_string())
     }
 
     pub fn now(&self) -> Timestamp {

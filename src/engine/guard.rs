@@ -69,6 +69,13 @@ impl Runner<'_> {
             estimate_source: self.plan.estimate_sources(),
         })?;
         if matches!(fit, Fit::Fits { .. }) {
+            if let Some(reason) = &self.options.override_window {
+                // It still turns off the checks before each step: say so.
+                self.emit(Event::WindowOverridden {
+                    operator: self.options.operator.clone(),
+                    reason: reason.clone(),
+                })?;
+            }
             return Ok(None);
         }
         let ranges: Vec<&str> = window.allow.iter().map(|(t, _)| t.as_str()).collect();
@@ -111,13 +118,15 @@ impl Runner<'_> {
     }
 
     /// Confirmations (ahead, or asked now) and verifies. `Some` is a refusal.
+    /// Dry runs and rehearsals only warn: neither touches production.
     async fn check_checklist(&self) -> anyhow::Result<Option<Finish>> {
+        let lenient = self.options.mode != Mode::Live;
         let mut missing = Vec::new();
         let mut failed = Vec::new();
         for item in &self.plan.checklist {
             let confirmation = match self.options.confirmations.get(&item.id) {
                 Some(how) => Ok((self.options.operator.clone(), how.clone())),
-                None if self.options.mode == Mode::DryRun => Err("not confirmed".to_string()),
+                None if lenient || self.interrupted().is_some() => Err("not confirmed".to_string()),
                 None => self
                     .input
                     .confirm(&item.id, &item.text)
@@ -143,16 +152,35 @@ impl Runner<'_> {
                 ));
                 continue;
             }
+            if self.interrupted().is_some() {
+                failed.push(format!("`{}`: not checked (interrupted)", item.id));
+                continue;
+            }
             let started = Instant::now();
-            let result = self
-                .attempt(
-                    &format!("checklist.{}", item.id),
-                    call,
-                    1,
-                    Interruptible::Yes,
-                )
-                .await;
-            let error = result.err().map(|failure| failure.error);
+            let mut error = None;
+            let attempts = call.retries.attempts.max(1);
+            for attempt in 1..=attempts {
+                match self
+                    .attempt(
+                        &format!("checklist.{}", item.id),
+                        call,
+                        attempt,
+                        Interruptible::Yes,
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        error = None;
+                        break;
+                    }
+                    Err(failure) => error = Some(failure.error),
+                }
+                if attempt < attempts
+                    && !self.sleep_unless_interrupted(call.retries.backoff.0).await
+                {
+                    break;
+                }
+            }
             self.emit(Event::ChecklistVerified {
                 item: item.id.clone(),
                 ok: error.is_none(),
@@ -173,7 +201,7 @@ impl Runner<'_> {
         if !failed.is_empty() {
             message.push_str(&format!("\nchecks failed: {}", failed.join(", ")));
         }
-        if self.options.mode == Mode::DryRun {
+        if lenient {
             self.notice(&format!("a live run would be refused: {message}"));
             return Ok(None);
         }

@@ -95,6 +95,13 @@ impl Runner<'_> {
             })?;
         }
         self.settle_leftovers().await?;
+        // Stopped before its first step (a crash at a checklist prompt): the
+        // window and the checklist have not let it start yet.
+        if !self.state(|s| s.guarded) {
+            if let Some(refusal) = self.guard_start().await? {
+                return Ok(refusal);
+            }
+        }
         if let Some(pending) = self.state(|s| s.rollback.clone()) {
             return self
                 .roll_back(&pending.reason, pending.checkpoint, pending.remaining)

@@ -122,7 +122,8 @@ impl<'a> Runner<'a> {
             None => inner.state = Some(replay(std::slice::from_ref(&record))?),
         }
         inner.observer.record(&record);
-        if !self.plan.notify.is_empty() {
+        // A dry run connects to nothing, webhooks included.
+        if !self.plan.notify.is_empty() && self.options.mode != crate::journal::Mode::DryRun {
             if let Some(announcement) =
                 super::notify::announcement(&self.plan.name, &self.run_dir.id, &record)
             {
@@ -188,6 +189,7 @@ impl<'a> Runner<'a> {
             version: env!("CARGO_PKG_VERSION").to_string(),
             steps: self.plan.step_count(),
             fail_at: self.options.fail_at.clone(),
+            clock_fixed_at: self.options.clock.fixed_at(),
         })?;
         if let Some(refusal) = self.guard_start().await? {
             return Ok(refusal);
@@ -292,7 +294,9 @@ impl<'a> Runner<'a> {
     /// their results, and records the journal's head again.
     pub async fn conclude(&self) -> anyhow::Result<()> {
         self.collect_announcements(true).await?;
-        let inner = self.inner.borrow();
+        let mut inner = self.inner.borrow_mut();
+        // The head must never count lines a power loss could take.
+        inner.writer.sync()?;
         inner
             .writer
             .write_head(&self.run_dir.head())

@@ -105,6 +105,20 @@ impl Runner<'_> {
         if self.options.mode == Mode::DryRun {
             return self.simulate(step_id, call, interruptible);
         }
+        // A rehearsal rehearses a failure for real: the step fails before it
+        // runs, and the rollbacks of what did run are real.
+        if self.options.mode == Mode::Rehearsal
+            && interruptible == Interruptible::Yes
+            && self.options.fail_at.as_deref() == Some(step_id)
+        {
+            return Err(AttemptFailure {
+                error: "rehearsed failure (--fail-at)".into(),
+                exit_status: None,
+                output_tail: None,
+                timed_out: false,
+                interrupted: None,
+            });
+        }
         // The action keeps its own output tail, but an attempt cut short by a
         // timeout or Ctrl-C is dropped with it: keep the last lines here too.
         let recent = std::cell::RefCell::new(std::collections::VecDeque::<String>::new());

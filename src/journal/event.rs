@@ -81,6 +81,9 @@ pub enum Event {
         version: String,
         steps: usize,
         fail_at: Option<String>,
+        /// `--now`: the clock the window was checked against was fixed here.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock_fixed_at: Option<String>,
     },
     /// `cutover resume` or `cutover rollback` took the run over after a stop.
     RunResumed {

@@ -54,6 +54,9 @@ pub struct RunState {
     pub checkpoints: Vec<String>,
     /// An `on_overrun: continue` warning was journaled already.
     pub overrun_warned: bool,
+    /// The guardrails let the run start: a step (or a refusal) came after them.
+    /// A run stopped before that must pass them again when resumed.
+    pub guarded: bool,
 }
 
 impl RunState {
@@ -114,6 +117,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         rollback: None,
         checkpoints: Vec::new(),
         overrun_warned: false,
+        guarded: false,
     };
     for record in &records[1..] {
         state.apply(&record.event);
@@ -129,6 +133,12 @@ impl RunState {
 }
 
 fn apply(state: &mut RunState, event: &Event) {
+    if matches!(
+        event,
+        Event::StepStarted { .. } | Event::CheckpointPassed { .. }
+    ) {
+        state.guarded = true;
+    }
     let set = |state: &mut RunState, step: &str, status: StepStatus| {
         state.steps.insert(step.to_string(), status);
     };

@@ -118,6 +118,13 @@ impl Writer {
         Ok(record)
     }
 
+    /// Makes every record written so far durable.
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        self.file
+            .sync_data()
+            .with_context(|| format!("failed to sync journal {}", self.path.display()))
+    }
+
     /// Records where the chain ends, so `audit verify` can tell a journal cut
     /// short after the fact from one that simply stopped.
     pub fn write_head(&self, head_path: &Path) -> anyhow::Result<()> {

@@ -120,7 +120,10 @@ fn check_call(
     playbook: &Playbook,
     diagnostics: &mut Diagnostics,
 ) {
-    if let Some(with) = with {
+    // A `with` that is not a mapping was reported when decoding; its
+    // parameters cannot be checked.
+    let with_is_map = with.is_none_or(|w| matches!(w.kind, NodeKind::Map(_)));
+    if let Some(with) = with.filter(|_| with_is_map) {
         check_templates(with, playbook, values, diagnostics);
     }
     if action.is_empty() {
@@ -141,7 +144,9 @@ fn check_call(
         };
         return;
     };
-    check_params(info, action_span, with, values, diagnostics);
+    if with_is_map {
+        check_params(info, action_span, with, values, diagnostics);
+    }
 }
 
 fn check_params(
@@ -160,14 +165,22 @@ fn check_params(
         let node = with.map(|node| node.find(error.path.iter().map(String::as_str)));
         // A value that comes from the environment is only known at run time
         // (`duration: ${{ env.PAUSE }}`): `run` checks it then.
-        if node.and_then(Node::as_scalar).is_some_and(|text| {
-            text.contains("${{ env.") || text.contains("${{env.") || text.contains("secrets.")
-        }) {
+        if node.and_then(Node::as_scalar).is_some_and(from_environment) {
             return;
         }
-        let span = match node {
-            Some(node) => node.span,
-            None => action_span,
+        // An unknown parameter is its key's fault, not its value's.
+        let key = match (with, error.path.split_last()) {
+            (Some(with), Some((last, parent))) if error.message.starts_with("unknown field") => {
+                with.find(parent.iter().map(String::as_str))
+                    .key(last)
+                    .map(|k| k.span)
+            }
+            _ => None,
+        };
+        let span = match (key, node) {
+            (Some(span), _) => span,
+            (None, Some(node)) => node.span,
+            (None, None) => action_span,
         };
         let diagnostic = diagnostics.error(
             span,
@@ -191,15 +204,21 @@ fn check_templates(
 ) {
     match &node.kind {
         NodeKind::Scalar { text, quoted } => {
+            // A block scalar (`run: |`) starts on its first content line, each
+            // line indented alike: count lines and columns inside it.
             let at = |offset: usize| -> Span {
-                if text.contains('\n') {
-                    node.span
-                } else {
-                    Span {
+                let before: String = text.chars().take(offset).collect();
+                match before.rfind('\n') {
+                    None => Span {
                         line: node.span.line,
                         col: node.span.col + offset + usize::from(*quoted),
                         len: 3,
-                    }
+                    },
+                    Some(newline) => Span {
+                        line: node.span.line + before.matches('\n').count(),
+                        col: node.span.col + before[newline + 1..].chars().count(),
+                        len: 3,
+                    },
                 }
             };
             match template::parse(text) {
@@ -311,4 +330,14 @@ fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diag
             }
         }
     }
+}
+
+/// True when a value takes something from the environment (`${{ env.X }}`,
+/// `${{ secrets.X }}`), which only `run` can resolve.
+fn from_environment(text: &str) -> bool {
+    template::parse(text).is_ok_and(|pieces| {
+        pieces
+            .iter()
+            .any(|piece| matches!(piece, Piece::Ref(r) if r.scope != Scope::Vars))
+    })
 }

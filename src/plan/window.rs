@@ -71,21 +71,21 @@ pub enum Fit {
     },
 }
 
-const DAYS: [(&str, Weekday); 7] = [
-    ("mon", Weekday::Monday),
-    ("tue", Weekday::Tuesday),
-    ("wed", Weekday::Wednesday),
-    ("thu", Weekday::Thursday),
-    ("fri", Weekday::Friday),
-    ("sat", Weekday::Saturday),
-    ("sun", Weekday::Sunday),
+const DAYS: [(&str, &str, Weekday); 7] = [
+    ("mon", "monday", Weekday::Monday),
+    ("tue", "tuesday", Weekday::Tuesday),
+    ("wed", "wednesday", Weekday::Wednesday),
+    ("thu", "thursday", Weekday::Thursday),
+    ("fri", "friday", Weekday::Friday),
+    ("sat", "saturday", Weekday::Saturday),
+    ("sun", "sunday", Weekday::Sunday),
 ];
 
 fn parse_day(text: &str) -> Result<Weekday, String> {
     let lower = text.to_ascii_lowercase();
     DAYS.iter()
-        .find(|(name, _)| lower == *name || (lower.len() > 3 && lower.starts_with(name)))
-        .map(|(_, day)| *day)
+        .find(|(short, long, _)| lower == *short || lower == *long)
+        .map(|(_, _, day)| *day)
         .ok_or_else(|| {
             format!("`{text}` is not a day: expected Mon, Tue, Wed, Thu, Fri, Sat or Sun")
         })
@@ -94,7 +94,7 @@ fn parse_day(text: &str) -> Result<Weekday, String> {
 /// `Mon-Fri`, `Sat`, `Mon,Wed,Fri`, `daily`.
 fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
     if text.eq_ignore_ascii_case("daily") {
-        return Ok(DAYS.iter().map(|(_, d)| *d).collect());
+        return Ok(DAYS.iter().map(|(_, _, d)| *d).collect());
     }
     let mut days = Vec::new();
     for part in text.split(',') {
@@ -378,6 +378,8 @@ mod tests {
             Range::Absolute { .. }
         ));
         assert!(parse_range("weekends at night").is_err());
+        assert!(parse_range("Satx 22:00 - Sun 06:00").is_err());
+        assert!(parse_range("Saturday 22:00 - Sunday 06:00").is_ok());
         assert!(parse_range("Sat 25:00 - Sun 06:00").is_err());
         assert!(parse_range("Mon-Fri 22:00 - Sat 02:00").is_err());
         assert!(parse_range("2026-12-06T04:00 - 2026-12-05T22:00").is_err());

@@ -97,11 +97,12 @@ fn decode_vars(node: &Node, playbook: &mut Playbook, diagnostics: &mut Diagnosti
     let Some(entries) = expect_map(node, "`vars`", diagnostics) else {
         return;
     };
+    let mut seen = std::collections::HashSet::new();
     for (key, value) in entries {
         let Some(name) = expect_name(key, "var name", diagnostics) else {
             continue;
         };
-        if playbook.vars.iter().any(|(existing, _)| existing == &name) {
+        if !seen.insert(name.clone()) {
             diagnostics.error(key.span, format!("var `{name}` is defined twice"));
             continue;
         }
@@ -129,9 +130,10 @@ fn decode_secrets(node: &Node, playbook: &mut Playbook, diagnostics: &mut Diagno
             .hint("write `secrets: [DB_PASSWORD, API_TOKEN]`");
         return;
     };
+    let mut seen = std::collections::HashSet::new();
     for item in items {
         if let Some(name) = expect_name(item, "environment variable name", diagnostics) {
-            if playbook.secrets.contains(&name) {
+            if !seen.insert(name.clone()) {
                 diagnostics.error(item.span, format!("secret `{name}` is listed twice"));
             } else {
                 playbook.secrets.push(name);
@@ -330,7 +332,7 @@ pub(super) fn check_keys(
     what: &str,
     diagnostics: &mut Diagnostics,
 ) {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for (key, _) in entries {
         let Some(name) = key.as_scalar() else {
             diagnostics.error(
@@ -349,7 +351,7 @@ pub(super) fn check_keys(
             );
             continue;
         }
-        seen.push(name);
+        seen.insert(name);
         if !allowed.contains(&name) {
             let diagnostic = diagnostics.error(key.span, format!("unknown {what} key `{name}`"));
             match did_you_mean(name, allowed.iter().copied()) {
@@ -475,13 +477,12 @@ fn shorten(text: &str) -> String {
 fn check_unique_keys(node: &Node, diagnostics: &mut Diagnostics) {
     match &node.kind {
         NodeKind::Map(entries) => {
-            for (index, (key, value)) in entries.iter().enumerate() {
-                let name = key.as_scalar();
-                if name.is_some() && entries[..index].iter().any(|(k, _)| k.as_scalar() == name) {
-                    diagnostics.error(
-                        key.span,
-                        format!("key `{}` appears twice", name.unwrap_or_default()),
-                    );
+            let mut seen = std::collections::HashSet::new();
+            for (key, value) in entries {
+                if let Some(name) = key.as_scalar() {
+                    if !seen.insert(name) {
+                        diagnostics.error(key.span, format!("key `{name}` appears twice"));
+                    }
                 }
                 check_unique_keys(value, diagnostics);
             }

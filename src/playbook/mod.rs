@@ -21,7 +21,9 @@ pub use node::{parse as parse_yaml, Node, NodeKind, Span};
 pub use source::Source;
 pub use suggest::did_you_mean;
 
-/// Loads and decodes a playbook, returning the model or every problem found.
+/// Loads and decodes a playbook. `Err` only when it is not YAML at all; decoding
+/// problems come back with the (partial) model, so later checks can still run
+/// and report theirs too.
 pub fn load(source: &Source) -> Result<(Playbook, Diagnostics), Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let root = match node::parse(source.text()) {
@@ -32,9 +34,5 @@ pub fn load(source: &Source) -> Result<(Playbook, Diagnostics), Diagnostics> {
         }
     };
     let playbook = decode(&root, &mut diagnostics);
-    if diagnostics.has_errors() {
-        Err(diagnostics)
-    } else {
-        Ok((playbook, diagnostics))
-    }
+    Ok((playbook, diagnostics))
 }

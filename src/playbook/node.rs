@@ -11,8 +11,14 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::Diagnostic;
 
-/// Most nodes one document may expand to, aliases included.
+/// Most weight one document may expand to, aliases included: a node weighs 1,
+/// plus 1 per 64 bytes of text, so aliases of a large string count by size
+/// too (at most about 64 MB of expanded text).
 const NODE_BUDGET: usize = 1_000_000;
+
+fn text_weight(text: &str) -> usize {
+    1 + text.len() / 64
+}
 /// Deepest nesting accepted; a playbook needs a handful of levels.
 const MAX_DEPTH: usize = 256;
 
@@ -75,6 +81,17 @@ impl Node {
             NodeKind::Scalar { .. } => "a scalar",
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The key node named `key` in a mapping (for errors about the key itself).
+    pub fn key(&self, key: &str) -> Option<&Node> {
+        match &self.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| k.as_scalar() == Some(key)),
+            _ => None,
         }
     }
 
@@ -160,6 +177,21 @@ fn plain_scalar_to_json(text: &str) -> serde_json::Value {
 /// Parses one YAML document into a tree. An empty document is an empty mapping's
 /// absence: the caller reports it.
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
+    if let Some(at) = text.find('\0') {
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rfind('\n')
+            .map(|n| before[n + 1..].chars().count())
+            .unwrap_or(before.chars().count())
+            + 1;
+        return Err(
+            Diagnostic::error(Span { line, col, len: 1 }, "the file contains a NUL byte")
+                .with_hint(
+                    "a playbook is text; remove the NUL byte (was the file saved as UTF-16?)",
+                ),
+        );
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     // Pull events one by one: the library's own `load` recurses once per level
@@ -282,7 +314,7 @@ impl Builder {
 
 fn subtree_size(node: &Node) -> usize {
     match &node.kind {
-        NodeKind::Scalar { .. } => 1,
+        NodeKind::Scalar { text, .. } => text_weight(text),
         NodeKind::Seq(items) => 1 + items.iter().map(subtree_size).sum::<usize>(),
         NodeKind::Map(entries) => {
             1 + entries
@@ -309,7 +341,8 @@ impl MarkedEventReceiver for Builder {
                 let quoted = style != TScalarStyle::Plain;
                 let len = text.chars().count() + if quoted { 2 } else { 0 };
                 let span = Span::at(marker, len);
-                if !self.count(1, span) {
+                let weight = text_weight(&text);
+                if !self.count(weight, span) {
                     return;
                 }
                 self.push_node(
@@ -318,7 +351,7 @@ impl MarkedEventReceiver for Builder {
                         span,
                     },
                     anchor,
-                    1,
+                    weight,
                 );
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {

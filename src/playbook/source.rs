@@ -9,6 +9,20 @@ use sha2::{Digest, Sha256};
 pub struct Source {
     path: PathBuf,
     text: String,
+    line_starts: std::sync::OnceLock<Vec<usize>>,
+}
+
+/// Byte offsets where each line starts.
+fn line_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    for (i, byte) in bytes.iter().enumerate() {
+        let ends_line = *byte == b'\n' || (*byte == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if ends_line {
+            starts.push(i + 1);
+        }
+    }
+    starts
 }
 
 impl Source {
@@ -17,6 +31,7 @@ impl Source {
         Self {
             path: path.into(),
             text: text.into(),
+            line_starts: std::sync::OnceLock::new(),
         }
     }
 
@@ -49,8 +64,12 @@ impl Source {
         hex::encode(Sha256::digest(self.text.as_bytes()))
     }
 
-    /// The text of a 1-based line, without its line break.
+    /// The text of a 1-based line, without its line break. Lines end at `\n`,
+    /// `\r\n` or a lone `\r`, as YAML counts them; the index is built once.
     pub fn line(&self, number: usize) -> Option<&str> {
-        self.text.lines().nth(number.checked_sub(1)?)
+        let starts = self.line_starts.get_or_init(|| line_starts(&self.text));
+        let start = *starts.get(number.checked_sub(1)?)?;
+        let end = starts.get(number).copied().unwrap_or(self.text.len());
+        Some(self.text[start..end].trim_end_matches(['\n', '\r']))
     }
 }

@@ -55,7 +55,7 @@ fn ms_between(from: &str, to: &str) -> u64 {
 impl RunSummary {
     pub fn from_records(records: &[Record]) -> Self {
         let mut s = RunSummary {
-            outcome: "stopped (resume it)".into(),
+            outcome: "stopped".into(),
             ..Default::default()
         };
         let Some(first) = records.first() else {
@@ -88,7 +88,7 @@ impl RunSummary {
                 } => {
                     s.resumes
                         .push((record.ts.clone(), operator.clone(), command.clone()));
-                    s.outcome = "stopped (resume it)".into();
+                    s.outcome = "stopped".into();
                 }
                 Event::WindowChecked {
                     now,
@@ -209,7 +209,7 @@ impl RunSummary {
         s
     }
 
-    /// Total time of each step's completed run (last successful attempt), for `diff`.
+    /// Total time of each step's completed run over all its attempts, for `diff`.
     pub fn step_durations(&self) -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = Vec::new();
         for bar in self.bars.iter().filter(|b| b.kind == "step") {

@@ -329,7 +329,6 @@ fn nul_byte_inside_a_value_is_an_error() {
 }
 
 #[test]
-#[ignore = "bug: the YAML parser stops at a NUL byte and everything after it is silently dropped (src/playbook/node.rs:162, parse)"]
 fn nul_byte_does_not_end_the_playbook() {
     let sandbox = Sandbox::new();
     // Everything after the NUL is a second step with an unknown action.
@@ -381,7 +380,6 @@ fn ten_megabyte_line_in_an_error_is_shown_cut() {
 }
 
 #[test]
-#[ignore = "bug: 100k vars take minutes: each var is compared with every earlier one (src/playbook/decode.rs:104, decode_vars)"]
 fn hundred_thousand_vars_are_validated_quickly() {
     let sandbox = Sandbox::new();
     let mut text = String::from("name: x\nvars:\n");
@@ -412,7 +410,6 @@ fn hundred_thousand_steps_are_validated_quickly() {
 }
 
 #[test]
-#[ignore = "bug: 20k problems take ~25 s to print: each one rescans the text for its line (src/playbook/source.rs:54, Source::line) and keys are checked pairwise (src/playbook/decode.rs:345, check_keys)"]
 fn twenty_thousand_problems_are_reported_quickly() {
     let sandbox = Sandbox::new();
     let mut text = String::from(VALID);
@@ -495,7 +492,6 @@ fn billion_laughs_is_an_error() {
 }
 
 #[test]
-#[ignore = "bug: the alias budget counts nodes, not bytes: a 1 MB string aliased 3000 times needs 3 GB (src/playbook/node.rs:390, Builder::count via Event::Alias)"]
 fn aliased_long_string_does_not_exhaust_memory() {
     let sandbox = Sandbox::new();
     let aliases = vec!["*big"; 3_000].join(", ");

@@ -24,6 +24,9 @@ fn run_with_urls(sandbox: &Sandbox, source: &str, target: &str) -> crate::suppor
             ("SOURCE_URL", source),
             ("TARGET_URL", target),
             ("APP_ROLE", APP_ROLE),
+            // The swap is never reached by these tests (see headline.rs for it).
+            ("APP_URL", target),
+            ("HAPROXY_SOCKET", "/nonexistent/haproxy.sock"),
         ],
     )
 }
