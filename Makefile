@@ -1,30 +1,29 @@
 # cutover — the two commands that matter: `make demo` and `make test`.
 CARGO ?= cargo
 BIN := target/release/cutover
-DEMO_DIR := sandbox/demo
+DEMO_DIR := sandbox/drill
 
-.PHONY: all build demo test lint fmt bench clean report-check
+.PHONY: all build demo drill test lint fmt bench clean report-check
 
 all: build
 
 build:
 	$(CARGO) build --release
 
-## A real run on a local sandbox: a shell-only drill with maintenance mode,
-## a checkpoint, an approval gate, then the audit of the run.
+## A real cutover on a sandbox it sets up and tears down itself: two PostgreSQL
+## clusters behind HAProxy, pgbench writing through it, the logical cutover
+## playbook with progress, then the audit of the run.
 demo: build
+	bash scripts/demo.sh
+
+## The engine alone, with nothing but local files: a shell-only cutover drill.
+drill: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	@cp playbooks/drill.yaml $(DEMO_DIR)/drill.yaml
-	@echo "== plan =="
 	@$(BIN) plan $(DEMO_DIR)/drill.yaml
-	@echo; echo "== dry run, rehearsing a failure at 'switch' =="
 	@$(BIN) run $(DEMO_DIR)/drill.yaml --dry-run --fail-at switch --output text || test $$? -eq 3
-	@echo; echo "== live run =="
 	@DRILL_TOKEN=demo-secret $(BIN) run $(DEMO_DIR)/drill.yaml --approve go-ahead --operator demo
-	@echo; echo "== audit =="
-	@$(BIN) audit list --state-dir $(DEMO_DIR)/.cutover
 	@$(BIN) audit show --state-dir $(DEMO_DIR)/.cutover $$(ls $(DEMO_DIR)/.cutover/runs | tail -n 1)
-	@$(BIN) audit verify --state-dir $(DEMO_DIR)/.cutover $$(ls $(DEMO_DIR)/.cutover/runs | tail -n 1)
 
 ## fmt check + clippy (warnings are errors) + every test.
 test:
