@@ -137,6 +137,18 @@ pub static ACTIONS: &[ActionInfo] = &[
         PgCatchUp,
         postgres::CatchUp
     ),
+    action!(
+        "postgres.snapshot",
+        "write a consistent pg_dump -Fc archive of a database, atomically, with its size and sha256",
+        PgSnapshot,
+        postgres::Snapshot
+    ),
+    action!(
+        "postgres.restore",
+        "restore a pg_dump -Fc archive into a database with parallel pg_restore; refuses a non-empty target unless told to clean",
+        PgRestore,
+        postgres::Restore
+    ),
 ];
 
 /// Finds an action by the name a playbook uses.

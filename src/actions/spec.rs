@@ -30,6 +30,8 @@ pub enum ActionSpec {
     PgReplicate(postgres::Replicate),
     PgDropReplication(postgres::DropReplication),
     PgCatchUp(postgres::CatchUp),
+    PgSnapshot(postgres::Snapshot),
+    PgRestore(postgres::Restore),
 }
 
 impl ActionSpec {
@@ -57,6 +59,8 @@ impl ActionSpec {
             ActionSpec::PgReplicate(_) => "postgres.replicate",
             ActionSpec::PgDropReplication(_) => "postgres.drop_replication",
             ActionSpec::PgCatchUp(_) => "postgres.catch_up",
+            ActionSpec::PgSnapshot(_) => "postgres.snapshot",
+            ActionSpec::PgRestore(_) => "postgres.restore",
         }
     }
 
@@ -84,6 +88,8 @@ impl ActionSpec {
             ActionSpec::PgReplicate(a) => a.describe(),
             ActionSpec::PgDropReplication(a) => a.describe(),
             ActionSpec::PgCatchUp(a) => a.describe(),
+            ActionSpec::PgSnapshot(a) => a.describe(),
+            ActionSpec::PgRestore(a) => a.describe(),
         }
     }
 
@@ -110,7 +116,9 @@ impl ActionSpec {
             | ActionSpec::PgCompareSettings(_)
             | ActionSpec::PgReplicate(_)
             | ActionSpec::PgDropReplication(_)
-            | ActionSpec::PgCatchUp(_) => Ok(()),
+            | ActionSpec::PgCatchUp(_)
+            | ActionSpec::PgSnapshot(_)
+            | ActionSpec::PgRestore(_) => Ok(()),
         }
     }
 
@@ -138,6 +146,8 @@ impl ActionSpec {
             ActionSpec::PgReplicate(a) => a.apply(cx).await,
             ActionSpec::PgDropReplication(a) => a.apply(cx).await,
             ActionSpec::PgCatchUp(a) => a.apply(cx).await,
+            ActionSpec::PgSnapshot(a) => a.apply(cx).await,
+            ActionSpec::PgRestore(a) => a.apply(cx).await,
         }
     }
 
@@ -160,7 +170,9 @@ impl ActionSpec {
             | ActionSpec::PgSyncSequences(_)
             | ActionSpec::PgCompareSettings(_)
             | ActionSpec::PgDropReplication(_)
-            | ActionSpec::PgCatchUp(_) => None,
+            | ActionSpec::PgCatchUp(_)
+            | ActionSpec::PgSnapshot(_)
+            | ActionSpec::PgRestore(_) => None,
         }
     }
 
@@ -187,6 +199,9 @@ impl ActionSpec {
             | ActionSpec::PgReplicate(_)
             | ActionSpec::PgDropReplication(_)
             | ActionSpec::PgCatchUp(_) => true,
+            // A new archive replaces the old one whole; a restore marks the
+            // target with its archive, cleans its own partial work, skips a finished one.
+            ActionSpec::PgSnapshot(_) | ActionSpec::PgRestore(_) => true,
         }
     }
 }

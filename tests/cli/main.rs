@@ -17,5 +17,6 @@ mod validate;
 mod pg_cluster;
 mod pg_seed;
 mod postgres_actions;
+mod postgres_archive;
 mod postgres_copy;
 mod postgres_replicate;
