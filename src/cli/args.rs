@@ -101,6 +101,12 @@ pub struct ExecArgs {
     /// Why the window is overridden (journaled, shown in audit reports).
     #[arg(long, value_name = "TEXT", requires = "override_window")]
     pub reason: Option<String>,
+    /// Confirm this checklist item ahead of time (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub confirm: Vec<String>,
+    /// A file of checklist ids confirmed ahead of time, one per line (`#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub checklist_file: Option<PathBuf>,
     /// Fix the clock windows are checked against: RFC 3339 (`2026-12-05T22:30:00Z`)
     /// or `2026-12-05T22:30` in the window's time zone. For rehearsals and tests.
     #[arg(long, value_name = "TIME")]
@@ -126,12 +132,6 @@ pub struct RunArgs {
     /// With --dry-run or --rehearsal: make this step fail, to rehearse the rollback.
     #[arg(long, value_name = "STEP")]
     pub fail_at: Option<String>,
-    /// Confirm this checklist item ahead of time (repeatable).
-    #[arg(long, value_name = "ID")]
-    pub confirm: Vec<String>,
-    /// A file of checklist ids confirmed ahead of time, one per line (`#` comments).
-    #[arg(long, value_name = "FILE")]
-    pub checklist_file: Option<PathBuf>,
     #[command(flatten)]
     pub exec: ExecArgs,
 }

@@ -98,7 +98,7 @@ fn options(
         fail_at: state.fail_at.clone(),
         decisions,
         clock,
-        confirmations: BTreeMap::new(),
+        confirmations: super::inputs::confirmations(&exec.confirm, exec.checklist_file.as_deref())?,
         override_window: exec.reason.clone().filter(|_| exec.override_window),
     })
 }

@@ -47,7 +47,7 @@ pub fn run(args: RunArgs) -> Result<i32, CliError> {
         }
     }
     check_approvals(&plan, &args.exec, mode, &|_| false)?;
-    let confirmations = confirmations(&args.confirm, args.checklist_file.as_deref())?;
+    let confirmations = confirmations(&args.exec.confirm, args.exec.checklist_file.as_deref())?;
     if let Some(unknown) = confirmations
         .keys()
         .find(|id| !plan.checklist.iter().any(|item| &item.id == *id))

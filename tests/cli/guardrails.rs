@@ -562,3 +562,61 @@ fn the_html_report_carries_the_key_facts() {
     }
     assert!(!html.contains("<script"), "self-contained and inert");
 }
+
+#[test]
+fn fail_at_in_a_rehearsal_rolls_back_for_real() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: rehearsed\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'echo a >> log.txt' }\n    rollback: { action: shell, with: { run: 'echo undo-a >> log.txt' } }\n  - id: b\n    action: shell\n    with: { run: 'echo b >> log.txt' }\n",
+    );
+    sandbox
+        .run(&["run", "pb.yaml", "--rehearsal", "--fail-at", "b"])
+        .expect_code(3);
+    assert_eq!(
+        sandbox.read("log.txt"),
+        "a\nundo-a\n",
+        "b never ran; a's rollback did"
+    );
+    sandbox
+        .run(&["run", "pb.yaml", "--fail-at", "b"])
+        .expect_code(2); // not in a live run
+}
+
+#[test]
+fn a_verify_gets_its_retries() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: flaky-check\nchecklist:\n  - id: ready\n    text: The target is ready\n    verify: { action: shell, with: { run: 'echo x >> tries; test $(wc -l < tries) -ge 3' }, retries: { attempts: 3, backoff: 10ms } }\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'true' }\n",
+    );
+    sandbox
+        .run(&["run", "pb.yaml", "--confirm", "ready"])
+        .expect_code(0);
+    assert_eq!(sandbox.read("tries").lines().count(), 3);
+}
+
+#[test]
+fn a_run_killed_before_its_first_step_passes_the_guardrails_again_on_resume() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: guarded-resume\nchecklist:\n  - id: ready\n    text: The target is ready\n    verify: { action: shell, with: { run: 'touch verifying; test -f fast || sleep 30' } }\nsteps:\n  - id: a\n    action: shell\n    with: { run: 'echo a >> log.txt' }\n",
+    );
+    let mut child = sandbox.spawn(&["run", "pb.yaml", "--confirm", "ready"]);
+    sandbox.wait_for_file("verifying", Duration::from_secs(10));
+    crate::support::kill9(&mut child);
+    let id = sandbox.last_run();
+    sandbox.write("fast", "");
+    let refused = sandbox.run(&["resume", &id]);
+    refused.expect_code(5);
+    assert!(
+        refused.stderr.contains("not confirmed: `ready`"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !sandbox.path().join("log.txt").exists(),
+        "no step ran without the checklist"
+    );
+}
