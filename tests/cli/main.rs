@@ -7,6 +7,7 @@ mod audit;
 mod corpus;
 mod guardrails;
 mod headline;
+mod lb;
 mod lock;
 mod resume;
 mod run;

@@ -40,7 +40,18 @@ fn dump_restore_playbook_copies_and_verifies() {
     pg_seed::roles(&target);
     let sandbox = Sandbox::new();
     reference_playbook(&sandbox, "postgres-dump-restore.yaml");
-    let out = run_with_urls(&sandbox, &source.url("shopdb"), &target.url("shopdb"));
+    let (_haproxy, port, socket) = crate::lb::haproxy_tcp(&sandbox, source.port, target.port);
+    let app_url = format!("postgres://{APP_ROLE}@127.0.0.1:{port}/shopdb");
+    let out = sandbox.run_with_env(
+        &["run", "pb.yaml"],
+        &[
+            ("SOURCE_URL", &source.url("shopdb")),
+            ("TARGET_URL", &target.url("shopdb")),
+            ("APP_ROLE", APP_ROLE),
+            ("APP_URL", &app_url),
+            ("HAPROXY_SOCKET", &socket),
+        ],
+    );
     out.expect_code(0);
     assert_eq!(
         pg_seed::counts(&source, "shopdb"),
