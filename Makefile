@@ -40,7 +40,9 @@ fmt:
 
 ## Engine overhead and validate/plan speed; figures go to docs/benchmarks.md.
 bench: build
+	$(CARGO) build --release --example write_probe
 	bash bench/engine.sh $(BIN)
+	bash bench/downtime.sh
 
 ## Renders the HTML audit report of a drill run and screenshots it in headless
 ## Chromium (Debian package `chromium`), to look at: sandbox/report.png.

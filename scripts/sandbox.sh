@@ -1,0 +1,57 @@
+# Sourced by scripts/demo.sh and bench/downtime.sh: a throwaway PostgreSQL pair
+# behind HAProxy (TCP mode) on loopback ports, with pgbench data and an `app`
+# role that reaches the database only through HAProxy.
+#   sandbox_up DIR SCALE   → exports OLD_PORT NEW_PORT APP_PORT SOURCE_URL
+#                            TARGET_URL APP_URL APP_ROLE HAPROXY_SOCKET
+#   sandbox_down DIR
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# initdb and postgres refuse to run as root: use the postgres user then.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+sandbox_up() {
+  local dir=$1 scale=${2:-5}
+  rm -rf "$dir" && mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  OLD_PORT=$(free_port); NEW_PORT=$(free_port); APP_PORT=$(free_port)
+  local c name port
+  for c in old:$OLD_PORT new:$NEW_PORT; do
+    name=${c%%:*}; port=${c##*:}
+    as_pg "$PGBIN/initdb" -D "$dir/$name" -A trust -U postgres >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_connections=60" start >/dev/null
+    "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -c "CREATE DATABASE shop" -c "CREATE ROLE app LOGIN" >/dev/null
+  done
+  "$PGBIN/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$OLD_PORT" -U postgres shop >"$dir/pgbench-init.log" 2>&1
+  "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$OLD_PORT" -U postgres -d shop \
+    -c "CREATE TABLE probe (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())" \
+    -c "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app" \
+    -c "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app" >/dev/null
+  cat > "$dir/haproxy.cfg" <<CFG
+global
+  stats socket $dir/haproxy.sock mode 600 level admin
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 10m
+  timeout server 10m
+frontend pg
+  bind 127.0.0.1:$APP_PORT
+  default_backend db
+backend db
+  server old 127.0.0.1:$OLD_PORT
+  server new 127.0.0.1:$NEW_PORT disabled
+CFG
+  haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg"
+  export OLD_PORT NEW_PORT APP_PORT APP_ROLE=app HAPROXY_SOCKET=$dir/haproxy.sock
+  export SOURCE_URL="postgres://postgres@127.0.0.1:$OLD_PORT/shop"
+  export TARGET_URL="postgres://postgres@127.0.0.1:$NEW_PORT/shop"
+  export APP_URL="postgres://app@127.0.0.1:$APP_PORT/shop"
+}
+
+sandbox_down() {
+  local dir=$1 c
+  for c in old new; do [ -d "$dir/$c" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/$c" -m immediate stop >/dev/null 2>&1; done
+  [ -f "$dir/haproxy.pid" ] && kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
+  return 0
+}
