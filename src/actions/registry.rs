@@ -149,6 +149,12 @@ pub static ACTIONS: &[ActionInfo] = &[
         PgRestore,
         postgres::Restore
     ),
+    action!(
+        "postgres.health",
+        "check a server before or after a swap: connections against max_connections, replication slot lag, sessions waiting on locks",
+        PgHealth,
+        postgres::Health
+    ),
 ];
 
 /// Finds an action by the name a playbook uses.

@@ -32,6 +32,7 @@ pub enum ActionSpec {
     PgCatchUp(postgres::CatchUp),
     PgSnapshot(postgres::Snapshot),
     PgRestore(postgres::Restore),
+    PgHealth(postgres::Health),
 }
 
 impl ActionSpec {
@@ -61,6 +62,7 @@ impl ActionSpec {
             ActionSpec::PgCatchUp(_) => "postgres.catch_up",
             ActionSpec::PgSnapshot(_) => "postgres.snapshot",
             ActionSpec::PgRestore(_) => "postgres.restore",
+            ActionSpec::PgHealth(_) => "postgres.health",
         }
     }
 
@@ -90,6 +92,7 @@ impl ActionSpec {
             ActionSpec::PgCatchUp(a) => a.describe(),
             ActionSpec::PgSnapshot(a) => a.describe(),
             ActionSpec::PgRestore(a) => a.describe(),
+            ActionSpec::PgHealth(a) => a.describe(),
         }
     }
 
@@ -118,7 +121,8 @@ impl ActionSpec {
             | ActionSpec::PgDropReplication(_)
             | ActionSpec::PgCatchUp(_)
             | ActionSpec::PgSnapshot(_)
-            | ActionSpec::PgRestore(_) => Ok(()),
+            | ActionSpec::PgRestore(_)
+            | ActionSpec::PgHealth(_) => Ok(()),
         }
     }
 
@@ -148,6 +152,7 @@ impl ActionSpec {
             ActionSpec::PgCatchUp(a) => a.apply(cx).await,
             ActionSpec::PgSnapshot(a) => a.apply(cx).await,
             ActionSpec::PgRestore(a) => a.apply(cx).await,
+            ActionSpec::PgHealth(a) => a.apply(cx).await,
         }
     }
 
@@ -172,7 +177,8 @@ impl ActionSpec {
             | ActionSpec::PgDropReplication(_)
             | ActionSpec::PgCatchUp(_)
             | ActionSpec::PgSnapshot(_)
-            | ActionSpec::PgRestore(_) => None,
+            | ActionSpec::PgRestore(_)
+            | ActionSpec::PgHealth(_) => None,
         }
     }
 
@@ -202,6 +208,7 @@ impl ActionSpec {
             // A new archive replaces the old one whole; a restore marks the
             // target with its archive, cleans its own partial work, skips a finished one.
             ActionSpec::PgSnapshot(_) | ActionSpec::PgRestore(_) => true,
+            ActionSpec::PgHealth(_) => true,
         }
     }
 }

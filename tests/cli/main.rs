@@ -20,4 +20,5 @@ mod pg_seed;
 mod postgres_actions;
 mod postgres_archive;
 mod postgres_copy;
+mod postgres_health;
 mod postgres_replicate;
