@@ -155,6 +155,18 @@ pub static ACTIONS: &[ActionInfo] = &[
         PgHealth,
         postgres::Health
     ),
+    action!(
+        "postgres.reverse_replicate",
+        "after the swap, replicate the new primary back to the old one (kept frozen for the application) so going back loses no write",
+        PgReverseReplicate,
+        postgres::ReverseReplicate
+    ),
+    action!(
+        "postgres.drop_reverse_replication",
+        "drop the reverse replication of postgres.reverse_replicate; the old primary stays frozen",
+        PgDropReverseReplication,
+        postgres::DropReverseReplication
+    ),
 ];
 
 /// Finds an action by the name a playbook uses.

@@ -33,6 +33,8 @@ pub enum ActionSpec {
     PgSnapshot(postgres::Snapshot),
     PgRestore(postgres::Restore),
     PgHealth(postgres::Health),
+    PgReverseReplicate(postgres::ReverseReplicate),
+    PgDropReverseReplication(postgres::DropReverseReplication),
 }
 
 impl ActionSpec {
@@ -63,6 +65,8 @@ impl ActionSpec {
             ActionSpec::PgSnapshot(_) => "postgres.snapshot",
             ActionSpec::PgRestore(_) => "postgres.restore",
             ActionSpec::PgHealth(_) => "postgres.health",
+            ActionSpec::PgReverseReplicate(_) => "postgres.reverse_replicate",
+            ActionSpec::PgDropReverseReplication(_) => "postgres.drop_reverse_replication",
         }
     }
 
@@ -93,6 +97,8 @@ impl ActionSpec {
             ActionSpec::PgSnapshot(a) => a.describe(),
             ActionSpec::PgRestore(a) => a.describe(),
             ActionSpec::PgHealth(a) => a.describe(),
+            ActionSpec::PgReverseReplicate(a) => a.describe(),
+            ActionSpec::PgDropReverseReplication(a) => a.describe(),
         }
     }
 
@@ -122,7 +128,9 @@ impl ActionSpec {
             | ActionSpec::PgCatchUp(_)
             | ActionSpec::PgSnapshot(_)
             | ActionSpec::PgRestore(_)
-            | ActionSpec::PgHealth(_) => Ok(()),
+            | ActionSpec::PgHealth(_)
+            | ActionSpec::PgReverseReplicate(_)
+            | ActionSpec::PgDropReverseReplication(_) => Ok(()),
         }
     }
 
@@ -153,6 +161,8 @@ impl ActionSpec {
             ActionSpec::PgSnapshot(a) => a.apply(cx).await,
             ActionSpec::PgRestore(a) => a.apply(cx).await,
             ActionSpec::PgHealth(a) => a.apply(cx).await,
+            ActionSpec::PgReverseReplicate(a) => a.apply(cx).await,
+            ActionSpec::PgDropReverseReplication(a) => a.apply(cx).await,
         }
     }
 
@@ -168,6 +178,9 @@ impl ActionSpec {
             ActionSpec::HttpCheck(_) | ActionSpec::TcpCheck(_) | ActionSpec::SqlCheck(_) => None,
             ActionSpec::PgReadOnly(a) => Some(ActionSpec::PgReadWrite(a.inverse())),
             ActionSpec::PgReplicate(a) => Some(ActionSpec::PgDropReplication(a.inverse())),
+            ActionSpec::PgReverseReplicate(a) => {
+                Some(ActionSpec::PgDropReverseReplication(a.inverse()))
+            }
             ActionSpec::PgReadWrite(a) => Some(ActionSpec::PgReadOnly(a.inverse())),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => None,
             ActionSpec::PgCopy(_)
@@ -178,7 +191,8 @@ impl ActionSpec {
             | ActionSpec::PgCatchUp(_)
             | ActionSpec::PgSnapshot(_)
             | ActionSpec::PgRestore(_)
-            | ActionSpec::PgHealth(_) => None,
+            | ActionSpec::PgHealth(_)
+            | ActionSpec::PgDropReverseReplication(_) => None,
         }
     }
 
@@ -208,7 +222,9 @@ impl ActionSpec {
             // A new archive replaces the old one whole; a restore marks the
             // target with its archive, cleans its own partial work, skips a finished one.
             ActionSpec::PgSnapshot(_) | ActionSpec::PgRestore(_) => true,
-            ActionSpec::PgHealth(_) => true,
+            ActionSpec::PgHealth(_)
+            | ActionSpec::PgReverseReplicate(_)
+            | ActionSpec::PgDropReverseReplication(_) => true,
         }
     }
 }

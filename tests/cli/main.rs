@@ -22,3 +22,4 @@ mod postgres_archive;
 mod postgres_copy;
 mod postgres_health;
 mod postgres_replicate;
+mod postgres_reverse;

@@ -237,7 +237,7 @@ async fn check_roles(client: &Client, roles: &[String]) -> anyhow::Result<()> {
 }
 
 /// The roles an earlier freeze of this database recorded.
-async fn recorded_roles(client: &Client, dbname: &str) -> anyhow::Result<Vec<String>> {
+pub(super) async fn recorded_roles(client: &Client, dbname: &str) -> anyhow::Result<Vec<String>> {
     let row = client
         .query_opt(
             "SELECT cfg FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase,

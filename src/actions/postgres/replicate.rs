@@ -166,7 +166,7 @@ impl Replicate {
     }
 
     /// Every missing prerequisite, each with its fix, in one error.
-    async fn check(
+    pub(super) async fn check(
         &self,
         src: &Client,
         dst: &Client,
@@ -261,7 +261,10 @@ impl Replicate {
 }
 
 /// Tables whose replica identity is the default but which have no primary key.
-async fn without_identity(client: &Client, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+pub(super) async fn without_identity(
+    client: &Client,
+    tables: &[Table],
+) -> anyhow::Result<Vec<Table>> {
     let rows = client
         .query(
             "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -279,7 +282,12 @@ async fn without_identity(client: &Client, tables: &[Table]) -> anyhow::Result<V
         .collect())
 }
 
-async fn exists(client: &Client, catalog: &str, column: &str, name: &str) -> anyhow::Result<bool> {
+pub(super) async fn exists(
+    client: &Client,
+    catalog: &str,
+    column: &str,
+    name: &str,
+) -> anyhow::Result<bool> {
     Ok(client
         .query_opt(
             &format!("SELECT 1 FROM {catalog} WHERE {column} = $1"),
