@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -61,6 +61,9 @@ pub struct Copy {
 fn default_jobs() -> u32 {
     4
 }
+
+/// Bytes of rows sent to the target at a time.
+const BATCH: usize = 256 * 1024;
 
 /// How the target is being filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,13 +438,28 @@ async fn copy_table(
         .map_err(pg)?;
     futures_util::pin_mut!(sink);
     futures_util::pin_mut!(stream);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(pg).context("reading from the source")?;
-        meter.add(table, &chunk, cx).await;
-        sink.send(chunk)
-            .await
-            .map_err(pg)
-            .context("writing to the target")?;
+    // The server sends one message per row: pass them on in batches, or the
+    // per-message cost (a send, a flush, the meter) is the copy's bottleneck.
+    let mut batch = BytesMut::with_capacity(BATCH);
+    loop {
+        let chunk = stream.next().await;
+        if let Some(chunk) = &chunk {
+            let chunk = chunk
+                .as_ref()
+                .map_err(|e| anyhow!(super::connect::describe(e)));
+            batch.extend_from_slice(chunk.context("reading from the source")?);
+        }
+        if batch.len() >= BATCH || (chunk.is_none() && !batch.is_empty()) {
+            let full = batch.split().freeze();
+            meter.add(table, &full, cx).await;
+            sink.send(full)
+                .await
+                .map_err(pg)
+                .context("writing to the target")?;
+        }
+        if chunk.is_none() {
+            break;
+        }
     }
     let rows = sink.as_mut().finish().await.map_err(pg)?;
     let bytes = meter.table_bytes(table);
