@@ -12,6 +12,7 @@ mod nginx_swap;
 mod outcome;
 pub mod postgres;
 mod process;
+pub mod rds;
 mod registry;
 mod shell;
 mod spec;

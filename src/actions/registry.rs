@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 
 use super::postgres;
+use super::rds;
 use super::{
     ActionSpec, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
     MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, SqlCheck, TcpCheck, Wait,
@@ -166,6 +167,60 @@ pub static ACTIONS: &[ActionInfo] = &[
         "drop the reverse replication of postgres.reverse_replicate; the old primary stays frozen",
         PgDropReverseReplication,
         postgres::DropReverseReplication
+    ),
+    action!(
+        "rds.snapshot",
+        "snapshot an RDS instance and wait until the snapshot is available; kept unless delete_on_rollback",
+        RdsSnapshot,
+        rds::RdsSnapshot
+    ),
+    action!(
+        "rds.restore",
+        "restore an RDS snapshot into a new instance and wait until it is available; rolled back by deleting it",
+        RdsRestore,
+        rds::RdsRestore
+    ),
+    action!(
+        "rds.read_replica",
+        "create an RDS read replica and wait until it is available; rolled back by deleting it",
+        RdsReadReplica,
+        rds::RdsReadReplica
+    ),
+    action!(
+        "rds.promote",
+        "promote an RDS read replica to a standalone instance and wait until it is available",
+        RdsPromote,
+        rds::RdsPromote
+    ),
+    action!(
+        "rds.modify",
+        "scale an RDS instance: class, storage, IOPS; wait until the new values are in place",
+        RdsModify,
+        rds::RdsModify
+    ),
+    action!(
+        "rds.compare",
+        "preflight: fail where the target RDS instance is smaller than the source; warn on burstable classes",
+        RdsCompare,
+        rds::RdsCompare
+    ),
+    action!(
+        "rds.wait",
+        "wait until an RDS instance has a status (available, stopped, deleted …)",
+        RdsWait,
+        rds::RdsWait
+    ),
+    action!(
+        "rds.delete_snapshot",
+        "delete an RDS snapshot (the implied rollback of rds.snapshot with delete_on_rollback)",
+        RdsDeleteSnapshot,
+        rds::RdsDeleteSnapshot
+    ),
+    action!(
+        "rds.delete_instance",
+        "delete an RDS instance (the implied rollback of rds.restore and rds.read_replica)",
+        RdsDeleteInstance,
+        rds::RdsDeleteInstance
     ),
 ];
 

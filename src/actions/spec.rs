@@ -2,6 +2,7 @@
 //! action's own file.
 
 use super::postgres;
+use super::rds;
 use super::{
     ActionFailure, Applied, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
     MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, SqlCheck, StepContext, TcpCheck, Wait,
@@ -35,6 +36,15 @@ pub enum ActionSpec {
     PgHealth(postgres::Health),
     PgReverseReplicate(postgres::ReverseReplicate),
     PgDropReverseReplication(postgres::DropReverseReplication),
+    RdsSnapshot(rds::RdsSnapshot),
+    RdsRestore(rds::RdsRestore),
+    RdsReadReplica(rds::RdsReadReplica),
+    RdsPromote(rds::RdsPromote),
+    RdsModify(rds::RdsModify),
+    RdsCompare(rds::RdsCompare),
+    RdsWait(rds::RdsWait),
+    RdsDeleteSnapshot(rds::RdsDeleteSnapshot),
+    RdsDeleteInstance(rds::RdsDeleteInstance),
 }
 
 impl ActionSpec {
@@ -67,6 +77,15 @@ impl ActionSpec {
             ActionSpec::PgHealth(_) => "postgres.health",
             ActionSpec::PgReverseReplicate(_) => "postgres.reverse_replicate",
             ActionSpec::PgDropReverseReplication(_) => "postgres.drop_reverse_replication",
+            ActionSpec::RdsSnapshot(_) => "rds.snapshot",
+            ActionSpec::RdsRestore(_) => "rds.restore",
+            ActionSpec::RdsReadReplica(_) => "rds.read_replica",
+            ActionSpec::RdsPromote(_) => "rds.promote",
+            ActionSpec::RdsModify(_) => "rds.modify",
+            ActionSpec::RdsCompare(_) => "rds.compare",
+            ActionSpec::RdsWait(_) => "rds.wait",
+            ActionSpec::RdsDeleteSnapshot(_) => "rds.delete_snapshot",
+            ActionSpec::RdsDeleteInstance(_) => "rds.delete_instance",
         }
     }
 
@@ -99,6 +118,15 @@ impl ActionSpec {
             ActionSpec::PgHealth(a) => a.describe(),
             ActionSpec::PgReverseReplicate(a) => a.describe(),
             ActionSpec::PgDropReverseReplication(a) => a.describe(),
+            ActionSpec::RdsSnapshot(a) => a.describe(),
+            ActionSpec::RdsRestore(a) => a.describe(),
+            ActionSpec::RdsReadReplica(a) => a.describe(),
+            ActionSpec::RdsPromote(a) => a.describe(),
+            ActionSpec::RdsModify(a) => a.describe(),
+            ActionSpec::RdsCompare(a) => a.describe(),
+            ActionSpec::RdsWait(a) => a.describe(),
+            ActionSpec::RdsDeleteSnapshot(a) => a.describe(),
+            ActionSpec::RdsDeleteInstance(a) => a.describe(),
         }
     }
 
@@ -131,6 +159,17 @@ impl ActionSpec {
             | ActionSpec::PgHealth(_)
             | ActionSpec::PgReverseReplicate(_)
             | ActionSpec::PgDropReverseReplication(_) => Ok(()),
+            // RDS actions check what they need as they call: describing first
+            // and again in apply would only double the calls RDS throttles.
+            ActionSpec::RdsSnapshot(_)
+            | ActionSpec::RdsRestore(_)
+            | ActionSpec::RdsReadReplica(_)
+            | ActionSpec::RdsPromote(_)
+            | ActionSpec::RdsModify(_)
+            | ActionSpec::RdsCompare(_)
+            | ActionSpec::RdsWait(_)
+            | ActionSpec::RdsDeleteSnapshot(_)
+            | ActionSpec::RdsDeleteInstance(_) => Ok(()),
         }
     }
 
@@ -163,6 +202,15 @@ impl ActionSpec {
             ActionSpec::PgHealth(a) => a.apply(cx).await,
             ActionSpec::PgReverseReplicate(a) => a.apply(cx).await,
             ActionSpec::PgDropReverseReplication(a) => a.apply(cx).await,
+            ActionSpec::RdsSnapshot(a) => a.apply(cx).await,
+            ActionSpec::RdsRestore(a) => a.apply(cx).await,
+            ActionSpec::RdsReadReplica(a) => a.apply(cx).await,
+            ActionSpec::RdsPromote(a) => a.apply(cx).await,
+            ActionSpec::RdsModify(a) => a.apply(cx).await,
+            ActionSpec::RdsCompare(a) => a.apply(cx).await,
+            ActionSpec::RdsWait(a) => a.apply(cx).await,
+            ActionSpec::RdsDeleteSnapshot(a) => a.apply(cx).await,
+            ActionSpec::RdsDeleteInstance(a) => a.apply(cx).await,
         }
     }
 
@@ -193,6 +241,16 @@ impl ActionSpec {
             | ActionSpec::PgRestore(_)
             | ActionSpec::PgHealth(_)
             | ActionSpec::PgDropReverseReplication(_) => None,
+            ActionSpec::RdsSnapshot(a) => a.inverse().map(ActionSpec::RdsDeleteSnapshot),
+            ActionSpec::RdsRestore(a) => Some(ActionSpec::RdsDeleteInstance(a.inverse())),
+            ActionSpec::RdsReadReplica(a) => Some(ActionSpec::RdsDeleteInstance(a.inverse())),
+            // A promotion cannot be undone; a scale-down is a decision, not a reflex.
+            ActionSpec::RdsPromote(_)
+            | ActionSpec::RdsModify(_)
+            | ActionSpec::RdsCompare(_)
+            | ActionSpec::RdsWait(_)
+            | ActionSpec::RdsDeleteSnapshot(_)
+            | ActionSpec::RdsDeleteInstance(_) => None,
         }
     }
 
@@ -225,6 +283,17 @@ impl ActionSpec {
             ActionSpec::PgHealth(_)
             | ActionSpec::PgReverseReplicate(_)
             | ActionSpec::PgDropReverseReplication(_) => true,
+            // Each finds what an earlier attempt of this run did (by id and the
+            // `cutover:run` tag) and goes on from there.
+            ActionSpec::RdsSnapshot(_)
+            | ActionSpec::RdsRestore(_)
+            | ActionSpec::RdsReadReplica(_)
+            | ActionSpec::RdsPromote(_)
+            | ActionSpec::RdsModify(_)
+            | ActionSpec::RdsCompare(_)
+            | ActionSpec::RdsWait(_)
+            | ActionSpec::RdsDeleteSnapshot(_)
+            | ActionSpec::RdsDeleteInstance(_) => true,
         }
     }
 }

@@ -23,3 +23,6 @@ mod postgres_copy;
 mod postgres_health;
 mod postgres_replicate;
 mod postgres_reverse;
+
+mod moto;
+mod rds;

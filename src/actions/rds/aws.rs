@@ -1,0 +1,94 @@
+//! `Aws`: where an `rds.*` step's calls go — the three optional fields every
+//! RDS action takes on top of aws-config's standard chain.
+
+use std::collections::BTreeMap;
+
+use super::api::{RUN_TAG, STEP_TAG};
+use super::sdk::SdkRds;
+
+/// `region`, `profile` and `endpoint_url` of one step; `None` leaves the
+/// choice to the standard chain (`AWS_REGION`, `AWS_PROFILE`,
+/// `AWS_ENDPOINT_URL`, the instance role …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aws {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+impl Aws {
+    pub async fn connect(&self) -> anyhow::Result<SdkRds> {
+        Ok(SdkRds::connect(self).await?)
+    }
+}
+
+/// The tags cutover puts on what a step creates.
+pub fn run_tags(run: &str, step: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (RUN_TAG.to_string(), run.to_string()),
+        (STEP_TAG.to_string(), step.to_string()),
+    ])
+}
+
+/// Implements `aws()` for a parameters struct with the three fields.
+macro_rules! aws_fields {
+    ($params:ty) => {
+        impl $params {
+            pub fn aws(&self) -> $crate::actions::rds::aws::Aws {
+                $crate::actions::rds::aws::Aws {
+                    region: self.region.clone(),
+                    profile: self.profile.clone(),
+                    endpoint_url: self.endpoint_url.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use aws_fields;
+
+/// The parts of a `StepContext` the RDS logic uses, so that logic can be
+/// tested without an engine.
+pub struct Here<'a> {
+    pub run: &'a str,
+    pub step: &'a str,
+    pub report: &'a dyn Fn(crate::actions::Progress),
+}
+
+impl<'a> Here<'a> {
+    pub fn of(cx: &'a crate::actions::StepContext<'_>) -> Self {
+        Self {
+            run: cx.run_id,
+            step: cx.step,
+            report: cx.progress,
+        }
+    }
+}
+
+/// An RDS identifier from free text: letters, digits and single hyphens,
+/// starting with a letter, at most `max` characters.
+pub fn identifier(text: &str, max: usize) -> String {
+    let mut id = String::new();
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if c == '-' && (id.is_empty() || id.ends_with('-')) {
+            continue;
+        }
+        id.push(c);
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id.insert_str(0, "c-");
+    }
+    id.truncate(max);
+    id.trim_end_matches('-').to_string()
+}
+
+/// The snapshot id `rds.snapshot` uses when the playbook gives none: the run
+/// id (which starts with the run's UTC start time) and the step, so a resumed
+/// or rolled-back step finds the same snapshot.
+pub fn default_snapshot_id(run: &str, step: &str) -> String {
+    identifier(&format!("cutover-{run}-{step}"), 255)
+}

@@ -1,0 +1,260 @@
+//! `rds.read_replica` (CreateDBInstanceReadReplica, wait until `available`;
+//! its implied rollback deletes the replica) and `rds.promote`
+//! (PromoteReadReplica, wait until the instance stands alone).
+
+use std::cell::Cell;
+
+use anyhow::{bail, Context};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::api::{RdsApi, ReplicaRequest};
+use super::aws::{aws_fields, run_tags, Here};
+use super::poll::{self, Check, Poll};
+use super::snapshot::{two_hours, yes};
+use super::RdsDeleteInstance;
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+/// Polls that must see a promoted instance `available` but still naming its
+/// source before the promotion counts as done without RDS saying so.
+const SETTLE_POLLS: u32 = 3;
+
+/// Parameters of `rds.read_replica`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsReadReplica {
+    /// The DB instance to replicate.
+    pub source: String,
+    /// The new replica's id.
+    pub instance: String,
+    /// The replica's class; by default the source's.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Wait until the replica is `available`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// Longest wait for `available`.
+    #[serde(default = "two_hours")]
+    pub timeout: DurationText,
+    /// AWS region; by default from the standard chain.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/config`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Another endpoint for RDS; also `AWS_ENDPOINT_URL`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+aws_fields!(RdsReadReplica);
+
+impl RdsReadReplica {
+    pub fn describe(&self) -> String {
+        let class = self
+            .class
+            .as_deref()
+            .map(|c| format!(" as {c}"))
+            .unwrap_or_default();
+        format!(
+            "create RDS read replica `{}` of `{}`{class}{}",
+            self.instance,
+            self.source,
+            waiting(self.wait, self.timeout)
+        )
+    }
+
+    /// Deletes the replica (only if this run created it).
+    pub fn inverse(&self) -> RdsDeleteInstance {
+        RdsDeleteInstance {
+            instance: self.instance.clone(),
+            final_snapshot: None,
+            only_created_by_run: true,
+            wait: true,
+            timeout: two_hours(),
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    pub async fn run<A: RdsApi>(
+        &self,
+        api: &A,
+        here: &Here<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let id = &self.instance;
+        let created = match api.instance(id).await? {
+            Some(found) if found.created_by(here.run) => {
+                (here.report)(Progress::Status(format!(
+                    "replica `{id}` was created earlier in this run: not creating another"
+                )));
+                false
+            }
+            Some(_) => bail!(
+                "instance `{id}` already exists and this run did not create it; choose another `instance`"
+            ),
+            None => {
+                let request = ReplicaRequest {
+                    source: self.source.clone(),
+                    instance: id.clone(),
+                    class: self.class.clone(),
+                    tags: run_tags(here.run, here.step),
+                };
+                api.create_replica(&request).await.with_context(|| {
+                    format!("failed to create read replica `{id}` of `{}`", self.source)
+                })?;
+                true
+            }
+        };
+        let status = if self.wait {
+            poll::instance(
+                api,
+                id,
+                "available",
+                Poll::within(self.timeout.0),
+                here.report,
+            )
+            .await?
+            .map(|i| i.status)
+        } else {
+            None
+        };
+        Ok(serde_json::json!({
+            "instance": id,
+            "source": self.source,
+            "created": created,
+            "status": status,
+        }))
+    }
+}
+
+/// Parameters of `rds.promote`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsPromote {
+    /// The read replica to promote to a standalone instance.
+    pub instance: String,
+    /// Wait until the promotion is over and the instance `available`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// Longest wait.
+    #[serde(default = "two_hours")]
+    pub timeout: DurationText,
+    /// AWS region; by default from the standard chain.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/config`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Another endpoint for RDS; also `AWS_ENDPOINT_URL`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+aws_fields!(RdsPromote);
+
+impl RdsPromote {
+    pub fn describe(&self) -> String {
+        format!(
+            "promote RDS read replica `{}` to a standalone instance{}",
+            self.instance,
+            waiting(self.wait, self.timeout)
+        )
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    /// Promotes unless RDS already shows no source (a resumed step), then
+    /// waits until the instance is `available` without a source. An instance
+    /// `available` that still names its source for `SETTLE_POLLS` polls after
+    /// the call counts as promoted, with a warning (an emulator never clears
+    /// the source; RDS itself shows `modifying` at once).
+    pub async fn run<A: RdsApi>(
+        &self,
+        api: &A,
+        here: &Here<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let id = &self.instance;
+        let Some(before) = api.instance(id).await? else {
+            bail!("instance `{id}` does not exist");
+        };
+        let source = before.replica_source.clone();
+        let called = source.is_some();
+        match &source {
+            Some(source) => {
+                api.promote(id).await.with_context(|| {
+                    format!("failed to promote `{id}` (a read replica of `{source}`)")
+                })?;
+            }
+            None => (here.report)(Progress::Status(format!(
+                "instance `{id}` is not a read replica (promoted earlier?): not promoting"
+            ))),
+        }
+        if !self.wait {
+            return Ok(serde_json::json!({ "instance": id, "promoted_from": source }));
+        }
+        let unchanged = Cell::new(0u32);
+        let lingering = Cell::new(None::<String>);
+        let what = format!("instance `{id}`");
+        let after = poll::until(&what, Poll::within(self.timeout.0), here.report, || async {
+            let Some(now) = api.instance(id).await? else {
+                bail!("instance `{id}` does not exist");
+            };
+            if now.status != "available" {
+                unchanged.set(0);
+                return Ok(Check::Pending(format!("{} (promoting)", now.status)));
+            }
+            let Some(still) = &now.replica_source else {
+                return Ok(Check::Done(now));
+            };
+            unchanged.set(unchanged.get() + 1);
+            if !called || unchanged.get() >= SETTLE_POLLS {
+                lingering.set(Some(still.clone()));
+                return Ok(Check::Done(now));
+            }
+            Ok(Check::Pending(
+                "available, promotion not visible yet".into(),
+            ))
+        })
+        .await?;
+        if let Some(still) = lingering.take() {
+            (here.report)(Progress::Output(format!(
+                "warning: RDS still lists `{id}` as a replica of `{still}` while it is available"
+            )));
+        }
+        Ok(serde_json::json!({
+            "instance": id,
+            "promoted_from": source,
+            "status": after.status,
+        }))
+    }
+}
+
+fn waiting(wait: bool, timeout: DurationText) -> String {
+    if wait {
+        format!(
+            ", wait until available (at most {})",
+            format_duration(timeout.0)
+        )
+    } else {
+        String::new()
+    }
+}

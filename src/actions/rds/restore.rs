@@ -1,0 +1,170 @@
+//! `rds.restore`: RestoreDBInstanceFromDBSnapshot into a new instance and wait
+//! until it is `available`. Its implied rollback deletes the instance it
+//! restored — only if this run created it.
+
+use anyhow::{bail, Context};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::api::{RdsApi, RestoreRequest};
+use super::aws::{aws_fields, run_tags, Here};
+use super::poll::{self, Poll};
+use super::snapshot::{two_hours, yes};
+use super::RdsDeleteInstance;
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
+
+/// Parameters of `rds.restore`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsRestore {
+    /// The DB snapshot to restore from.
+    pub snapshot: String,
+    /// The new DB instance's id.
+    pub instance: String,
+    /// Its instance class (`db.r6g.xlarge`); by default the snapshot's.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// Its DB subnet group; by default the default VPC's.
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    /// Its DB parameter group; by default the engine's default group.
+    #[serde(default)]
+    pub parameter_group: Option<String>,
+    /// Its VPC security group ids.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Multi-AZ deployment.
+    #[serde(default)]
+    pub multi_az: Option<bool>,
+    /// Wait until the instance is `available`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// Longest wait for `available`.
+    #[serde(default = "two_hours")]
+    pub timeout: DurationText,
+    /// The implied rollback takes a final snapshot with this id before
+    /// deleting the instance (none by default).
+    #[serde(default)]
+    pub rollback_final_snapshot: Option<String>,
+    /// AWS region; by default from the standard chain.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/config`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Another endpoint for RDS; also `AWS_ENDPOINT_URL`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+aws_fields!(RdsRestore);
+
+impl RdsRestore {
+    pub fn describe(&self) -> String {
+        let class = self
+            .class
+            .as_deref()
+            .map(|c| format!(" as {c}"))
+            .unwrap_or_default();
+        let wait = if self.wait {
+            format!(
+                ", wait until available (at most {})",
+                format_duration(self.timeout.0)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "restore RDS snapshot `{}` into new instance `{}`{class}{wait}",
+            self.snapshot, self.instance
+        )
+    }
+
+    /// Deletes the restored instance (only if this run created it).
+    pub fn inverse(&self) -> RdsDeleteInstance {
+        RdsDeleteInstance {
+            instance: self.instance.clone(),
+            final_snapshot: self.rollback_final_snapshot.clone(),
+            only_created_by_run: true,
+            wait: true,
+            timeout: two_hours(),
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    pub async fn run<A: RdsApi>(
+        &self,
+        api: &A,
+        here: &Here<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let id = &self.instance;
+        let created = match api.instance(id).await? {
+            Some(found) if found.created_by(here.run) => {
+                (here.report)(Progress::Status(format!(
+                    "instance `{id}` was restored earlier in this run: not restoring again"
+                )));
+                false
+            }
+            Some(_) => bail!(
+                "instance `{id}` already exists and this run did not create it; \
+                 choose another `instance`"
+            ),
+            None => {
+                if api.snapshot(&self.snapshot).await?.is_none() {
+                    bail!("snapshot `{}` does not exist", self.snapshot);
+                }
+                let request = RestoreRequest {
+                    snapshot: self.snapshot.clone(),
+                    instance: id.clone(),
+                    class: self.class.clone(),
+                    subnet_group: self.subnet_group.clone(),
+                    parameter_group: self.parameter_group.clone(),
+                    security_groups: self.security_groups.clone(),
+                    multi_az: self.multi_az,
+                    tags: run_tags(here.run, here.step),
+                };
+                api.restore(&request).await.with_context(|| {
+                    format!("failed to restore snapshot `{}` into `{id}`", self.snapshot)
+                })?;
+                true
+            }
+        };
+        let instance = if self.wait {
+            poll::instance(
+                api,
+                id,
+                "available",
+                Poll::within(self.timeout.0),
+                here.report,
+            )
+            .await?
+        } else {
+            api.instance(id).await?
+        };
+        let instance = instance.unwrap_or_default();
+        (here.report)(Progress::Status(format!(
+            "instance `{id}`: {} ({})",
+            instance.status, instance.class
+        )));
+        Ok(serde_json::json!({
+            "instance": id,
+            "snapshot": self.snapshot,
+            "created": created,
+            "status": instance.status,
+            "class": instance.class,
+            "endpoint": instance.endpoint,
+        }))
+    }
+}
