@@ -26,3 +26,4 @@ mod postgres_reverse;
 
 mod moto;
 mod rds;
+mod rds_playbooks;
