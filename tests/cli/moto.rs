@@ -93,20 +93,53 @@ impl Moto {
 
     /// A PostgreSQL instance, as a source for the tests.
     pub fn create_instance(&self, id: &str, class: &str, storage: u32) {
+        self.create_instance_with(id, class, storage, serde_json::json!({}));
+    }
+
+    /// A PostgreSQL instance with more of CreateDBInstance's arguments.
+    pub fn create_instance_with(
+        &self,
+        id: &str,
+        class: &str,
+        storage: u32,
+        more: serde_json::Value,
+    ) {
+        let mut args = serde_json::json!({
+            "DBInstanceIdentifier": id,
+            "DBInstanceClass": class,
+            "Engine": "postgres",
+            "EngineVersion": "16.3",
+            "AllocatedStorage": storage,
+            "StorageType": "gp3",
+            "MasterUsername": "app",
+            "MasterUserPassword": "not-a-secret-1",
+        });
+        if let (Some(args), Some(more)) = (args.as_object_mut(), more.as_object()) {
+            args.extend(more.clone());
+        }
+        self.call("create_db_instance", args)
+            .expect("create_db_instance");
+    }
+
+    /// A postgres16 parameter group with one value set.
+    pub fn parameter_group(&self, name: &str, parameter: &str, value: &str) {
         self.call(
-            "create_db_instance",
+            "create_db_parameter_group",
             serde_json::json!({
-                "DBInstanceIdentifier": id,
-                "DBInstanceClass": class,
-                "Engine": "postgres",
-                "EngineVersion": "16.3",
-                "AllocatedStorage": storage,
-                "StorageType": "gp3",
-                "MasterUsername": "app",
-                "MasterUserPassword": "not-a-secret-1",
+                "DBParameterGroupName": name,
+                "DBParameterGroupFamily": "postgres16",
+                "Description": "cutover test",
             }),
         )
-        .expect("create_db_instance");
+        .expect("create_db_parameter_group");
+        self.call(
+            "modify_db_parameter_group",
+            serde_json::json!({
+                "DBParameterGroupName": name,
+                "Parameters": [{ "ParameterName": parameter, "ParameterValue": value, "ApplyMethod": "immediate" }],
+            }),
+        )
+        .expect("modify_db_parameter_group");
     }
 
     /// The instance as RDS describes it, or None.

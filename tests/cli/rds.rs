@@ -274,6 +274,34 @@ steps:
 }
 
 #[test]
+fn compare_fails_on_a_smaller_capacity_parameter() {
+    let moto = Moto::start();
+    moto.parameter_group("orders-pg", "max_connections", "500");
+    moto.parameter_group("orders-next-pg", "max_connections", "50");
+    let group = |name: &str| serde_json::json!({ "DBParameterGroupName": name });
+    moto.create_instance_with("orders", "db.m5.large", 100, group("orders-pg"));
+    moto.create_instance_with("orders-next", "db.m5.xlarge", 100, group("orders-next-pg"));
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        r#"
+name: rds-compare-parameters
+steps:
+  - id: compare
+    action: rds.compare
+    with: { source: orders, target: orders-next }
+"#,
+    );
+    let output = run(&sandbox, &moto, &["run", "pb.yaml"]);
+    output.expect_code(3);
+    let all = output.all();
+    assert!(
+        all.contains("parameter max_connections is 50, the source's is 500"),
+        "{all}"
+    );
+}
+
+#[test]
 fn a_dry_run_describes_every_rds_step_and_calls_nothing() {
     let moto = Moto::start();
     moto.create_instance("orders", "db.m5.large", 100);
