@@ -72,12 +72,9 @@ impl HttpCheck {
             .request(method.clone(), &self.url)
             .send()
             .await
-            .map_err(|e| e.without_url().to_string())?;
+            .map_err(crate::actions::http_error)?;
         let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
+        let body = response.text().await.map_err(crate::actions::http_error)?;
         let elapsed = started.elapsed();
         if status != self.expect_status {
             return Err(format!("status {status}, expected {}", self.expect_status));
@@ -92,12 +89,17 @@ impl HttpCheck {
 
     pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let client = reqwest::Client::builder()
+            // A smoke check sees the status the service answers, redirects included.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout.0)
             .build()
             .map_err(anyhow::Error::from)?;
         let method = reqwest::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| anyhow::anyhow!("`{}` is not an HTTP method", self.method))?;
-        let total = self.requests.max(1);
+        if self.requests == 0 {
+            return Err(anyhow::anyhow!("`requests` must be at least 1").into());
+        }
+        let total = self.requests;
         let mut answers: Vec<Answer> = Vec::with_capacity(total as usize);
         let mut results = stream::iter(0..total)
             .map(|_| self.one(&client, &method))

@@ -91,10 +91,9 @@ impl MaintenanceHttp {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("maintenance switch: {}", e.without_url()))?;
+        let response = request.send().await.map_err(|e| {
+            anyhow::anyhow!("maintenance switch: {}", crate::actions::http_error(e))
+        })?;
         let status = response.status().as_u16();
         let accepted = match self.expect_status {
             Some(expected) => status == expected,
@@ -113,7 +112,7 @@ impl MaintenanceHttp {
                 .get(&confirm.url)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("confirming: {}", e.without_url()))?
+                .map_err(|e| anyhow::anyhow!("confirming: {}", crate::actions::http_error(e)))?
                 .status()
                 .as_u16();
             if seen != expected {

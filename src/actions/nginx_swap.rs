@@ -35,10 +35,14 @@ pub struct NginxSwap {
     pub restore: bool,
 }
 
-/// Where the file as it was before the swap is kept.
-fn backup_of(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".before-cutover");
+/// Where the file as it was before this run's swap is kept: one per run and
+/// step (a later run never restores an older run's original), hidden so a
+/// glob include (`upstreams/*`) does not load it, and kept after a restore so
+/// the restore can run again on resume.
+fn backup_of(path: &Path, run_id: &str, step: &str) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".before-{run_id}-{step}"));
     path.with_file_name(name)
 }
 
@@ -103,7 +107,7 @@ impl NginxSwap {
 
     pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let path = cx.base_dir.join(&self.upstream_file);
-        let backup = backup_of(&path);
+        let backup = backup_of(&path, cx.run_id, cx.step);
         let current = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let next = if self.restore {
@@ -125,9 +129,13 @@ impl NginxSwap {
                 )
                 .into());
         }
-        self.nginx(cx, &["-s", "reload"]).await?;
-        if self.restore {
-            let _ = std::fs::remove_file(&backup);
+        if let Err(error) = self.nginx(cx, &["-s", "reload"]).await {
+            // Not loaded: leave the file as it was, or the next reload (anyone's)
+            // would apply it.
+            write_atomically(&path, &current)?;
+            return Err(error
+                .context("nginx did not reload; the old file is back in place")
+                .into());
         }
         Ok(Applied {
             data: serde_json::json!({ "file": path, "servers": self.servers, "restored": self.restore }),

@@ -254,6 +254,20 @@ impl ActionSpec {
         }
     }
 
+    /// A failure can leave part of the change applied (servers half swapped,
+    /// a switch sent but not confirmed), and the action's inverse undoes any
+    /// part of it safely: the engine then undoes the failed step itself too.
+    pub fn undoes_partial_failure(&self) -> bool {
+        matches!(
+            self,
+            ActionSpec::HaproxySwap(_)
+                | ActionSpec::HaproxyWeights(_)
+                | ActionSpec::NginxSwap(_)
+                | ActionSpec::MaintenanceHttp(_)
+                | ActionSpec::MaintenanceFile(_)
+        )
+    }
+
     /// Safe to run again after a crash left its outcome unknown.
     pub fn idempotent(&self) -> bool {
         match self {

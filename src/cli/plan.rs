@@ -155,7 +155,9 @@ fn failure_plans(plan: &Plan) -> Vec<(String, FailurePlan)> {
         .enumerate()
         .filter_map(|(index, item)| match item {
             // If this step fails, every step before it has completed.
-            PlanItem::Step(step) => Some((step.id.clone(), compensations(plan, index, &|_| true))),
+            PlanItem::Step(step) => {
+                Some((step.id.clone(), compensations(plan, index, &|_| true, true)))
+            }
             PlanItem::Checkpoint(_) => None,
         })
         .collect()

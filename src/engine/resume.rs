@@ -61,14 +61,20 @@ pub fn rollback_targets(
         match item {
             PlanItem::Checkpoint(name) if Some(name) == checkpoint.as_ref() => collecting = true,
             PlanItem::Step(step) if collecting && step.rollback.is_some() => {
-                if matches!(
-                    state.status(&step.id),
-                    Some(
-                        StepStatus::Finished
-                            | StepStatus::CompensationFailed
-                            | StepStatus::Compensating { .. }
+                // A failed step whose action can leave part of its change is undone too.
+                let partial = step.rollback_origin == crate::plan::RollbackOrigin::Implied
+                    && step.call.action.undoes_partial_failure()
+                    && state.status(&step.id) == Some(&StepStatus::Failed);
+                if partial
+                    || matches!(
+                        state.status(&step.id),
+                        Some(
+                            StepStatus::Finished
+                                | StepStatus::CompensationFailed
+                                | StepStatus::Compensating { .. }
+                        )
                     )
-                ) {
+                {
                     steps.push(step.id.clone());
                 }
             }

@@ -43,6 +43,8 @@ pub struct Runner<'a> {
     pub(super) interrupt: watch::Receiver<Option<String>>,
     pub(super) run_dir: RunDir,
     pub(super) started: Instant,
+    /// The current attempt got past its action's read-only checks.
+    pub(super) apply_began: std::cell::Cell<bool>,
     inner: RefCell<Inner<'a>>,
 }
 
@@ -83,6 +85,7 @@ impl<'a> Runner<'a> {
             interrupt,
             run_dir,
             started: Instant::now(),
+            apply_began: std::cell::Cell::new(false),
             inner: RefCell::new(Inner {
                 writer,
                 state,
@@ -252,7 +255,14 @@ impl<'a> Runner<'a> {
                 "the window would be overrun".to_string(),
             ),
         };
-        let plan = self.state(|state| compensations(self.plan, index, &|id| state.is_finished(id)));
+        // Only a failed step that got as far as changing something is undone
+        // itself (a failed read-only check changed nothing).
+        let started = self.state(|s| {
+            s.failed_apply_began
+                && matches!(&self.plan.items.get(index), Some(PlanItem::Step(step)) if s.failed_step.as_deref() == Some(step.id.as_str()))
+        });
+        let plan = self
+            .state(|state| compensations(self.plan, index, &|id| state.is_finished(id), started));
         match plan {
             FailurePlan::RollBack { checkpoint, undo } => {
                 self.roll_back(&reason, checkpoint, undo).await

@@ -76,6 +76,7 @@ impl Runner<'_> {
                 exit_status: failure.exit_status,
                 output_tail: failure.output_tail,
                 timed_out: failure.timed_out,
+                apply_began: self.apply_began.get(),
             })?;
             let stop = match failure.interrupted.or_else(|| self.interrupted()) {
                 Some(signal) => {
@@ -102,7 +103,10 @@ impl Runner<'_> {
         attempt: u32,
         interruptible: Interruptible,
     ) -> Result<Applied, AttemptFailure> {
+        self.apply_began.set(false);
         if self.options.mode == Mode::DryRun {
+            // A simulated step "changes" what it would change: its undo is rehearsed too.
+            self.apply_began.set(true);
             return self.simulate(step_id, call, interruptible);
         }
         // A rehearsal rehearses a failure for real: the step fails before it
@@ -160,8 +164,10 @@ impl Runner<'_> {
             progress: &progress,
             spawned: &spawned,
         };
+        self.apply_began.set(false);
         let work = async {
             call.action.preflight(&cx).await?;
+            self.apply_began.set(true);
             call.action.apply(&cx).await
         };
         let timed = async {

@@ -130,6 +130,10 @@ pub enum Event {
         exit_status: Option<i32>,
         output_tail: Option<String>,
         timed_out: bool,
+        /// The action got past its read-only checks and may have changed
+        /// something (older journals: assumed so).
+        #[serde(default = "apply_began_default")]
+        apply_began: bool,
     },
     /// An operator settled a step whose outcome a crash left unknown.
     StepDecided {
@@ -270,4 +274,8 @@ impl Event {
             .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
             .unwrap_or_default()
     }
+}
+
+fn apply_began_default() -> bool {
+    true
 }

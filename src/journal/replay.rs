@@ -49,6 +49,8 @@ pub struct RunState {
     pub outcome: Option<Outcome>,
     /// The last step that failed for good and has not completed since.
     pub failed_step: Option<String>,
+    /// Whether that step's action got as far as changing something.
+    pub failed_apply_began: bool,
     pub rollback: Option<PendingRollback>,
     /// Checkpoints passed, in order.
     pub checkpoints: Vec<String>,
@@ -114,6 +116,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         steps: BTreeMap::new(),
         outcome: None,
         failed_step: None,
+        failed_apply_began: false,
         rollback: None,
         checkpoints: Vec::new(),
         overrun_warned: false,
@@ -164,9 +167,12 @@ fn apply(state: &mut RunState, event: &Event) {
             }
         }
         Event::StepRetrying { step, .. } => set(state, step, StepStatus::Failed),
-        Event::StepFailed { step, .. } => {
+        Event::StepFailed {
+            step, apply_began, ..
+        } => {
             set(state, step, StepStatus::Failed);
             state.failed_step = Some(step.clone());
+            state.failed_apply_began = *apply_began;
         }
         Event::StepDecided { step, decision, .. } if decision == "assume_done" => {
             set(state, step, StepStatus::Finished)

@@ -20,11 +20,15 @@ pub enum FailurePlan {
 }
 
 /// The steps whose rollbacks run, newest first, when the step at `failed_index`
-/// (an index into `plan.items`) fails, given which steps completed.
+/// (an index into `plan.items`) fails, given which steps completed and whether
+/// the failed one got as far as starting. A failed step whose action may leave
+/// a partial change behind (a half-done swap) and whose rollback is that
+/// action's own inverse is undone first.
 pub fn compensations(
     plan: &Plan,
     failed_index: usize,
     completed: &dyn Fn(&str) -> bool,
+    failed_step_started: bool,
 ) -> FailurePlan {
     let mut checkpoint = None;
     let mut since: Vec<String> = Vec::new();
@@ -47,6 +51,13 @@ pub fn compensations(
         }
     }
     since.reverse();
+    if let Some(PlanItem::Step(failed)) = plan.items.get(failed_index) {
+        let partial = failed.rollback_origin == super::RollbackOrigin::Implied
+            && failed.call.action.undoes_partial_failure();
+        if failed_step_started && partial {
+            since.insert(0, failed.id.clone());
+        }
+    }
     match point_of_no_return {
         Some(point) => FailurePlan::Stop {
             point_of_no_return: point,

@@ -375,3 +375,46 @@ steps:
     assert_eq!(output.status.code(), Some(0), "{all}");
     assert!(!all.contains(SECRET));
 }
+
+#[test]
+fn no_credentials_is_named_with_the_providers_tried() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        r#"
+name: rds-no-credentials
+steps:
+  - id: settled
+    action: rds.wait
+    with: { instance: orders, region: us-east-1, endpoint_url: "http://127.0.0.1:9" }
+"#,
+    );
+    let mut command = sandbox.command(&["run", "pb.yaml"]);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs([
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]);
+    let output = command.output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(3), "{all}");
+    assert!(
+        all.contains(
+            "NoCredentials: the credential provider was not enabled: no credentials found in chain"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("Environment: "), "{all}");
+}

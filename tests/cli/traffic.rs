@@ -97,13 +97,18 @@ fn wait_for_port(port: u16) {
 
 /// HAProxy in front of `old` (serving) and `new` (disabled).
 fn haproxy(sandbox: &Sandbox, old: u16, new: u16) -> (Daemon, u16, String) {
+    haproxy_with(sandbox, old, new, "")
+}
+
+/// As `haproxy`, with `options` after each server line (e.g. health checks).
+fn haproxy_with(sandbox: &Sandbox, old: u16, new: u16, options: &str) -> (Daemon, u16, String) {
     let port = free_port();
     let socket = sandbox.path().join("admin.sock").display().to_string();
     let config = format!(
         "global\n  stats socket {socket} mode 600 level admin\n\
          defaults\n  mode http\n  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n\
          frontend web\n  bind 127.0.0.1:{port}\n  default_backend app\n\
-         backend app\n  server old 127.0.0.1:{old}\n  server new 127.0.0.1:{new} disabled\n"
+         backend app\n  server old 127.0.0.1:{old} {options}\n  server new 127.0.0.1:{new} disabled {options}\n"
     );
     let path = sandbox.write("haproxy.cfg", &config);
     let child = Command::new("haproxy")
@@ -519,4 +524,54 @@ steps:
         !on.load(Ordering::Relaxed),
         "the implied inverse turned it off again"
     );
+}
+
+#[test]
+fn a_swap_to_a_dead_server_fails_and_the_old_one_keeps_serving() {
+    let sandbox = Sandbox::new();
+    let old = Backend::start("old");
+    let dead = free_port();
+    let (_haproxy, port, socket) =
+        haproxy_with(&sandbox, old.port, dead, "check inter 200ms fall 1 rise 1");
+    assert!(wait_for_answer(port, "old"));
+    sandbox.write(
+        "pb.yaml",
+        &format!("name: dead\nsteps:\n  - id: swap\n    action: haproxy.swap\n    with: {{ socket: \"{socket}\", backend: app, from: [old], to: [new], drain: 2s }}\n"),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(
+        output.all().contains("the new servers are not up"),
+        "{}",
+        output.all()
+    );
+    for _ in 0..10 {
+        assert_eq!(get(port).as_deref(), Some("old"));
+    }
+}
+
+#[test]
+fn a_failed_weights_check_puts_the_traffic_back() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    sandbox.write(
+        "pb.yaml",
+        &format!("name: canary-fails\nsteps:\n  - id: shift\n    action: haproxy.weights\n    with: {{ socket: \"{socket}\", backend: app, from: [old], to: [new], stages: [50, 100], pause: 100ms, check: \"echo canary unhappy; exit 1\" }}\n"),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(output.all().contains("canary unhappy"), "{}", output.all());
+    assert!(
+        output.all().contains("undo `shift`"),
+        "the failed step itself is undone: {}",
+        output.all()
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            get(port).as_deref(),
+            Some("old"),
+            "all the traffic is back on the old server"
+        );
+    }
 }

@@ -24,6 +24,9 @@ pub struct ServerStat {
     /// Current sessions.
     pub sessions: u64,
     pub weight: u64,
+    /// The last health check's result (`L4OK`, `L4CON`, `INI` …); empty
+    /// without health checks.
+    pub check_status: String,
 }
 
 impl RuntimeApi {
@@ -32,6 +35,16 @@ impl RuntimeApi {
         Self {
             address: address.to_string(),
         }
+    }
+
+    /// As `new`, with a relative socket path taken from `base` (the playbook's
+    /// directory), like every other relative path in a playbook.
+    pub fn at(address: &str, base: &std::path::Path) -> Self {
+        let api = Self::new(address);
+        if api.is_unix() && !address.starts_with('/') {
+            return Self::new(&base.join(address).display().to_string());
+        }
+        api
     }
 
     fn is_unix(&self) -> bool {
@@ -59,7 +72,13 @@ impl RuntimeApi {
         };
         tokio::time::timeout(TIMEOUT, exchange)
             .await
-            .map_err(|_| anyhow::anyhow!("no answer within {}s", TIMEOUT.as_secs()))?
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "HAProxy's runtime API at {} gave no answer within {}s",
+                    self.address,
+                    TIMEOUT.as_secs()
+                )
+            })?
             .with_context(|| format!("cannot talk to HAProxy's runtime API at {}", self.address))
     }
 
@@ -104,6 +123,10 @@ impl RuntimeApi {
                 status: f.get(status).unwrap_or(&"").to_string(),
                 sessions: f.get(scur).and_then(|v| v.parse().ok()).unwrap_or(0),
                 weight: f.get(weight).and_then(|v| v.parse().ok()).unwrap_or(0),
+                check_status: column("check_status")
+                    .and_then(|c| f.get(c))
+                    .unwrap_or(&"")
+                    .to_string(),
             })
             .collect();
         if servers.is_empty() {

@@ -62,8 +62,13 @@ impl HaproxySwap {
     }
 
     /// Every named server exists, and they do not overlap.
-    pub async fn preflight(&self, _cx: &StepContext<'_>) -> Result<(), ActionFailure> {
-        let api = RuntimeApi::new(&self.socket);
+    pub async fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
+        if self.from.is_empty() || self.to.is_empty() {
+            return Err(
+                anyhow::anyhow!("`from` and `to` must each name at least one server").into(),
+            );
+        }
+        let api = RuntimeApi::at(&self.socket, cx.base_dir);
         let servers = api.servers(&self.backend).await?;
         for name in self.from.iter().chain(&self.to) {
             if !servers.iter().any(|s| &s.name == name) {
@@ -83,12 +88,18 @@ impl HaproxySwap {
     }
 
     pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = RuntimeApi::new(&self.socket);
+        let api = RuntimeApi::at(&self.socket, cx.base_dir);
         let backend = &self.backend;
         for server in &self.to {
             api.change(&format!("set server {backend}/{server} state ready"))
                 .await?;
+            // Its configured weight: a server left at weight 0 (by
+            // `haproxy.weights`) would be "ready" and take nothing.
+            api.change(&format!("set server {backend}/{server} weight 100%"))
+                .await?;
         }
+        // The old servers keep serving until the new ones are up.
+        self.wait_until_up(&api, cx).await?;
         for server in &self.from {
             api.change(&format!("set server {backend}/{server} state drain"))
                 .await?;
@@ -117,9 +128,44 @@ impl HaproxySwap {
         })
     }
 
+    /// Waits until every new server is up (health checks passing, if it has
+    /// any): a swap to a dead server must fail before the old ones drain.
+    async fn wait_until_up(&self, api: &RuntimeApi, cx: &StepContext<'_>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let servers = api.servers(&self.backend).await?;
+            // With health checks, a server leaving maintenance reads `UP` before
+            // its first check: wait for a passed one (`L4OK`, `L7OK` …).
+            let not_up: Vec<String> = servers
+                .iter()
+                .filter(|s| self.to.contains(&s.name))
+                .filter(|s| {
+                    !(s.status == "no check"
+                        || (s.status == "UP" && s.check_status.ends_with("OK")))
+                })
+                .map(|s| format!("{} ({} {})", s.name, s.status, s.check_status))
+                .collect();
+            if not_up.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.drain.0.max(Duration::from_secs(2)) {
+                bail!(
+                    "the new servers are not up: {}; the old ones still serve",
+                    not_up.join(", ")
+                );
+            }
+            cx.report(Progress::Status(format!(
+                "waiting for {} to come up",
+                not_up.join(", ")
+            )));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until the old servers hold no session; false if `drain` ran out.
     async fn wait_for_drain(&self, api: &RuntimeApi, cx: &StepContext<'_>) -> anyhow::Result<bool> {
         let started = Instant::now();
+        let mut last_reported = None;
         loop {
             let servers = api.servers(&self.backend).await?;
             let left: u64 = servers
@@ -137,10 +183,13 @@ impl HaproxySwap {
                 )));
                 return Ok(false);
             }
-            cx.report(Progress::Status(format!(
-                "draining: {left} session(s) left on {}",
-                self.from.join(", ")
-            )));
+            if last_reported != Some(left) {
+                cx.report(Progress::Status(format!(
+                    "draining: {left} session(s) left on {}",
+                    self.from.join(", ")
+                )));
+                last_reported = Some(left);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -44,6 +44,13 @@ pub struct HaproxyWeights {
 
 impl HaproxyWeights {
     pub fn describe(&self) -> String {
+        if self.stages == [0] {
+            return format!(
+                "put all of HAProxy backend `{}` back on {}",
+                self.backend,
+                self.from.join(", ")
+            );
+        }
         let stages: Vec<String> = self.stages.iter().map(|s| format!("{s}%")).collect();
         format!(
             "shift HAProxy backend `{}` from {} to {} in stages {} ({} apart)",
@@ -64,7 +71,15 @@ impl HaproxyWeights {
     }
 
     pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = RuntimeApi::new(&self.socket);
+        if self.stages.is_empty() || self.stages.iter().any(|s| *s > 100) {
+            return Err(anyhow::anyhow!("`stages` must list percentages from 0 to 100").into());
+        }
+        if self.from.is_empty() || self.to.is_empty() {
+            return Err(
+                anyhow::anyhow!("`from` and `to` must each name at least one server").into(),
+            );
+        }
+        let api = RuntimeApi::at(&self.socket, cx.base_dir);
         api.servers(&self.backend).await?;
         for (index, percent) in self.stages.iter().enumerate() {
             let percent = u32::from((*percent).min(100));
@@ -94,17 +109,20 @@ impl HaproxyWeights {
             if index + 1 < self.stages.len() {
                 tokio::time::sleep(self.pause.0).await;
                 if let Some(check) = &self.check {
-                    let status = tokio::process::Command::new("bash")
-                        .args(["-c", check])
-                        .current_dir(cx.base_dir)
-                        .status()
-                        .await
-                        .map_err(anyhow::Error::from)?;
-                    if !status.success() {
-                        return Err(anyhow::anyhow!(
-                            "check after the {percent}% stage failed ({status}); stopped shifting"
-                        )
-                        .into());
+                    // Run like a `shell` step: bash -eo pipefail, output shown
+                    // and masked, its process group tracked and ended with it.
+                    let shell = crate::actions::Shell {
+                        run: check.clone(),
+                        cwd: None,
+                        env: Default::default(),
+                    };
+                    if let Err(failure) = shell.apply(cx).await {
+                        return Err(failure
+                            .error
+                            .context(format!(
+                                "check after the {percent}% stage failed; stopped shifting"
+                            ))
+                            .into());
                     }
                 }
             }

@@ -88,6 +88,19 @@ where
     if causes.is_empty() {
         causes.push(error.to_string());
     }
+    // The connector's error kind says nothing to an operator.
+    let causes: Vec<&str> = causes
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != "other")
+        .collect();
+    // The SDK reports a credential chain that found nothing as a dispatch
+    // failure; the operator needs to know it never reached AWS for that reason.
+    let code = if causes.iter().any(|c| c.contains("no credentials found")) {
+        "NoCredentials"
+    } else {
+        code
+    };
     RdsError::new(code, causes.join(": "))
 }
 
