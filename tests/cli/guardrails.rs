@@ -1,7 +1,7 @@
 //! Guardrails: windows (fixed clock, daylight saving, midnight, end of week),
 //! refusals and overrides, the checklist, rehearsal estimates, webhooks.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -403,33 +403,9 @@ fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut stream = stream;
-            stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut data = Vec::new();
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = stream.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                data.extend_from_slice(&buffer[..n]);
-                let text = String::from_utf8_lossy(&data);
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let length = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= head_end + 4 + length {
-                        if let Ok(body) =
-                            serde_json::from_slice(&data[head_end + 4..head_end + 4 + length])
-                        {
-                            seen.lock().unwrap().push(body);
-                        }
-                        break;
-                    }
-                }
+            let (_, body) = crate::support::read_http_request(&mut stream);
+            if let Ok(body) = serde_json::from_slice(&body) {
+                seen.lock().unwrap().push(body);
             }
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");

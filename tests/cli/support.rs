@@ -254,3 +254,35 @@ extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+/// Reads one HTTP/1.1 request (head and a `content-length` body) from a test
+/// server's connection; returns (request line and headers, body).
+pub fn read_http_request(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return (
+                    text[..end].to_string(),
+                    data[end + 4..end + 4 + length].to_vec(),
+                );
+            }
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => return (text, Vec::new()),
+            Ok(n) => data.extend_from_slice(&buffer[..n]),
+        }
+    }
+}

@@ -452,28 +452,8 @@ fn application() -> (u16, Arc<AtomicBool>) {
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut data = Vec::new();
-            let mut buffer = [0u8; 2048];
-            let request = loop {
-                match stream.read(&mut buffer) {
-                    Ok(0) | Err(_) => break String::from_utf8_lossy(&data).into_owned(),
-                    Ok(n) => data.extend_from_slice(&buffer[..n]),
-                }
-                let text = String::from_utf8_lossy(&data).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if data.len() >= end + 4 + length {
-                        break text;
-                    }
-                }
-            };
+            let (head, body) = crate::support::read_http_request(&mut stream);
+            let request = format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body));
             let status = if request.starts_with("POST /maintenance") {
                 flag.store(request.contains("\"on\""), Ordering::Relaxed);
                 "204 No Content"
