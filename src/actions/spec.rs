@@ -265,6 +265,12 @@ impl ActionSpec {
                 | ActionSpec::NginxSwap(_)
                 | ActionSpec::MaintenanceHttp(_)
                 | ActionSpec::MaintenanceFile(_)
+                // A restore or replica whose wait failed has left an instance
+                // behind; their inverses delete only what this run created,
+                // and find nothing to delete when the call never went through.
+                | ActionSpec::RdsRestore(_)
+                | ActionSpec::RdsReadReplica(_)
+                | ActionSpec::RdsSnapshot(_)
         )
     }
 

@@ -453,3 +453,14 @@ async fn compare_reads_both_instances_and_their_parameter_groups() {
     let error = missing.run(&api, &here).await.unwrap_err().to_string();
     assert_eq!(error, "instance `nope` does not exist");
 }
+
+#[test]
+fn a_failed_restore_replica_or_snapshot_is_undone_itself() {
+    use crate::actions::ActionSpec;
+    let restore: RdsRestore = params(json!({ "snapshot": "s1", "instance": "db2" }));
+    let replica: RdsReadReplica = params(json!({ "source": "db1", "instance": "db2" }));
+    let snapshot: RdsSnapshot = params(json!({ "instance": "db1", "delete_on_rollback": true }));
+    assert!(ActionSpec::RdsRestore(restore).undoes_partial_failure());
+    assert!(ActionSpec::RdsReadReplica(replica).undoes_partial_failure());
+    assert!(ActionSpec::RdsSnapshot(snapshot).undoes_partial_failure());
+}
