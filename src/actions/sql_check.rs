@@ -46,7 +46,8 @@ impl SqlCheck {
             return Err(anyhow::anyhow!("sql.check supports postgres:// URLs so far").into());
         }
         let started = Instant::now();
-        let endpoint = Endpoint::parse(&self.url)?;
+        // As the application sees the database: a check must be able to see a freeze.
+        let endpoint = Endpoint::as_the_application(&self.url)?;
         let client = endpoint.connect().await?;
         let messages = client.simple_query(&self.query).await.map_err(|e| {
             anyhow::anyhow!(

@@ -346,3 +346,24 @@ fn wait_until(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn sql_check_sees_a_freeze_as_the_application_would() {
+    let cluster = Cluster::start();
+    cluster.create_db("shopdb");
+    pg_seed::seed(&cluster, "shopdb", 10);
+    let sandbox = Sandbox::new();
+    let url = cluster.url("shopdb");
+    let check = "  - id: frozen\n    action: sql.check\n    with: { url: \"${{ vars.db }}\", query: \"SHOW default_transaction_read_only\", expect: \"on\" }\n";
+    sandbox.write("check.yaml", &playbook("check", &[("db", &url)], check));
+    sandbox.run(&["run", "check.yaml"]).expect_code(3);
+    sandbox.write(
+        "freeze.yaml",
+        &playbook(
+            "freeze-then-check",
+            &[("db", &url)],
+            &format!("  - id: freeze\n    action: postgres.read_only\n    with: {{ url: \"${{{{ vars.db }}}}\", roles: [{APP_ROLE}] }}\n    rollback: none\n{check}"),
+        ),
+    );
+    sandbox.run(&["run", "freeze.yaml"]).expect_code(0);
+}

@@ -22,6 +22,20 @@ impl Endpoint {
     /// Parses a `postgres://` URL (or a `key=value` string). The error never
     /// repeats the text: it may hold a password.
     pub fn parse(url: &str) -> anyhow::Result<Endpoint> {
+        let mut endpoint = Self::as_the_application(url)?;
+        // A frozen database (`postgres.read_only`) makes sessions read-only by
+        // default; cutover's own sessions must still be able to thaw it.
+        let options = match endpoint.config.get_options() {
+            Some(o) => format!("{o} -c default_transaction_read_only=off"),
+            None => "-c default_transaction_read_only=off".to_string(),
+        };
+        endpoint.config.options(&options);
+        Ok(endpoint)
+    }
+
+    /// A session as the application gets it: the database's own defaults
+    /// (read-only while frozen), nothing overridden. For checks.
+    pub fn as_the_application(url: &str) -> anyhow::Result<Endpoint> {
         let mut config: Config = url
             .parse()
             .map_err(|error: tokio_postgres::Error| anyhow!("invalid PostgreSQL URL: {error}"))?;
@@ -31,13 +45,6 @@ impl Endpoint {
         if config.get_application_name().is_none() {
             config.application_name("cutover");
         }
-        // A frozen database (`postgres.read_only`) makes sessions read-only by
-        // default; cutover's own sessions must still be able to thaw it.
-        let options = match config.get_options() {
-            Some(o) => format!("{o} -c default_transaction_read_only=off"),
-            None => "-c default_transaction_read_only=off".to_string(),
-        };
-        config.options(&options);
         let label = label(&config);
         Ok(Endpoint { config, label })
     }
