@@ -57,18 +57,7 @@ impl Shell {
         // One pipe for stdout and stderr: lines arrive in the order the command
         // wrote them, and there is one end-of-file to wait for, not two.
         let (reader, writer) = std::io::pipe().context("failed to create a pipe")?;
-        let mut command = match setpriv() {
-            // The kernel kills the shell if cutover dies, so no step outlives the
-            // run that owns it. Set by `setpriv` in the child rather than a
-            // `pre_exec` hook here, which would force a full fork of this
-            // process (~2 ms a step) instead of posix_spawn.
-            Some(setpriv) => {
-                let mut command = Command::new(setpriv);
-                command.args(["--pdeathsig", "KILL", "--"]).arg(bash());
-                command
-            }
-            None => Command::new(bash()),
-        };
+        let mut command = Command::new(bash());
         command
             .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &self.run])
             .current_dir(&cwd)
@@ -86,6 +75,8 @@ impl Shell {
             .id()
             .map(|id| id as i32)
             .ok_or_else(|| anyhow!("bash exited before it could be tracked"))?;
+        // Killed by the run's reaper if cutover dies before the step ends.
+        super::process::watch_group(pid);
         let guard = GroupGuard(pid);
         (cx.spawned)(&ProcessRecord::of(pid));
 
@@ -186,14 +177,6 @@ fn bash() -> &'static std::path::Path {
     BASH.get_or_init(|| find_in_path("bash").unwrap_or_else(|| PathBuf::from("bash")))
 }
 
-/// util-linux `setpriv`, which sets the parent-death signal before it execs bash.
-/// Without it, a step's processes outlive a killed cutover until `resume`
-/// settles them (their process group is journaled).
-fn setpriv() -> Option<&'static std::path::Path> {
-    static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    SETPRIV.get_or_init(|| find_in_path("setpriv")).as_deref()
-}
-
 /// Kills the step's process group when the step is abandoned (timeout, Ctrl-C):
 /// dropping the future must not leave the command running.
 struct GroupGuard(i32);
@@ -201,5 +184,6 @@ struct GroupGuard(i32);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         signal_group(self.0, libc::SIGKILL);
+        super::process::forget_group(self.0);
     }
 }
