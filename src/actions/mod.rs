@@ -8,6 +8,7 @@ mod http_check;
 mod maintenance_command;
 mod maintenance_file;
 mod maintenance_http;
+pub mod mysql;
 mod nginx_swap;
 mod outcome;
 pub mod postgres;

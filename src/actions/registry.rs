@@ -84,6 +84,9 @@ pub static ACTIONS: &[ActionInfo] = &[
     action!("http.check", "smoke check: status, body and p95 latency over many requests", HttpCheck, HttpCheck),
     action!("tcp.check", "check that an address accepts connections", TcpCheck, TcpCheck),
     action!("sql.check", "run a query and compare its answer", SqlCheck, SqlCheck),
+    action!("mysql.read_only", "freeze writes on a MySQL/MariaDB server: read_only, client connections ended", MyReadOnly, super::mysql::ReadOnly),
+    action!("mysql.read_write", "thaw a server frozen by mysql.read_only", MyReadWrite, super::mysql::ReadWrite),
+    action!("mysql.verify", "compare row counts (or checksums) of every table of two MySQL/MariaDB databases", MyVerify, super::mysql::Verify),
     action!(
         "postgres.copy",
         "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",

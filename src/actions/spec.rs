@@ -20,6 +20,9 @@ pub enum ActionSpec {
     HttpCheck(HttpCheck),
     TcpCheck(TcpCheck),
     SqlCheck(SqlCheck),
+    MyReadOnly(super::mysql::ReadOnly),
+    MyReadWrite(super::mysql::ReadWrite),
+    MyVerify(super::mysql::Verify),
     MaintenanceHttp(MaintenanceHttp),
     MaintenanceCommand(MaintenanceCommand),
     PgCopy(postgres::Copy),
@@ -61,6 +64,9 @@ impl ActionSpec {
             ActionSpec::HttpCheck(_) => "http.check",
             ActionSpec::TcpCheck(_) => "tcp.check",
             ActionSpec::SqlCheck(_) => "sql.check",
+            ActionSpec::MyReadOnly(_) => "mysql.read_only",
+            ActionSpec::MyReadWrite(_) => "mysql.read_write",
+            ActionSpec::MyVerify(_) => "mysql.verify",
             ActionSpec::MaintenanceHttp(_) => "maintenance.http",
             ActionSpec::MaintenanceCommand(_) => "maintenance.command",
             ActionSpec::PgCopy(_) => "postgres.copy",
@@ -102,6 +108,9 @@ impl ActionSpec {
             ActionSpec::HttpCheck(a) => a.describe(),
             ActionSpec::TcpCheck(a) => a.describe(),
             ActionSpec::SqlCheck(a) => a.describe(),
+            ActionSpec::MyReadOnly(a) => a.describe(),
+            ActionSpec::MyReadWrite(a) => a.describe(),
+            ActionSpec::MyVerify(a) => a.describe(),
             ActionSpec::MaintenanceHttp(a) => a.describe(),
             ActionSpec::MaintenanceCommand(a) => a.describe(),
             ActionSpec::PgCopy(a) => a.describe(),
@@ -142,6 +151,10 @@ impl ActionSpec {
             | ActionSpec::SqlCheck(_)
             | ActionSpec::MaintenanceHttp(_)
             | ActionSpec::MaintenanceCommand(_) => Ok(()),
+            // MySQL actions check as they connect, like the PostgreSQL ones.
+            ActionSpec::MyReadOnly(_) | ActionSpec::MyReadWrite(_) | ActionSpec::MyVerify(_) => {
+                Ok(())
+            }
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => Ok(()),
             // PostgreSQL actions check as they connect: a separate preflight
             // would only open every connection twice.
@@ -186,6 +199,9 @@ impl ActionSpec {
             ActionSpec::HttpCheck(a) => a.apply(cx).await,
             ActionSpec::TcpCheck(a) => a.apply(cx).await,
             ActionSpec::SqlCheck(a) => a.apply(cx).await,
+            ActionSpec::MyReadOnly(a) => a.apply(cx).await,
+            ActionSpec::MyReadWrite(a) => a.apply(cx).await,
+            ActionSpec::MyVerify(a) => a.apply(cx).await,
             ActionSpec::MaintenanceHttp(a) => a.apply(cx).await,
             ActionSpec::MaintenanceCommand(a) => a.apply(cx).await,
             ActionSpec::PgCopy(a) => a.apply(cx).await,
@@ -218,6 +234,9 @@ impl ActionSpec {
     pub fn inverse(&self) -> Option<ActionSpec> {
         match self {
             ActionSpec::MaintenanceFile(a) => Some(ActionSpec::MaintenanceFile(a.inverse())),
+            ActionSpec::MyReadOnly(a) => Some(ActionSpec::MyReadWrite(a.inverse())),
+            ActionSpec::MyReadWrite(a) => Some(ActionSpec::MyReadOnly(a.inverse())),
+            ActionSpec::MyVerify(_) => None,
             ActionSpec::MaintenanceHttp(a) => Some(ActionSpec::MaintenanceHttp(a.inverse())),
             ActionSpec::MaintenanceCommand(a) => Some(ActionSpec::MaintenanceCommand(a.inverse())),
             ActionSpec::HaproxySwap(a) => Some(ActionSpec::HaproxySwap(a.inverse())),
@@ -279,6 +298,9 @@ impl ActionSpec {
         match self {
             ActionSpec::Shell(_) => false,
             ActionSpec::Wait(_) | ActionSpec::Approve(_) | ActionSpec::MaintenanceFile(_) => true,
+            ActionSpec::MyReadOnly(_) | ActionSpec::MyReadWrite(_) | ActionSpec::MyVerify(_) => {
+                true
+            }
             // Setting the same states, weights, file or flag twice lands in the same place.
             ActionSpec::HaproxySwap(_)
             | ActionSpec::HaproxyWeights(_)

@@ -9,6 +9,8 @@ mod guardrails;
 mod headline;
 mod lb;
 mod lock;
+mod maria;
+mod mysql_actions;
 mod resume;
 mod run;
 mod secrets;

@@ -1,0 +1,71 @@
+//! Connections by `mysql://user:password@host:port/db` URL, with errors that
+//! name the server but never the password.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use mysql_async::prelude::Queryable;
+
+/// A server reached by URL, and how to name it in messages.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    opts: mysql_async::Opts,
+    label: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> anyhow::Result<Endpoint> {
+        let opts = mysql_async::Opts::from_url(url)
+            .map_err(|error| anyhow!("invalid MySQL URL: {error}"))?;
+        let label = format!(
+            "{}@{}:{}/{}",
+            opts.user().unwrap_or("root"),
+            opts.ip_or_hostname(),
+            opts.tcp_port(),
+            opts.db_name().unwrap_or("")
+        );
+        Ok(Endpoint { opts, label })
+    }
+
+    /// `user@host:port/db`, for messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<mysql_async::Conn> {
+        let connect = mysql_async::Conn::new(self.opts.clone());
+        match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(error)) => Err(anyhow!(
+                "failed to connect to {}: {}",
+                self.label,
+                describe(&error)
+            )),
+            Err(_) => Err(anyhow!(
+                "failed to connect to {}: no answer within 10s",
+                self.label
+            )),
+        }
+    }
+}
+
+/// The server's own message (`Access denied …`, `Unknown database …`), without
+/// the driver's wrapping.
+pub fn describe(error: &mysql_async::Error) -> String {
+    match error {
+        mysql_async::Error::Server(server) => format!("{} (error {})", server.message, server.code),
+        other => other.to_string(),
+    }
+}
+
+/// Runs a statement, naming the server on failure.
+pub async fn exec(
+    conn: &mut mysql_async::Conn,
+    endpoint: &Endpoint,
+    sql: &str,
+) -> anyhow::Result<()> {
+    conn.query_drop(sql)
+        .await
+        .map_err(|error| anyhow!("{}: {}", endpoint.label(), describe(&error)))
+        .with_context(|| format!("failed to run `{sql}`"))
+}
