@@ -92,3 +92,22 @@ pub fn identifier(text: &str, max: usize) -> String {
 pub fn default_snapshot_id(run: &str, step: &str) -> String {
     identifier(&format!("cutover-{run}-{step}"), 255)
 }
+
+/// Whether instance `id` is still to be created by this step: `true` when no
+/// instance has that id; `false` when this run created it already (a resumed
+/// step reuses it, saying `again`); an error when it belongs to someone else.
+pub async fn instance_to_create<A: super::api::RdsApi>(
+    api: &A,
+    id: &str,
+    here: &Here<'_>,
+    again: &str,
+) -> anyhow::Result<bool> {
+    match api.instance(id).await? {
+        Some(found) if found.created_by(here.run) => {
+            (here.report)(crate::actions::Progress::Status(again.to_string()));
+            Ok(false)
+        }
+        Some(_) => anyhow::bail!("instance `{id}` already exists and this run did not create it; choose another `instance`"),
+        None => Ok(true),
+    }
+}

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::{RdsApi, ReplicaRequest};
-use super::aws::{aws_fields, run_tags, Here};
+use super::aws::{aws_fields, instance_to_create, run_tags, Here};
 use super::poll::{self, Check, Poll};
 use super::snapshot::{two_hours, yes};
 use super::RdsDeleteInstance;
@@ -94,29 +94,19 @@ impl RdsReadReplica {
         here: &Here<'_>,
     ) -> anyhow::Result<serde_json::Value> {
         let id = &self.instance;
-        let created = match api.instance(id).await? {
-            Some(found) if found.created_by(here.run) => {
-                (here.report)(Progress::Status(format!(
-                    "replica `{id}` was created earlier in this run: not creating another"
-                )));
-                false
-            }
-            Some(_) => bail!(
-                "instance `{id}` already exists and this run did not create it; choose another `instance`"
-            ),
-            None => {
-                let request = ReplicaRequest {
-                    source: self.source.clone(),
-                    instance: id.clone(),
-                    class: self.class.clone(),
-                    tags: run_tags(here.run, here.step),
-                };
-                api.create_replica(&request).await.with_context(|| {
-                    format!("failed to create read replica `{id}` of `{}`", self.source)
-                })?;
-                true
-            }
-        };
+        let again = format!("replica `{id}` was created earlier in this run: not creating another");
+        let created = instance_to_create(api, id, here, &again).await?;
+        if created {
+            let request = ReplicaRequest {
+                source: self.source.clone(),
+                instance: id.clone(),
+                class: self.class.clone(),
+                tags: run_tags(here.run, here.step),
+            };
+            api.create_replica(&request).await.with_context(|| {
+                format!("failed to create read replica `{id}` of `{}`", self.source)
+            })?;
+        }
         let status = if self.wait {
             poll::instance(
                 api,

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::{RdsApi, RestoreRequest};
-use super::aws::{aws_fields, run_tags, Here};
+use super::aws::{aws_fields, instance_to_create, run_tags, Here};
 use super::poll::{self, Poll};
 use super::snapshot::{two_hours, yes};
 use super::RdsDeleteInstance;
@@ -110,37 +110,27 @@ impl RdsRestore {
         here: &Here<'_>,
     ) -> anyhow::Result<serde_json::Value> {
         let id = &self.instance;
-        let created = match api.instance(id).await? {
-            Some(found) if found.created_by(here.run) => {
-                (here.report)(Progress::Status(format!(
-                    "instance `{id}` was restored earlier in this run: not restoring again"
-                )));
-                false
+        let again =
+            format!("instance `{id}` was restored earlier in this run: not restoring again");
+        let created = instance_to_create(api, id, here, &again).await?;
+        if created {
+            if api.snapshot(&self.snapshot).await?.is_none() {
+                bail!("snapshot `{}` does not exist", self.snapshot);
             }
-            Some(_) => bail!(
-                "instance `{id}` already exists and this run did not create it; \
-                 choose another `instance`"
-            ),
-            None => {
-                if api.snapshot(&self.snapshot).await?.is_none() {
-                    bail!("snapshot `{}` does not exist", self.snapshot);
-                }
-                let request = RestoreRequest {
-                    snapshot: self.snapshot.clone(),
-                    instance: id.clone(),
-                    class: self.class.clone(),
-                    subnet_group: self.subnet_group.clone(),
-                    parameter_group: self.parameter_group.clone(),
-                    security_groups: self.security_groups.clone(),
-                    multi_az: self.multi_az,
-                    tags: run_tags(here.run, here.step),
-                };
-                api.restore(&request).await.with_context(|| {
-                    format!("failed to restore snapshot `{}` into `{id}`", self.snapshot)
-                })?;
-                true
-            }
-        };
+            let request = RestoreRequest {
+                snapshot: self.snapshot.clone(),
+                instance: id.clone(),
+                class: self.class.clone(),
+                subnet_group: self.subnet_group.clone(),
+                parameter_group: self.parameter_group.clone(),
+                security_groups: self.security_groups.clone(),
+                multi_az: self.multi_az,
+                tags: run_tags(here.run, here.step),
+            };
+            api.restore(&request).await.with_context(|| {
+                format!("failed to restore snapshot `{}` into `{id}`", self.snapshot)
+            })?;
+        }
         let instance = if self.wait {
             poll::instance(
                 api,
