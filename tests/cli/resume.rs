@@ -25,13 +25,61 @@ steps:
     )
 }
 
+/// kill -9 of cutover *and* of its reaper (as if the machine's OOM killer took
+/// both): the step's process survives, and only `resume` can settle it.
 fn crash_during_slow(sandbox: &Sandbox, tag: &str) -> String {
     let mut child = sandbox.spawn(&["run", "pb.yaml"]);
     sandbox.wait_for_file("slow-started", Duration::from_secs(10));
     let id = sandbox.wait_for_journal("\"process_spawned\"", Duration::from_secs(5));
     assert!(process_running(tag));
+    for reaper in children_of(child.id()) {
+        unsafe_kill(reaper);
+    }
     kill9(&mut child);
+    assert!(
+        process_running(tag),
+        "the leftover survives when the reaper is gone too"
+    );
     id
+}
+
+/// Pids whose parent is `parent` and that are not in the step's group: the reaper.
+fn children_of(parent: u32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+            fields.get(1) == Some(&parent.to_string().as_str())
+                && String::from_utf8_lossy(&cmdline).contains("declare -A live")
+        })
+        .collect()
+}
+
+fn unsafe_kill(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+}
+
+#[test]
+fn a_steps_processes_die_with_cutover() {
+    let sandbox = Sandbox::new();
+    let tag = marker("dies-with-its-run");
+    sandbox.write("pb.yaml", &playbook(&tag, false));
+    let mut child = sandbox.spawn(&["run", "pb.yaml"]);
+    sandbox.wait_for_file("slow-started", Duration::from_secs(10));
+    sandbox.wait_for_journal("\"process_spawned\"", Duration::from_secs(5));
+    assert!(process_running(&tag));
+    kill9(&mut child);
+    assert!(
+        wait_gone(&tag, Duration::from_secs(5)),
+        "the run's reaper kills a step's processes when cutover dies"
+    );
 }
 
 #[test]
