@@ -87,6 +87,13 @@ pub static ACTIONS: &[ActionInfo] = &[
     action!("mysql.read_only", "freeze writes on a MySQL/MariaDB server: read_only, client connections ended", MyReadOnly, super::mysql::ReadOnly),
     action!("mysql.read_write", "thaw a server frozen by mysql.read_only", MyReadWrite, super::mysql::ReadWrite),
     action!("mysql.verify", "compare row counts (or checksums) of every table of two MySQL/MariaDB databases", MyVerify, super::mysql::Verify),
+    action!("mysql.copy", "copy a database: schema, rows in parallel chunks by primary key from one consistent snapshot, views/routines/triggers; binlog position recorded; resumable", MyCopy, super::mysql::Copy),
+    action!("mysql.replicate", "binlog replication source → target from the position mysql.copy recorded (GTID where the servers have it)", MyReplicate, super::mysql::Replicate),
+    action!("mysql.drop_replication", "stop and reset the replication mysql.replicate set up", MyDropReplication, super::mysql::DropReplication),
+    action!("mysql.catch_up", "wait until the replica has executed the source's current binlog position", MyCatchUp, super::mysql::CatchUp),
+    action!("mysql.compare_settings", "preflight: fail where the target's version, memory, connections or disk are smaller than the source's", MyCompareSettings, super::mysql::CompareSettings),
+    action!("mysql.snapshot", "archive a database with mariadb-dump / mysqldump (one consistent snapshot)", MySnapshot, super::mysql::Snapshot),
+    action!("mysql.restore", "load an archive written by mysql.snapshot", MyRestore, super::mysql::Restore),
     action!(
         "postgres.copy",
         "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",

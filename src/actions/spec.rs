@@ -23,6 +23,13 @@ pub enum ActionSpec {
     MyReadOnly(super::mysql::ReadOnly),
     MyReadWrite(super::mysql::ReadWrite),
     MyVerify(super::mysql::Verify),
+    MyCopy(super::mysql::Copy),
+    MyReplicate(super::mysql::Replicate),
+    MyDropReplication(super::mysql::DropReplication),
+    MyCatchUp(super::mysql::CatchUp),
+    MyCompareSettings(super::mysql::CompareSettings),
+    MySnapshot(super::mysql::Snapshot),
+    MyRestore(super::mysql::Restore),
     MaintenanceHttp(MaintenanceHttp),
     MaintenanceCommand(MaintenanceCommand),
     PgCopy(postgres::Copy),
@@ -67,6 +74,13 @@ impl ActionSpec {
             ActionSpec::MyReadOnly(_) => "mysql.read_only",
             ActionSpec::MyReadWrite(_) => "mysql.read_write",
             ActionSpec::MyVerify(_) => "mysql.verify",
+            ActionSpec::MyCopy(_) => "mysql.copy",
+            ActionSpec::MyReplicate(_) => "mysql.replicate",
+            ActionSpec::MyDropReplication(_) => "mysql.drop_replication",
+            ActionSpec::MyCatchUp(_) => "mysql.catch_up",
+            ActionSpec::MyCompareSettings(_) => "mysql.compare_settings",
+            ActionSpec::MySnapshot(_) => "mysql.snapshot",
+            ActionSpec::MyRestore(_) => "mysql.restore",
             ActionSpec::MaintenanceHttp(_) => "maintenance.http",
             ActionSpec::MaintenanceCommand(_) => "maintenance.command",
             ActionSpec::PgCopy(_) => "postgres.copy",
@@ -111,6 +125,13 @@ impl ActionSpec {
             ActionSpec::MyReadOnly(a) => a.describe(),
             ActionSpec::MyReadWrite(a) => a.describe(),
             ActionSpec::MyVerify(a) => a.describe(),
+            ActionSpec::MyCopy(a) => a.describe(),
+            ActionSpec::MyReplicate(a) => a.describe(),
+            ActionSpec::MyDropReplication(a) => a.describe(),
+            ActionSpec::MyCatchUp(a) => a.describe(),
+            ActionSpec::MyCompareSettings(a) => a.describe(),
+            ActionSpec::MySnapshot(a) => a.describe(),
+            ActionSpec::MyRestore(a) => a.describe(),
             ActionSpec::MaintenanceHttp(a) => a.describe(),
             ActionSpec::MaintenanceCommand(a) => a.describe(),
             ActionSpec::PgCopy(a) => a.describe(),
@@ -152,9 +173,16 @@ impl ActionSpec {
             | ActionSpec::MaintenanceHttp(_)
             | ActionSpec::MaintenanceCommand(_) => Ok(()),
             // MySQL actions check as they connect, like the PostgreSQL ones.
-            ActionSpec::MyReadOnly(_) | ActionSpec::MyReadWrite(_) | ActionSpec::MyVerify(_) => {
-                Ok(())
-            }
+            ActionSpec::MyReadOnly(_)
+            | ActionSpec::MyReadWrite(_)
+            | ActionSpec::MyVerify(_)
+            | ActionSpec::MyCopy(_)
+            | ActionSpec::MyReplicate(_)
+            | ActionSpec::MyDropReplication(_)
+            | ActionSpec::MyCatchUp(_)
+            | ActionSpec::MyCompareSettings(_)
+            | ActionSpec::MySnapshot(_)
+            | ActionSpec::MyRestore(_) => Ok(()),
             ActionSpec::Shell(_) | ActionSpec::Wait(_) | ActionSpec::Approve(_) => Ok(()),
             // PostgreSQL actions check as they connect: a separate preflight
             // would only open every connection twice.
@@ -202,6 +230,13 @@ impl ActionSpec {
             ActionSpec::MyReadOnly(a) => a.apply(cx).await,
             ActionSpec::MyReadWrite(a) => a.apply(cx).await,
             ActionSpec::MyVerify(a) => a.apply(cx).await,
+            ActionSpec::MyCopy(a) => a.apply(cx).await,
+            ActionSpec::MyReplicate(a) => a.apply(cx).await,
+            ActionSpec::MyDropReplication(a) => a.apply(cx).await,
+            ActionSpec::MyCatchUp(a) => a.apply(cx).await,
+            ActionSpec::MyCompareSettings(a) => a.apply(cx).await,
+            ActionSpec::MySnapshot(a) => a.apply(cx).await,
+            ActionSpec::MyRestore(a) => a.apply(cx).await,
             ActionSpec::MaintenanceHttp(a) => a.apply(cx).await,
             ActionSpec::MaintenanceCommand(a) => a.apply(cx).await,
             ActionSpec::PgCopy(a) => a.apply(cx).await,
@@ -237,6 +272,13 @@ impl ActionSpec {
             ActionSpec::MyReadOnly(a) => Some(ActionSpec::MyReadWrite(a.inverse())),
             ActionSpec::MyReadWrite(a) => Some(ActionSpec::MyReadOnly(a.inverse())),
             ActionSpec::MyVerify(_) => None,
+            ActionSpec::MyReplicate(a) => Some(ActionSpec::MyDropReplication(a.inverse())),
+            ActionSpec::MyCopy(_)
+            | ActionSpec::MyDropReplication(_)
+            | ActionSpec::MyCatchUp(_)
+            | ActionSpec::MyCompareSettings(_)
+            | ActionSpec::MySnapshot(_)
+            | ActionSpec::MyRestore(_) => None,
             ActionSpec::MaintenanceHttp(a) => Some(ActionSpec::MaintenanceHttp(a.inverse())),
             ActionSpec::MaintenanceCommand(a) => Some(ActionSpec::MaintenanceCommand(a.inverse())),
             ActionSpec::HaproxySwap(a) => Some(ActionSpec::HaproxySwap(a.inverse())),
@@ -301,6 +343,14 @@ impl ActionSpec {
             ActionSpec::MyReadOnly(_) | ActionSpec::MyReadWrite(_) | ActionSpec::MyVerify(_) => {
                 true
             }
+            // Each finds what an earlier attempt did (the copy its ledger, replication its channel) and goes on.
+            ActionSpec::MyCopy(_)
+            | ActionSpec::MyReplicate(_)
+            | ActionSpec::MyDropReplication(_)
+            | ActionSpec::MyCatchUp(_)
+            | ActionSpec::MyCompareSettings(_)
+            | ActionSpec::MySnapshot(_)
+            | ActionSpec::MyRestore(_) => true,
             // Setting the same states, weights, file or flag twice lands in the same place.
             ActionSpec::HaproxySwap(_)
             | ActionSpec::HaproxyWeights(_)

@@ -32,6 +32,38 @@ impl Endpoint {
         &self.label
     }
 
+    /// The database the URL names ("" when none).
+    pub fn db(&self) -> &str {
+        self.opts.db_name().unwrap_or("")
+    }
+
+    pub fn host(&self) -> String {
+        self.opts.ip_or_hostname().to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.opts.tcp_port()
+    }
+
+    pub fn user(&self) -> &str {
+        self.opts.user().unwrap_or("root")
+    }
+
+    /// The password, for handing to the server (CHANGE MASTER) — never to print.
+    pub fn password(&self) -> &str {
+        self.opts.pass().unwrap_or("")
+    }
+
+    /// The same server without a default database (to create it, or to
+    /// reach `_cutover`).
+    pub fn without_db(&self) -> Endpoint {
+        let opts = mysql_async::OptsBuilder::from_opts(self.opts.clone()).db_name(None::<String>);
+        Endpoint {
+            opts: opts.into(),
+            label: self.label.clone(),
+        }
+    }
+
     pub async fn connect(&self) -> anyhow::Result<mysql_async::Conn> {
         let connect = mysql_async::Conn::new(self.opts.clone());
         match tokio::time::timeout(Duration::from_secs(10), connect).await {
@@ -68,4 +100,11 @@ pub async fn exec(
         .await
         .map_err(|error| anyhow!("{}: {}", endpoint.label(), describe(&error)))
         .with_context(|| format!("failed to run `{sql}`"))
+}
+
+/// `user@host:port/db` of a URL, for describing steps ("?" when it does not parse).
+pub fn label(url: &str) -> String {
+    Endpoint::parse(url)
+        .map(|e| e.label().to_string())
+        .unwrap_or_else(|_| "?".into())
 }

@@ -1,9 +1,23 @@
 //! MySQL and MariaDB actions, named and shaped like their PostgreSQL twins so a
 //! playbook reads the same for both engines.
 
+mod catch_up;
+mod compare_settings;
 mod connect;
+mod copy;
 mod freeze;
+mod position;
+mod replicate;
+mod restore;
+mod snapshot;
 mod verify;
 
+pub use catch_up::CatchUp;
+pub use compare_settings::CompareSettings;
+pub use connect::Endpoint;
+pub use copy::Copy;
 pub use freeze::{ReadOnly, ReadWrite};
+pub use replicate::{DropReplication, Replicate};
+pub use restore::Restore;
+pub use snapshot::Snapshot;
 pub use verify::Verify;

@@ -1,0 +1,1 @@
+//! MySQL/MariaDB: mysql_archive (being written).

@@ -1,0 +1,1 @@
+//! MySQL/MariaDB: mysql_copy (being written).

@@ -1,0 +1,1 @@
+//! MySQL/MariaDB: mysql_replicate (being written).
