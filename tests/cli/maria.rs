@@ -22,6 +22,16 @@ fn mariadbd() -> PathBuf {
 
 impl Maria {
     pub fn start() -> Maria {
+        Maria::start_with(&[])
+    }
+
+    /// A primary for replication: binary log in ROW format, GTIDs, server id 1.
+    pub fn start_primary() -> Maria {
+        Maria::start_with(&["--log-bin=binlog", "--binlog-format=ROW", "--server-id=1"])
+    }
+
+    /// A server with extra `mariadbd` options (`--server-id=2`, `--log-bin`, …).
+    pub fn start_with(options: &[&str]) -> Maria {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let install = Command::new("mariadb-install-db")
@@ -57,6 +67,7 @@ impl Maria {
                 "--innodb-buffer-pool-size=32M",
             ])
             .arg(format!("--port={port}"))
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -71,6 +82,11 @@ impl Maria {
             std::thread::sleep(Duration::from_millis(50));
         }
         maria
+    }
+
+    /// The server's error log, for assertion messages.
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
     pub fn url(&self, db: &str) -> String {
