@@ -1,10 +1,13 @@
 //! MySQL and MariaDB actions, named and shaped like their PostgreSQL twins so a
 //! playbook reads the same for both engines.
 
+mod catalog;
 mod catch_up;
 mod compare_settings;
 mod connect;
 mod copy;
+mod copy_ledger;
+mod copy_rows;
 mod freeze;
 mod position;
 mod replicate;

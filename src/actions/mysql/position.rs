@@ -144,7 +144,7 @@ pub async fn ensure_internal(
            first_pos TEXT NULL, last_pos TEXT NULL, done TINYINT NOT NULL DEFAULT 0,
            updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP) ENGINE=InnoDB;
          CREATE TABLE IF NOT EXISTS `{INTERNAL_DB}`.copy_progress (
-           db VARCHAR(64) NOT NULL, item VARCHAR(255) NOT NULL, `rows` BIGINT NULL, bytes BIGINT NULL,
+           db VARCHAR(64) NOT NULL, item VARCHAR(255) NOT NULL, `rows` BIGINT NULL, bytes BIGINT NULL, detail TEXT NULL,
            done_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (db, item)) ENGINE=InnoDB"
     ))
     .await
@@ -177,6 +177,20 @@ pub async fn record_snapshot(
              ON DUPLICATE KEY UPDATE last_pos = VALUES(last_pos), source = VALUES(source), done = 0"
         ),
         (db, source, &text, &text),
+    )
+    .await
+    .map_err(fail(endpoint))
+}
+
+/// Forgets an earlier copy's positions of `db`: a copy starting afresh.
+pub async fn forget(
+    conn: &mut mysql_async::Conn,
+    endpoint: &Endpoint,
+    db: &str,
+) -> anyhow::Result<()> {
+    conn.exec_drop(
+        format!("DELETE FROM `{INTERNAL_DB}`.copy_position WHERE db = ?"),
+        (db,),
     )
     .await
     .map_err(fail(endpoint))

@@ -633,7 +633,7 @@ impl Meter {
 }
 
 /// `50MB`, `512kB`, `1GB/s`, `1000000` → bytes per second.
-fn parse_rate(text: &str) -> anyhow::Result<u64> {
+pub fn parse_rate(text: &str) -> anyhow::Result<u64> {
     let trimmed = text.trim().trim_end_matches("/s");
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

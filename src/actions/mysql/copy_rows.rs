@@ -1,0 +1,431 @@
+//! The rows of `mysql.copy`: tables split into ranges of their integer
+//! primary key (one stream for the others), each range read on a connection
+//! inside the shared snapshot and written to the target as multi-row INSERTs
+//! — read and write overlap — and committed with its ledger entry, so a range
+//! is on the target whole or not at all.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use mysql_async::prelude::Queryable;
+use mysql_async::Value;
+
+use super::catalog::{quote, Table};
+use super::connect::describe;
+use super::copy_ledger as ledger;
+use crate::actions::postgres::human_bytes;
+use crate::actions::{Progress, StepContext};
+
+/// One range of one table; `lo` inclusive, `hi` exclusive, None unbounded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub table: String,
+    pub index: usize,
+    pub lo: Option<i128>,
+    pub hi: Option<i128>,
+}
+
+impl Chunk {
+    pub fn key(&self) -> String {
+        ledger::chunk_key(&self.table, self.index)
+    }
+}
+
+/// Bytes of table data per range, aimed at.
+const CHUNK_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How many ranges a table is split into: about one per 32 MB, and enough for
+/// every worker when the table is large enough to be worth sharing.
+pub fn chunk_count(table: &Table, jobs: usize) -> usize {
+    if table.integer_key.is_none() {
+        return 1;
+    }
+    let by_size = table.bytes.div_ceil(CHUNK_BYTES) as usize;
+    let shared = if table.rows_estimate >= 50_000 {
+        jobs * 2
+    } else {
+        1
+    };
+    by_size.max(shared).clamp(1, 4096)
+}
+
+/// Cut points splitting `[min, max]` into `count` ranges of equal width.
+pub fn cut_points(min: i128, max: i128, count: usize) -> Vec<i128> {
+    if count <= 1 || max <= min {
+        return Vec::new();
+    }
+    let width = (max - min + 1) as f64 / count as f64;
+    let mut cuts: Vec<i128> = (1..count)
+        .map(|i| min + (width * i as f64).round() as i128)
+        .filter(|c| *c > min && *c <= max)
+        .collect();
+    cuts.dedup();
+    cuts
+}
+
+/// The ranges between cut points: the first and last are open-ended so rows
+/// outside what was planned are still copied.
+pub fn chunks(table: &str, cuts: &[i128]) -> Vec<Chunk> {
+    let mut bounds: Vec<Option<i128>> = vec![None];
+    bounds.extend(cuts.iter().map(|c| Some(*c)));
+    bounds.push(None);
+    bounds
+        .windows(2)
+        .enumerate()
+        .map(|(index, pair)| Chunk {
+            table: table.to_string(),
+            index,
+            lo: pair[0],
+            hi: pair[1],
+        })
+        .collect()
+}
+
+/// MIN and MAX of the table's integer key, read inside the snapshot.
+pub async fn key_range(
+    conn: &mut mysql_async::Conn,
+    table: &Table,
+) -> anyhow::Result<Option<(i128, i128)>> {
+    let Some(key) = &table.integer_key else {
+        return Ok(None);
+    };
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .query_first(format!(
+            "SELECT CAST(MIN({k}) AS CHAR), CAST(MAX({k}) AS CHAR) FROM {}",
+            quote(&table.name),
+            k = quote(key)
+        ))
+        .await
+        .map_err(|e| anyhow!("{}: {}", table.name, describe(&e)))?;
+    Ok(match row {
+        Some((Some(min), Some(max))) => min.parse().ok().zip(max.parse().ok()),
+        _ => None,
+    })
+}
+
+/// Appends a value as an SQL literal: NULL, a hex literal for bytes, or a
+/// quoted string with MySQL's backslash escapes.
+pub fn push_literal(sql: &mut Vec<u8>, value: &Value, binary: bool) {
+    match value {
+        Value::NULL => sql.extend_from_slice(b"NULL"),
+        Value::Bytes(bytes) if binary => {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            sql.extend_from_slice(b"X'");
+            for b in bytes {
+                sql.push(HEX[(b >> 4) as usize]);
+                sql.push(HEX[(b & 15) as usize]);
+            }
+            sql.push(b'\'');
+        }
+        Value::Bytes(bytes) => {
+            sql.push(b'\'');
+            for &b in bytes {
+                match b {
+                    0 => sql.extend_from_slice(b"\\0"),
+                    b'\'' => sql.extend_from_slice(b"\\'"),
+                    b'\\' => sql.extend_from_slice(b"\\\\"),
+                    b'\n' => sql.extend_from_slice(b"\\n"),
+                    b'\r' => sql.extend_from_slice(b"\\r"),
+                    0x1a => sql.extend_from_slice(b"\\Z"),
+                    _ => sql.push(b),
+                }
+            }
+            sql.push(b'\'');
+        }
+        other => sql.extend_from_slice(other.as_sql(false).as_bytes()),
+    }
+}
+
+/// The SELECT reading one chunk.
+fn select_sql(table: &Table, chunk: &Chunk) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+    let mut sql = format!("SELECT {} FROM {}", columns.join(", "), quote(&table.name));
+    if let Some(key) = &table.integer_key {
+        let key = quote(key);
+        match (chunk.lo, chunk.hi) {
+            (Some(lo), Some(hi)) => sql.push_str(&format!(" WHERE {key} >= {lo} AND {key} < {hi}")),
+            (Some(lo), None) => sql.push_str(&format!(" WHERE {key} >= {lo}")),
+            (None, Some(hi)) => sql.push_str(&format!(" WHERE {key} < {hi}")),
+            (None, None) => {}
+        }
+    }
+    sql
+}
+
+fn insert_head(table: &Table) -> Vec<u8> {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ",
+        quote(&table.name),
+        columns.join(", ")
+    )
+    .into_bytes()
+}
+
+/// Shared by the workers: what is left, and how far along the copy is.
+pub struct Work<'a> {
+    pub queue: RefCell<VecDeque<Chunk>>,
+    pub tables: &'a [Table],
+    pub meter: &'a Meter,
+    pub db: &'a str,
+    /// Bytes of SQL per INSERT statement.
+    pub batch: usize,
+}
+
+/// Takes chunks off the queue until it is empty.
+pub async fn worker(
+    src: &mut mysql_async::Conn,
+    dst: &mut mysql_async::Conn,
+    work: &Work<'_>,
+    cx: &StepContext<'_>,
+) -> anyhow::Result<()> {
+    loop {
+        let Some(chunk) = work.queue.borrow_mut().pop_front() else {
+            return Ok(());
+        };
+        let table = work
+            .tables
+            .iter()
+            .find(|t| t.name == chunk.table)
+            .ok_or_else(|| anyhow!("table {} vanished from the plan", chunk.table))?;
+        copy_chunk(src, dst, table, &chunk, work, cx)
+            .await
+            .with_context(|| match (chunk.lo, chunk.hi) {
+                (None, None) => format!("failed to copy the rows of {}", table.name),
+                _ => format!(
+                    "failed to copy rows {}..{} of {}",
+                    chunk.lo.map(|v| v.to_string()).unwrap_or_default(),
+                    chunk.hi.map(|v| v.to_string()).unwrap_or_default(),
+                    table.name
+                ),
+            })?;
+    }
+}
+
+async fn copy_chunk(
+    src: &mut mysql_async::Conn,
+    dst: &mut mysql_async::Conn,
+    table: &Table,
+    chunk: &Chunk,
+    work: &Work<'_>,
+    cx: &StepContext<'_>,
+) -> anyhow::Result<()> {
+    let on_target = |e: mysql_async::Error| anyhow!("target: {}", describe(&e));
+    dst.query_drop("START TRANSACTION")
+        .await
+        .map_err(on_target)?;
+    // Reading and writing overlap: the next batch is read while the
+    // target runs the previous INSERT.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
+    let rows = Cell::new(0u64);
+    let bytes = Cell::new(0u64);
+    let read = async {
+        let mut result = src
+            .query_iter(select_sql(table, chunk))
+            .await
+            .map_err(|e| anyhow!("source: {}", describe(&e)))?;
+        let head = insert_head(table);
+        let mut sql = head.clone();
+        let mut in_batch = 0usize;
+        while let Some(row) = result
+            .next()
+            .await
+            .map_err(|e| anyhow!("source: {}", describe(&e)))?
+        {
+            let before = sql.len();
+            if in_batch > 0 {
+                sql.push(b',');
+            }
+            sql.push(b'(');
+            for (i, column) in table.columns.iter().enumerate() {
+                if i > 0 {
+                    sql.push(b',');
+                }
+                let value = row.as_ref(i).unwrap_or(&Value::NULL);
+                push_literal(&mut sql, value, column.binary);
+            }
+            sql.push(b')');
+            in_batch += 1;
+            rows.set(rows.get() + 1);
+            bytes.set(bytes.get() + (sql.len() - before) as u64);
+            work.meter
+                .add(&table.name, 1, (sql.len() - before) as u64, cx)
+                .await;
+            if sql.len() >= work.batch {
+                let full = std::mem::replace(&mut sql, head.clone());
+                in_batch = 0;
+                if sender.send(full).await.is_err() {
+                    break; // The writer failed: its error is the one to report.
+                }
+            }
+        }
+        if in_batch > 0 {
+            let _ = sender.send(sql).await;
+        }
+        drop(sender);
+        anyhow::Ok(())
+    };
+    let write = async {
+        while let Some(statement) = receiver.recv().await {
+            dst.query_drop(statement).await.map_err(on_target)?;
+        }
+        anyhow::Ok(())
+    };
+    let (read, write) = tokio::join!(read, write);
+    write?;
+    read?;
+    dst.exec_drop(
+        ledger::record_sql(),
+        (work.db, chunk.key(), rows.get(), bytes.get()),
+    )
+    .await
+    .map_err(on_target)?;
+    dst.query_drop("COMMIT").await.map_err(on_target)?;
+    work.meter.finish_chunk(&table.name);
+    Ok(())
+}
+
+/// Rows and bytes so far; reports progress with an ETA every half second.
+pub struct Meter {
+    started: Instant,
+    pub rows: Cell<u64>,
+    pub bytes: Cell<u64>,
+    rows_expected: u64,
+    chunks_left: RefCell<Vec<(String, usize)>>,
+    tables_total: usize,
+    last_report: Cell<Instant>,
+    max_rate: Option<u64>,
+}
+
+impl Meter {
+    /// `pending`: chunks still to copy; `rows_expected`: their rows, estimated.
+    pub fn new(
+        pending: &[Chunk],
+        tables_total: usize,
+        rows_expected: u64,
+        max_rate: Option<u64>,
+    ) -> Meter {
+        let mut chunks_left: Vec<(String, usize)> = Vec::new();
+        for chunk in pending {
+            match chunks_left.iter_mut().find(|(t, _)| *t == chunk.table) {
+                Some(entry) => entry.1 += 1,
+                None => chunks_left.push((chunk.table.clone(), 1)),
+            }
+        }
+        Meter {
+            started: Instant::now(),
+            rows: Cell::new(0),
+            bytes: Cell::new(0),
+            rows_expected,
+            chunks_left: RefCell::new(chunks_left),
+            tables_total,
+            last_report: Cell::new(Instant::now()),
+            max_rate,
+        }
+    }
+
+    async fn add(&self, _table: &str, rows: u64, bytes: u64, cx: &StepContext<'_>) {
+        self.rows.set(self.rows.get() + rows);
+        self.bytes.set(self.bytes.get() + bytes);
+        if self.last_report.get().elapsed() >= Duration::from_millis(500) {
+            self.last_report.set(Instant::now());
+            self.report(cx);
+        }
+        if let Some(rate) = self.max_rate {
+            let due = Duration::from_secs_f64(self.bytes.get() as f64 / rate as f64);
+            let elapsed = self.started.elapsed();
+            if due > elapsed + Duration::from_millis(5) {
+                tokio::time::sleep(due - elapsed).await;
+            }
+        }
+    }
+
+    fn finish_chunk(&self, table: &str) {
+        let mut left = self.chunks_left.borrow_mut();
+        if let Some(entry) = left.iter_mut().find(|(t, _)| t == table) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
+    fn report(&self, cx: &StepContext<'_>) {
+        let rows = self.rows.get();
+        let expected = self.rows_expected.max(rows);
+        cx.report(Progress::Amount {
+            done: rows,
+            total: Some(expected),
+            unit: "rows",
+        });
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let fraction = rows as f64 / expected.max(1) as f64;
+        let eta = if fraction > 0.0 && fraction < 1.0 {
+            format!(", ETA {:.0} s", elapsed * (1.0 - fraction) / fraction)
+        } else {
+            String::new()
+        };
+        let left = self.chunks_left.borrow();
+        let busy = left.iter().filter(|(_, n)| *n > 0).count();
+        cx.report(Progress::Status(format!(
+            "{rows} rows, {} copied ({:.0} rows/s, {}/s), {} of {} tables left, {:.0}%{eta}",
+            human_bytes(self.bytes.get()),
+            rows as f64 / elapsed,
+            human_bytes((self.bytes.get() as f64 / elapsed) as u64),
+            busy,
+            self.tables_total,
+            fraction * 100.0
+        )));
+    }
+
+    pub fn report_total(&self, cx: &StepContext<'_>) {
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        cx.report(Progress::Amount {
+            done: self.rows.get(),
+            total: Some(self.rows.get()),
+            unit: "rows",
+        });
+        cx.report(Progress::Status(format!(
+            "rows copied: {} rows, {} in {elapsed:.2} s ({:.0} rows/s)",
+            self.rows.get(),
+            human_bytes(self.bytes.get()),
+            self.rows.get() as f64 / elapsed
+        )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_every_key_once() {
+        let cuts = cut_points(1, 100, 4);
+        assert_eq!(cuts, vec![26, 51, 76]);
+        let ranges = chunks("t", &cuts);
+        assert_eq!(ranges.len(), 4);
+        assert_eq!((ranges[0].lo, ranges[0].hi), (None, Some(26)));
+        assert_eq!((ranges[3].lo, ranges[3].hi), (Some(76), None));
+        for key in -5..200 {
+            let holders = ranges
+                .iter()
+                .filter(|c| c.lo.is_none_or(|lo| key >= lo) && c.hi.is_none_or(|hi| key < hi))
+                .count();
+            assert_eq!(holders, 1, "key {key}");
+        }
+        assert!(cut_points(5, 5, 8).is_empty());
+        assert_eq!(chunks("t", &[]).len(), 1);
+    }
+
+    #[test]
+    fn literals_escape_what_mysql_would_misread() {
+        let mut sql = Vec::new();
+        push_literal(&mut sql, &Value::Bytes(b"it's a \\ \n\0".to_vec()), false);
+        assert_eq!(sql, b"'it\\'s a \\\\ \\n\\0'");
+        sql.clear();
+        push_literal(&mut sql, &Value::Bytes(vec![0, 255, 16]), true);
+        assert_eq!(sql, b"X'00FF10'");
+        sql.clear();
+        push_literal(&mut sql, &Value::NULL, false);
+        assert_eq!(sql, b"NULL");
+    }
+}
