@@ -44,6 +44,7 @@ bench: build
 	bash bench/engine.sh $(BIN)
 	bash bench/downtime.sh
 	bash bench/postgres_copy.sh $(BIN)
+	bash bench/mysql_copy.sh $(BIN)
 
 ## Renders the HTML audit report of a drill run and screenshots it in headless
 ## Chromium (Debian package `chromium`), to look at: sandbox/report.png.

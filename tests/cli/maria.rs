@@ -61,6 +61,9 @@ impl Maria {
                 dir.path().join("error.log").display()
             ))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
+            // Its own temporary files: servers sharing /tmp were seen
+            // failing to delete each other's internal temporary tables.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .args([
                 "--user=root",
                 "--bind-address=127.0.0.1",

@@ -23,6 +23,7 @@ fn add_objects(server: &Maria, db: &str) {
         "CREATE TABLE counters (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, n INT, doubled INT AS (n * 2) STORED, label VARCHAR(20) CHARACTER SET latin1, flags BIT(3));
          SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';
          INSERT INTO counters (id, n, label, flags) VALUES (0, 1, 'zéro', b'101'), (18446744073709551000, 2, 'huge', b'010'), (5, NULL, NULL, NULL);
+         CREATE INDEX by_total ON orders (total, placed);
          CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 100;
          CREATE VIEW bigger_orders AS SELECT id FROM big_orders WHERE total > 1000;
          CREATE FUNCTION twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
@@ -128,6 +129,8 @@ fn a_copy_killed_mid_rows_resumes_range_by_range() {
     let source = Maria::start_primary();
     let target = Maria::start();
     source.seed("shop", 60_000);
+    // Built after the rows: after the resume, too.
+    source.sql("shop", "CREATE INDEX by_total ON orders (total)");
     let sandbox = Sandbox::new();
     let (s, t) = (source.url("shop"), target.url("shop"));
     // Throttled so the kill lands in the middle of the rows.
@@ -173,6 +176,7 @@ fn a_copy_killed_mid_rows_resumes_range_by_range() {
         source.sql("shop", "SELECT COUNT(*), SUM(id) FROM orders"),
         target.sql("shop", "SELECT COUNT(*), SUM(id) FROM orders")
     );
+    assert_eq!(objects(&source, "shop"), objects(&target, "shop"));
     // A resumed copy took a second snapshot: both positions are kept.
     let recorded = target.sql(
         "_cutover",

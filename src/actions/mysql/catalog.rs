@@ -246,3 +246,72 @@ pub async fn objects(
     }
     Ok(found)
 }
+
+/// A secondary index left out of `CREATE TABLE`, built once the rows are in
+/// (one sorted build instead of an insert per row in random key order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeferredIndex {
+    pub name: String,
+    /// `KEY `name` (...)` as SHOW CREATE TABLE writes it.
+    pub definition: String,
+}
+
+/// Splits the plain secondary indexes (`KEY …`) off a `CREATE TABLE`.
+/// Primary, unique, full-text and spatial keys stay, and so does everything
+/// of a table with foreign keys (their indexes are part of the constraint).
+pub fn defer_indexes(create: &str) -> (String, Vec<DeferredIndex>) {
+    if create.contains("FOREIGN KEY") {
+        return (create.to_string(), Vec::new());
+    }
+    let mut kept: Vec<String> = Vec::new();
+    let mut deferred = Vec::new();
+    for line in create.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("KEY `") {
+            let definition = trimmed.trim_end_matches(',').to_string();
+            let name = definition.split('`').nth(1).unwrap_or_default().to_string();
+            deferred.push(DeferredIndex { name, definition });
+            continue;
+        }
+        if trimmed.starts_with(')') {
+            // The line before the closing parenthesis takes no comma.
+            if let Some(last) = kept.last_mut() {
+                if last.ends_with(',') {
+                    last.pop();
+                }
+            }
+        }
+        kept.push(line.to_string());
+    }
+    (kept.join("\n"), deferred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_secondary_indexes_are_deferred_and_the_rest_kept() {
+        let create = "CREATE TABLE `x` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  `b` varchar(20) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `ub` (`b`),\n  KEY `ka` (`a`),\n  KEY `kab` (`a`,`b`(5)) COMMENT 'hi'\n) ENGINE=InnoDB";
+        let (table, deferred) = defer_indexes(create);
+        assert_eq!(
+            table,
+            "CREATE TABLE `x` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  `b` varchar(20) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `ub` (`b`)\n) ENGINE=InnoDB"
+        );
+        assert_eq!(
+            deferred,
+            vec![
+                DeferredIndex {
+                    name: "ka".into(),
+                    definition: "KEY `ka` (`a`)".into()
+                },
+                DeferredIndex {
+                    name: "kab".into(),
+                    definition: "KEY `kab` (`a`,`b`(5)) COMMENT 'hi'".into()
+                },
+            ]
+        );
+        let with_fk = "CREATE TABLE `y` (\n  `p` int,\n  KEY `fk` (`p`),\n  CONSTRAINT `fk` FOREIGN KEY (`p`) REFERENCES `p` (`id`)\n)";
+        assert_eq!(defer_indexes(with_fk), (with_fk.to_string(), Vec::new()));
+    }
+}

@@ -8,7 +8,7 @@
 //! range of rows through the ledger on the target (`copy_ledger.rs`).
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -16,7 +16,7 @@ use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::catalog::{self, quote, Table};
+use super::catalog::{self, quote, DeferredIndex, Table};
 use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
 use super::copy_rows::{self, Chunk, Meter, Work};
@@ -61,6 +61,11 @@ pub struct Copy {
     /// back, and every write waits meanwhile, so the copy gives up instead.
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: DurationText,
+    /// Write the copied rows to the target's binary log (default false, as
+    /// myloader: the rows are a starting point, not changes for the target's
+    /// own replicas; needs a privilege to turn off, and stays on without it).
+    #[serde(default)]
+    pub binlog: bool,
 }
 
 fn default_jobs() -> u32 {
@@ -198,6 +203,19 @@ impl Copy {
             ledger::record(&mut control, &target, &target_db, ledger::TABLES, None).await?;
         }
 
+        let mut deferred = BTreeMap::new();
+        if shape == Shape::Fresh {
+            for table in &tables {
+                if !done.contains_key(&ledger::indexes_key(&table.name)) {
+                    let create =
+                        catalog::create_table(&mut src, &source, &source_db, &table.name).await?;
+                    let (_, indexes) = catalog::defer_indexes(&create);
+                    if !indexes.is_empty() {
+                        deferred.insert(table.name.clone(), indexes);
+                    }
+                }
+            }
+        }
         let rows_meter = self
             .copy_rows(
                 &source,
@@ -205,6 +223,7 @@ impl Copy {
                 &target_db,
                 &tables,
                 &done,
+                deferred,
                 jobs,
                 max_rate,
                 &mut control,
@@ -320,6 +339,7 @@ impl Copy {
         target_db: &str,
         tables: &[Table],
         done: &BTreeMap<String, Option<String>>,
+        deferred: BTreeMap<String, Vec<DeferredIndex>>,
         jobs: usize,
         max_rate: Option<u64>,
         control: &mut mysql_async::Conn,
@@ -339,6 +359,21 @@ impl Copy {
             })
             .collect();
         if pending.is_empty() {
+            let work = Work {
+                queue: RefCell::new(VecDeque::new()),
+                tables,
+                meter: &Meter::new(&[], 0, 0, None),
+                db: target_db,
+                batch: BATCH,
+                deferred,
+                chunks_left: RefCell::new(BTreeMap::new()),
+                indexed: RefCell::new(BTreeSet::new()),
+            };
+            // Every row was in before; indexes may still be missing.
+            let mut conn = target.connect().await?;
+            for table in work.deferred.keys() {
+                copy_rows::build_indexes(&mut conn, &work, table, cx).await?;
+            }
             return Ok((0, 0));
         }
         let wanted: usize = pending
@@ -413,12 +448,19 @@ impl Copy {
             pending.len(),
             readers.len()
         )));
+        let mut chunks_left = BTreeMap::new();
+        for chunk in &queue {
+            *chunks_left.entry(chunk.table.clone()).or_insert(0) += 1;
+        }
         let work = Work {
             queue: RefCell::new(VecDeque::from(queue)),
             tables,
             meter: &meter,
             db: target_db,
             batch,
+            deferred,
+            chunks_left: RefCell::new(chunks_left),
+            indexed: RefCell::new(BTreeSet::new()),
         };
         let runs = readers
             .iter_mut()
@@ -427,6 +469,16 @@ impl Copy {
         futures_util::future::try_join_all(runs).await?;
         for mut reader in readers {
             let _ = reader.query_drop("COMMIT").await;
+        }
+        // Tables whose rows were all in before this attempt.
+        let unbuilt: Vec<String> = work
+            .deferred
+            .keys()
+            .filter(|t| !work.indexed.borrow().contains(*t))
+            .cloned()
+            .collect();
+        for table in unbuilt {
+            copy_rows::build_indexes(&mut writers[0], &work, &table, cx).await?;
         }
         meter.report_total(cx);
         Ok((meter.rows.get(), meter.bytes.get()))
@@ -607,6 +659,7 @@ async fn create_tables(
     )));
     for table in tables {
         let create = catalog::create_table(src, source, source_db, &table.name).await?;
+        let (create, _) = catalog::defer_indexes(&create);
         if present.iter().any(|p| p.name == table.name) {
             // Created by an attempt that stopped before every table existed:
             // no rows were copied into it yet.

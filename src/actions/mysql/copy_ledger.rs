@@ -23,6 +23,11 @@ pub fn chunk_key(table: &str, index: usize) -> String {
     format!("chunk:{table}:{index}")
 }
 
+/// A table's deferred secondary indexes are built.
+pub fn indexes_key(table: &str) -> String {
+    format!("indexes:{table}")
+}
+
 /// Where a table's ranges were cut, as JSON: the same cuts on a resume.
 pub fn plan_key(table: &str) -> String {
     format!("plan:{table}")

@@ -5,14 +5,14 @@
 //! is on the target whole or not at all.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 
-use super::catalog::{quote, Table};
+use super::catalog::{quote, DeferredIndex, Table};
 use super::connect::describe;
 use super::copy_ledger as ledger;
 use crate::actions::postgres::human_bytes;
@@ -172,6 +172,78 @@ pub struct Work<'a> {
     pub db: &'a str,
     /// Bytes of SQL per INSERT statement.
     pub batch: usize,
+    /// Indexes to build per table once all its rows are in.
+    pub deferred: BTreeMap<String, Vec<DeferredIndex>>,
+    /// Ranges still to copy per table in this attempt.
+    pub chunks_left: RefCell<BTreeMap<String, usize>>,
+    /// Tables whose deferred indexes this attempt built.
+    pub indexed: RefCell<BTreeSet<String>>,
+}
+
+impl Work<'_> {
+    /// True when `chunk` was its table's last range to copy.
+    fn finish(&self, chunk: &Chunk) -> bool {
+        let mut left = self.chunks_left.borrow_mut();
+        match left.get_mut(&chunk.table) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n == 0
+            }
+            None => false,
+        }
+    }
+}
+
+/// Builds a table's deferred indexes that it lacks (an earlier attempt may
+/// have built them before it could record so), then records them built.
+pub async fn build_indexes(
+    dst: &mut mysql_async::Conn,
+    work: &Work<'_>,
+    table: &str,
+    cx: &StepContext<'_>,
+) -> anyhow::Result<()> {
+    let Some(deferred) = work.deferred.get(table) else {
+        return Ok(());
+    };
+    let on_target = |e: mysql_async::Error| anyhow!("target: {table}: {}", describe(&e));
+    let have: Vec<String> = dst
+        .exec(
+            "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ?",
+            (table,),
+        )
+        .await
+        .map_err(on_target)?;
+    let missing: Vec<&str> = deferred
+        .iter()
+        .filter(|i| !have.contains(&i.name))
+        .map(|i| i.definition.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let started = Instant::now();
+        let adds: Vec<String> = missing.iter().map(|d| format!("ADD {d}")).collect();
+        dst.query_drop(format!("ALTER TABLE {} {}", quote(table), adds.join(", ")))
+            .await
+            .map_err(on_target)
+            .with_context(|| format!("failed to build the indexes of {table}"))?;
+        cx.report(Progress::Status(format!(
+            "built {} index(es) of {table} in {:.1} s",
+            missing.len(),
+            started.elapsed().as_secs_f64()
+        )));
+    }
+    dst.exec_drop(
+        ledger::record_sql(),
+        (
+            work.db,
+            ledger::indexes_key(table),
+            None::<u64>,
+            None::<u64>,
+        ),
+    )
+    .await
+    .map_err(on_target)?;
+    work.indexed.borrow_mut().insert(table.to_string());
+    Ok(())
 }
 
 /// Takes chunks off the queue until it is empty.
@@ -201,6 +273,9 @@ pub async fn worker(
                     table.name
                 ),
             })?;
+        if work.finish(&chunk) {
+            build_indexes(dst, work, &table.name, cx).await?;
+        }
     }
 }
 
