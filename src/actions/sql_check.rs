@@ -17,7 +17,7 @@ fn select_one() -> String {
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlCheck {
-    /// A `postgres://` URL (MySQL URLs arrive with the MySQL actions).
+    /// A `postgres://` or `mysql://` URL.
     pub url: String,
     /// Run as is; its first column of its first row is compared with `expect`.
     #[serde(default = "select_one")]
@@ -42,27 +42,19 @@ impl SqlCheck {
     }
 
     pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
-            return Err(anyhow::anyhow!("sql.check supports postgres:// URLs so far").into());
-        }
         let started = Instant::now();
-        // As the application sees the database: a check must be able to see a freeze.
-        let endpoint = Endpoint::as_the_application(&self.url)?;
-        let client = endpoint.connect().await?;
-        let messages = client.simple_query(&self.query).await.map_err(|e| {
-            anyhow::anyhow!(
-                "`{}` failed on {}: {}",
-                self.query,
-                endpoint.label(),
-                super::postgres::describe_error(&e)
+        let first = if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+        {
+            self.first_value_postgres().await?
+        } else if self.url.starts_with("mysql://") || self.url.starts_with("mariadb://") {
+            self.first_value_mysql().await?
+        } else {
+            return Err(anyhow::anyhow!(
+                "sql.check supports postgres:// and mysql:// URLs, not `{}`",
+                crate::plan::redact_urls(&self.url)
             )
-        })?;
-        let first = messages.iter().find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => {
-                Some(row.get(0).unwrap_or("NULL").to_string())
-            }
-            _ => None,
-        });
+            .into());
+        };
         if let Some(expected) = &self.expect {
             match &first {
                 Some(value) if value == expected => {}
@@ -87,5 +79,46 @@ impl SqlCheck {
             output_tail: first,
             ..Applied::default()
         })
+    }
+
+    /// The first column of the first row, as text ("NULL" for NULL).
+    async fn first_value_postgres(&self) -> anyhow::Result<Option<String>> {
+        // As the application sees the database: a check must be able to see a freeze.
+        let endpoint = Endpoint::as_the_application(&self.url)?;
+        let client = endpoint.connect().await?;
+        let messages = client.simple_query(&self.query).await.map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` failed on {}: {}",
+                self.query,
+                endpoint.label(),
+                super::postgres::describe_error(&e)
+            )
+        })?;
+        Ok(messages.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).unwrap_or("NULL").to_string())
+            }
+            _ => None,
+        }))
+    }
+
+    async fn first_value_mysql(&self) -> anyhow::Result<Option<String>> {
+        use mysql_async::prelude::Queryable;
+        let url = self.url.replacen("mariadb://", "mysql://", 1);
+        let endpoint = super::mysql::Endpoint::parse(&url)?;
+        let mut conn = endpoint.connect().await?;
+        let row: Option<mysql_async::Row> = conn.query_first(&self.query).await.map_err(|e| {
+            anyhow::anyhow!(
+                "`{}` failed on {}: {}",
+                self.query,
+                endpoint.label(),
+                super::mysql::describe_error(&e)
+            )
+        })?;
+        Ok(row.map(|row| match row.as_ref(0) {
+            None | Some(mysql_async::Value::NULL) => "NULL".to_string(),
+            Some(mysql_async::Value::Bytes(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            Some(other) => other.as_sql(false).trim_matches('\'').to_string(),
+        }))
     }
 }

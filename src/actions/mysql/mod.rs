@@ -17,7 +17,7 @@ mod verify;
 
 pub use catch_up::CatchUp;
 pub use compare_settings::CompareSettings;
-pub use connect::Endpoint;
+pub use connect::{describe as describe_error, Endpoint};
 pub use copy::Copy;
 pub use freeze::{ReadOnly, ReadWrite};
 pub use replicate::{DropReplication, Replicate};
