@@ -1,12 +1,14 @@
 //! MySQL and MariaDB actions, named and shaped like their PostgreSQL twins so a
 //! playbook reads the same for both engines.
 
+mod archive;
 mod catch_up;
 mod compare_settings;
 mod connect;
 mod copy;
 mod freeze;
 mod position;
+mod program;
 mod replicate;
 mod restore;
 mod snapshot;
