@@ -54,6 +54,21 @@ impl Endpoint {
         self.opts.pass().unwrap_or("")
     }
 
+    /// The Unix socket the URL names (`?socket=/run/mysqld/mysqld.sock`), if any.
+    pub fn socket(&self) -> Option<&str> {
+        self.opts.socket()
+    }
+
+    /// The server runs on this machine (loopback or a socket): its data
+    /// directory and CPUs are ours to look at.
+    pub fn is_local(&self) -> bool {
+        self.socket().is_some()
+            || matches!(
+                self.opts.ip_or_hostname(),
+                "localhost" | "127.0.0.1" | "::1" | "[::1]"
+            )
+    }
+
     /// The same server without a default database (to create it, or to
     /// reach `_cutover`).
     pub fn without_db(&self) -> Endpoint {

@@ -1,6 +1,7 @@
 //! MySQL and MariaDB actions, named and shaped like their PostgreSQL twins so a
 //! playbook reads the same for both engines.
 
+mod archive;
 mod catalog;
 mod catch_up;
 mod compare_settings;
@@ -10,6 +11,7 @@ mod copy_ledger;
 mod copy_rows;
 mod freeze;
 mod position;
+mod program;
 mod replicate;
 mod restore;
 mod snapshot;
