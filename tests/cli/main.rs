@@ -13,6 +13,7 @@ mod maria;
 mod mysql_actions;
 mod mysql_archive;
 mod mysql_copy;
+mod mysql_cutover;
 mod mysql_replicate;
 mod resume;
 mod run;
