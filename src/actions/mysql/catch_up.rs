@@ -1,24 +1,311 @@
-//! `mysql.catch_up`:  (being built).
+//! `mysql.catch_up`: waits until the replica has executed the source's
+//! current binlog position (or is within `max_lag` bytes of it), showing the
+//! lag; fails at once when a replication thread stops with an error, and on
+//! timeout.
 
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::actions::{ActionFailure, Applied, StepContext};
+use super::connect::{label, Endpoint};
+use super::position::{self, BinlogPosition};
+use super::replicate::channel::{binary_logs, binlog_distance, failed, ChannelStatus, Dialect};
+use super::replicate::{channel_name, default_channel};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::playbook::{format_duration, DurationText};
 
 /// Parameters of `mysql.catch_up`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatchUp {
+    /// The source.
     pub source: String,
+    /// The replica.
     pub target: String,
+    /// The replication channel (default `cutover`).
+    #[serde(default = "default_channel", deserialize_with = "channel_name")]
+    pub channel: String,
+    /// Bytes of binary log the replica may still be behind (default 0: it has
+    /// executed the source's position).
+    #[serde(default)]
+    pub max_lag: u64,
+    /// Give up after this long (default `5m`).
+    #[serde(default = "default_timeout")]
+    pub timeout: DurationText,
+}
+
+fn default_timeout() -> DurationText {
+    DurationText(Duration::from_secs(300))
+}
+
+/// How long one server-side wait lasts, so progress and errors show between waits.
+const SLICE: Duration = Duration::from_millis(500);
+
+/// The position to reach, and how the replica tells it has.
+struct Goal {
+    dialect: Dialect,
+    position: BinlogPosition,
+    /// MariaDB GTID position to wait for; None: wait for file:pos.
+    gtid: Option<String>,
 }
 
 impl CatchUp {
     pub fn describe(&self) -> String {
-        "mysql.catch_up".to_string()
+        format!(
+            "wait until {} has caught up with {} (channel `{}`, lag at most {}, {} at most)",
+            label(&self.target),
+            label(&self.source),
+            self.channel,
+            human_bytes(self.max_lag),
+            format_duration(self.timeout.0)
+        )
     }
 
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        Err(anyhow::anyhow!("mysql.catch_up is not built yet").into())
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let source = Endpoint::parse(&self.source)?;
+        let target = Endpoint::parse(&self.target)?;
+        let target_admin = target.without_db();
+        // The replication account needs no rights on the source's database.
+        let source_admin = source.without_db();
+        let (mut src, mut dst) = tokio::try_join!(source_admin.connect(), target_admin.connect())?;
+        let dialect = Dialect::detect(&mut dst, &target).await?;
+        let status = dialect
+            .status(&mut dst, &target, &self.channel)
+            .await?
+            .ok_or_else(|| {
+                anyhow!(
+                    "the target has no replication channel `{}` (hint: run `mysql.replicate` first)",
+                    self.channel
+                )
+            })?;
+        // The position to reach: the source's binlog end when the wait starts.
+        let position = position::current(&mut src, &source).await?.ok_or_else(|| {
+            anyhow!("the source has no binary log (`log_bin` is OFF): there is nothing to catch up with")
+        })?;
+        let gtid = position
+            .gtid
+            .clone()
+            .filter(|g| !g.is_empty())
+            .filter(|_| dialect.mariadb && !status.using_gtid.eq_ignore_ascii_case("No"));
+        let goal = Goal {
+            dialect,
+            position,
+            gtid,
+        };
+        let started = Instant::now();
+        let mut first_lag = None;
+        let mut previous: Option<(Instant, u64)> = None;
+        let mut last_report = Instant::now() - Duration::from_secs(1);
+        loop {
+            let status = dialect
+                .status(&mut dst, &target, &self.channel)
+                .await?
+                .ok_or_else(|| anyhow!("channel `{}` vanished from the target", self.channel))?;
+            let logs = binary_logs(&mut src, &source).await.unwrap_or_default();
+            let lag = binlog_distance(
+                &logs,
+                (&status.exec_file, status.exec_pos),
+                (&goal.position.file, goal.position.pos),
+            );
+            let executed = self.executed(&mut dst, &target, &status, &goal).await?;
+            if let Some(lag) = lag {
+                let first = *first_lag.get_or_insert(lag);
+                cx.report(Progress::Amount {
+                    done: first.saturating_sub(lag),
+                    total: Some(first.max(1)),
+                    unit: "bytes",
+                });
+            }
+            let trend = trend(previous, lag);
+            let within = self.max_lag > 0 && lag.is_some_and(|lag| lag <= self.max_lag);
+            if within {
+                return Ok(self.done(cx, &goal, lag, started));
+            }
+            if let Some(error) = self.broken(&status) {
+                // A thread that stopped after executing the goal is not in the way.
+                if self.max_lag == 0 && self.reached(&mut dst, &target, &goal, 0.0).await? {
+                    return Ok(self.done(cx, &goal, lag, started));
+                }
+                return Err(error.into());
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= self.timeout.0 {
+                return Err(anyhow!(
+                    "the replica is still {} behind {} after {} ({}; {trend}; max_lag {})",
+                    lag_text(lag),
+                    goal.position,
+                    format_duration(self.timeout.0),
+                    executed,
+                    human_bytes(self.max_lag)
+                )
+                .into());
+            }
+            if last_report.elapsed() >= Duration::from_secs(1) {
+                let io = if status.io_error.is_empty() {
+                    String::new()
+                } else {
+                    format!("; IO thread `{}`: {}", status.io_running, status.io_error)
+                };
+                cx.report(Progress::Status(format!(
+                    "lag {} behind {} ({executed}; {trend}{io})",
+                    lag_text(lag),
+                    goal.position
+                )));
+                last_report = Instant::now();
+                previous = lag.map(|lag| (Instant::now(), lag));
+            }
+            if previous.is_none() {
+                previous = lag.map(|lag| (Instant::now(), lag));
+            }
+            let slice = SLICE.min(self.timeout.0 - elapsed);
+            if self.max_lag == 0 {
+                // Returns as soon as the replica gets there.
+                if self
+                    .reached(&mut dst, &target, &goal, slice.as_secs_f64())
+                    .await?
+                {
+                    return Ok(self.done(cx, &goal, Some(0), started));
+                }
+            } else {
+                tokio::time::sleep(slice.min(Duration::from_millis(200))).await;
+            }
+        }
+    }
+
+    /// Waits up to `seconds` on the target until its SQL thread has executed the goal.
+    async fn reached(
+        &self,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        goal: &Goal,
+        seconds: f64,
+    ) -> anyhow::Result<bool> {
+        let sql = match &goal.gtid {
+            Some(gtid) => format!(
+                "SELECT MASTER_GTID_WAIT({}, {seconds:.3})",
+                super::replicate::channel::literal(gtid)
+            ),
+            None => goal.dialect.pos_wait(
+                &self.channel,
+                &goal.position.file,
+                goal.position.pos,
+                seconds,
+            ),
+        };
+        let result: Option<Option<i64>> = dst.query_first(sql).await.map_err(failed(target))?;
+        // GTID wait: 0 reached, -1 timed out; position wait: events waited, -1, or NULL.
+        Ok(match (&goal.gtid, result.flatten()) {
+            (Some(_), Some(0)) => true,
+            (None, Some(n)) => n >= 0,
+            _ => false,
+        })
+    }
+
+    /// What the replica has executed, for messages.
+    async fn executed(
+        &self,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        status: &ChannelStatus,
+        goal: &Goal,
+    ) -> anyhow::Result<String> {
+        let mut text = format!(
+            "Seconds_Behind_Master {}, executed {}:{}",
+            status.seconds_behind_text(),
+            status.exec_file,
+            status.exec_pos
+        );
+        if goal.gtid.is_some() {
+            let at: Option<String> = dst
+                .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+                .await
+                .map_err(failed(target))?;
+            text.push_str(&format!(" (GTID {})", at.unwrap_or_default()));
+        }
+        Ok(text)
+    }
+
+    /// A replication thread that has stopped: the step cannot succeed.
+    fn broken(&self, status: &ChannelStatus) -> Option<anyhow::Error> {
+        let channel = &self.channel;
+        if status.sql_stopped() {
+            return Some(match status.sql_error.as_str() {
+                "" => anyhow!("the SQL thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
+                error => anyhow!("the SQL thread of channel `{channel}` stopped: {error}"),
+            });
+        }
+        if status.io_stopped() {
+            return Some(match status.io_error.as_str() {
+                "" => anyhow!("the IO thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
+                error => anyhow!("the IO thread of channel `{channel}` stopped: {error}"),
+            });
+        }
+        None
+    }
+
+    fn done(
+        &self,
+        cx: &StepContext<'_>,
+        goal: &Goal,
+        lag: Option<u64>,
+        started: Instant,
+    ) -> Applied {
+        cx.report(Progress::Status(format!(
+            "caught up: lag {} behind {} after {:.2} s",
+            lag_text(lag),
+            goal.position,
+            started.elapsed().as_secs_f64()
+        )));
+        Applied {
+            data: serde_json::json!({
+                "position": goal.position.to_string(),
+                "gtid": goal.gtid,
+                "lag_bytes": lag,
+                "waited_ms": started.elapsed().as_millis() as u64,
+            }),
+            ..Applied::default()
+        }
+    }
+}
+
+/// Falling or rising, from the last reading.
+fn trend(previous: Option<(Instant, u64)>, lag: Option<u64>) -> String {
+    match (previous, lag) {
+        (Some((at, before)), Some(lag)) if at.elapsed() > Duration::ZERO => {
+            let rate = (before as f64 - lag as f64) / at.elapsed().as_secs_f64();
+            if rate > 0.0 {
+                format!("falling {}/s", human_bytes(rate as u64))
+            } else if rate < 0.0 {
+                format!("RISING {}/s", human_bytes(-rate as u64))
+            } else {
+                "steady".to_string()
+            }
+        }
+        (_, None) => "lag in bytes unknown".to_string(),
+        _ => "first reading".to_string(),
+    }
+}
+
+fn lag_text(lag: Option<u64>) -> String {
+    lag.map(human_bytes)
+        .unwrap_or_else(|| "an unknown amount".into())
+}
+
+/// `1.5 MB` (units of 1024), as postgres.catch_up shows it.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

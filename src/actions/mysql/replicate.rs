@@ -1,51 +1,481 @@
-//! `mysql.replicate`:  (being built).
+//! `mysql.replicate` and its inverse `mysql.drop_replication`: binlog
+//! replication source → target from the position `mysql.copy` recorded on the
+//! target. Checks the prerequisites first and says how to fix each one missing,
+//! points a named channel at the source (GTID where the servers have it), and
+//! waits until its threads run. A copy resumed from several snapshots is
+//! replayed idempotently up to the last snapshot, strictly after it.
 
+pub(super) mod channel;
+mod setup;
+
+use anyhow::{anyhow, Context};
+use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
-use crate::actions::{ActionFailure, Applied, StepContext};
+use self::channel::{binary_logs, failed, wild_do_pattern, ChannelStatus, Dialect};
+use self::setup::{Setup, Start};
+use super::connect::{label, Endpoint};
+use super::position::{self, BinlogPosition, RecordedCopy};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
 
 /// Parameters of `mysql.replicate`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Replicate {
+    /// `mysql://user:password@host:port/db` of the source; its user and
+    /// password are the replication account (`REPLICATION SLAVE`).
     pub source: String,
+    /// The target, naming the database `mysql.copy` copied.
     pub target: String,
-}
-
-impl Replicate {
-    pub fn describe(&self) -> String {
-        "mysql.replicate".to_string()
-    }
-
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        Err(anyhow::anyhow!("mysql.replicate is not built yet").into())
-    }
+    /// The replication channel (MariaDB connection name) on the target (default `cutover`).
+    #[serde(default = "default_channel", deserialize_with = "channel_name")]
+    pub channel: String,
+    /// `host:port` of the source as the target reaches it (default: the source URL's).
+    #[serde(default, deserialize_with = "address")]
+    pub source_address: Option<String>,
 }
 
 /// Parameters of `mysql.drop_replication`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DropReplication {
+    /// The source.
     pub source: String,
+    /// The target, where the channel is.
     pub target: String,
+    /// The replication channel (default `cutover`).
+    #[serde(default = "default_channel", deserialize_with = "channel_name")]
+    pub channel: String,
 }
 
-impl DropReplication {
-    pub fn describe(&self) -> String {
-        "mysql.drop_replication".to_string()
-    }
+pub(super) fn default_channel() -> String {
+    "cutover".to_string()
+}
 
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        Err(anyhow::anyhow!("mysql.drop_replication is not built yet").into())
+/// A channel name that is safe in file names and statements.
+pub(super) fn channel_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a channel name of letters, digits, `_` and `-` (at most 64), found `{name}`"
+        )))
     }
+}
+
+fn address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    split_address(&text, 3306)
+        .map(|_| Some(text.clone()))
+        .map_err(serde::de::Error::custom)
+}
+
+/// `host`, `host:port` or `[v6]:port` → (host, port).
+fn split_address(text: &str, default_port: u16) -> Result<(String, u16), String> {
+    let bad = || format!("expected `host:port` (or `host`), found `{text}`");
+    let (host, port) = match text.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match text.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') => (host, Some(port)),
+            _ => (text, None),
+        },
+    };
+    let port = match port {
+        Some(port) => port.parse().map_err(|_| bad())?,
+        None => default_port,
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok((host.to_string(), port))
 }
 
 impl Replicate {
+    pub fn describe(&self) -> String {
+        format!(
+            "replicate {} to {} (binlog, channel `{}`)",
+            label(&self.source),
+            label(&self.target),
+            self.channel
+        )
+    }
+
     pub fn inverse(&self) -> DropReplication {
         DropReplication {
             source: self.source.clone(),
             target: self.target.clone(),
+            channel: self.channel.clone(),
         }
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let source = Endpoint::parse(&self.source)?;
+        let target = Endpoint::parse(&self.target)?;
+        let db = target.db().to_string();
+        if db.is_empty() {
+            return Err(anyhow!(
+                "the target URL names no database: name the one `mysql.copy` copied ({}/DB)",
+                target.label().trim_end_matches('/')
+            )
+            .into());
+        }
+        let source_db = match source.db() {
+            "" => db.clone(),
+            name => name.to_string(),
+        };
+        let (host, port) = match &self.source_address {
+            Some(text) => split_address(text, source.port()).map_err(|e| anyhow!(e))?,
+            None => (source.host(), source.port()),
+        };
+        let target_admin = target.without_db();
+        // The replication account needs no rights on the source's database.
+        let source_admin = source.without_db();
+        let (mut src, mut dst) = tokio::try_join!(source_admin.connect(), target_admin.connect())?;
+        let dialect = Dialect::detect(&mut dst, &target).await?;
+        Dialect::plain_escapes(&mut dst, &target).await?;
+        let recorded = position::recorded(&mut dst, &target, &db).await?;
+        let wild_do = wild_do_pattern(&db);
+        let rewrite = if source_db == db {
+            String::new()
+        } else {
+            format!("{source_db}->{db}")
+        };
+        let setup = Setup {
+            dialect,
+            target: &target,
+            channel: &self.channel,
+            wild_do: &wild_do,
+            rewrite: &rewrite,
+        };
+        let existing = dialect.status(&mut dst, &target, &self.channel).await?;
+        let (until, gtid, from) = match &existing {
+            Some(status) => match self
+                .restart(&setup, &mut dst, status, &host, port, recorded.as_ref(), cx)
+                .await?
+            {
+                Some((until, gtid)) => (until, gtid, None),
+                None => {
+                    return Ok(applied(
+                        &self.channel,
+                        &source,
+                        &host,
+                        port,
+                        None,
+                        None,
+                        true,
+                    ))
+                }
+            },
+            None => {
+                let start = self
+                    .check(
+                        &mut src,
+                        &source,
+                        &mut dst,
+                        &target,
+                        &dialect,
+                        recorded.as_ref(),
+                    )
+                    .await?;
+                setup
+                    .configure(&mut dst, &source, &host, port, &start, cx)
+                    .await?;
+                (start.until, start.gtid, Some(start.from))
+            }
+        };
+        let started = setup
+            .start(&mut dst, until.as_ref(), gtid, &host, port, cx)
+            .await;
+        if let Err(error) = started {
+            setup.clean_up(&mut dst, cx).await;
+            return Err(error.into());
+        }
+        Ok(applied(
+            &self.channel,
+            &source,
+            &host,
+            port,
+            from,
+            until,
+            false,
+        ))
+    }
+
+    /// A channel of this name is on the target already. None when it
+    /// replicates as wanted; else how to restart it where it stopped (an
+    /// earlier attempt set it up): up to which position idempotently, by GTID.
+    #[allow(clippy::too_many_arguments)]
+    async fn restart(
+        &self,
+        setup: &Setup<'_>,
+        dst: &mut mysql_async::Conn,
+        status: &ChannelStatus,
+        host: &str,
+        port: u16,
+        recorded: Option<&RecordedCopy>,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<Option<(Option<BinlogPosition>, bool)>> {
+        if (status.host.as_str(), status.port) != (host, port) {
+            return Err(anyhow!(
+                "channel `{}` on the target already replicates from {}:{}, not {host}:{port}: drop it (`mysql.drop_replication`) or choose another `channel`",
+                self.channel,
+                status.host,
+                status.port
+            ));
+        }
+        let strict = setup.exec_mode(dst).await?.eq_ignore_ascii_case("STRICT");
+        if status.running()
+            && strict
+            && status.wild_do_table == setup.wild_do
+            && status.rewrite_db == setup.rewrite
+        {
+            cx.report(Progress::Status(format!(
+                "channel `{}` already replicates from {host}:{port}",
+                self.channel
+            )));
+            return Ok(None);
+        }
+        cx.report(Progress::Status(format!(
+            "channel `{}` exists (IO {}, SQL {}): restarting it where it stopped",
+            self.channel, status.io_running, status.sql_running
+        )));
+        // Not back to the copy's position: that would replay changes twice.
+        let until = recorded
+            .filter(|r| r.first != r.last)
+            .and_then(|r| r.last.clone());
+        let gtid = status.using_gtid.eq_ignore_ascii_case("Slave_Pos");
+        Ok(Some((until, gtid)))
+    }
+
+    /// Every missing prerequisite, each with its fix, in one error; else where to start.
+    async fn check(
+        &self,
+        src: &mut mysql_async::Conn,
+        source: &Endpoint,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        dialect: &Dialect,
+        recorded: Option<&RecordedCopy>,
+    ) -> anyhow::Result<Start> {
+        let db = target.db();
+        let mut problems = Vec::new();
+        let (log_bin, source_id, format): (Option<String>, u64, Option<String>) = src
+            .query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.server_id, @@GLOBAL.binlog_format")
+            .await
+            .map_err(failed(source))?
+            .unwrap_or((None, 0, None));
+        let log_bin = matches!(log_bin.as_deref(), Some("1") | Some("ON"));
+        let target_id: u64 = dst
+            .query_first("SELECT @@GLOBAL.server_id")
+            .await
+            .map_err(failed(target))?
+            .unwrap_or(0);
+        let first = recorded.and_then(|r| r.first.clone());
+        match (recorded, log_bin, &first) {
+            (None, _, _) => problems.push(format!(
+                "the target has no record of a `mysql.copy` of `{db}`, so there is no position to start from: copy with `mysql.copy` first (replication starts where its snapshot was taken)"
+            )),
+            (Some(_), false, None) => problems.push(format!(
+                "the source has no binary log (`log_bin` is OFF) and had none when `{db}` was copied, so there is no position to replicate from: enable it in the source's configuration (`log_bin`, `binlog_format = ROW`, a unique `server_id`), restart the source, and run `mysql.copy` again"
+            )),
+            (Some(_), true, None) => problems.push(format!(
+                "the source had no binary log (`log_bin` OFF) when `{db}` was copied, so the copy recorded no position to replicate from: run `mysql.copy` again now that `log_bin` is on"
+            )),
+            (Some(_), false, Some(_)) => problems.push(format!(
+                "the source's binary log is off now (`log_bin` is OFF; it was on when `{db}` was copied): turn `log_bin` back on in its configuration, restart it, and run `mysql.copy` again (writes made meanwhile were not logged)"
+            )),
+            (Some(_), true, Some(_)) => {}
+        }
+        if let Some(copy) = recorded {
+            if !copy.done {
+                problems.push(format!(
+                    "the copy of `{db}` on the target did not finish: run `mysql.copy` again (it resumes), then replicate"
+                ));
+            }
+            let server = |label: &str| {
+                label
+                    .split_once('@')
+                    .map(|(_, s)| s.to_string())
+                    .unwrap_or_default()
+            };
+            if server(&copy.source) != server(source.label()) {
+                problems.push(format!(
+                    "`{db}` on the target was copied from {}, not from {}: replicate from the server that was copied (the same URL), or copy again",
+                    copy.source,
+                    source.label()
+                ));
+            }
+        }
+        if source_id == 0 {
+            problems.push("the source has `server_id = 0`, which a replication source may not have: set a unique non-zero `server_id` in its configuration and `SET GLOBAL server_id = …` (or restart)".to_string());
+        }
+        if target_id == 0 {
+            problems.push("the target has `server_id = 0`, which a replica may not have: `SET GLOBAL server_id = …` (unique, non-zero) on the target and in its configuration".to_string());
+        } else if target_id == source_id {
+            problems.push(format!(
+                "source and target both have `server_id = {source_id}`: the target would skip the source's events as its own: give the target another one (`SET GLOBAL server_id = {}` and in its configuration)",
+                source_id + 1
+            ));
+        }
+        if log_bin {
+            let format = format.unwrap_or_default();
+            if !format.eq_ignore_ascii_case("ROW") {
+                problems.push(format!(
+                    "the source logs with `binlog_format = {format}`; replication needs `ROW` (the replay of a resumed copy is only idempotent for row events): `SET GLOBAL binlog_format = ROW` on the source and in its configuration, then reconnect the application (open sessions keep their format)"
+                ));
+            }
+            match binary_logs(src, source).await {
+                Ok(logs) => {
+                    let recorded_files = [first.as_ref(), recorded.and_then(|r| r.last.as_ref())];
+                    for position in recorded_files.into_iter().flatten() {
+                        if !logs.iter().any(|(file, _)| file == &position.file) {
+                            let kept = match (logs.first(), logs.last()) {
+                                (Some(a), Some(b)) => format!("it keeps {} … {}", a.0, b.0),
+                                _ => "it lists none".to_string(),
+                            };
+                            problems.push(format!(
+                                "the binary log at the recorded position, `{}` (position {position}), was purged from the source ({kept}), so the changes since the copy are gone: raise `binlog_expire_logs_seconds` (MariaDB ≤ 10.5, MySQL 5.7: `expire_logs_days`) on the source so logs outlive the copy, and run `mysql.copy` again",
+                                position.file
+                            ));
+                            break;
+                        }
+                    }
+                }
+                Err(error) => problems.push(format!(
+                    "cannot list the source's binary logs ({error:#}): `GRANT BINLOG MONITOR ON *.* TO` the source user (MySQL: `REPLICATION CLIENT`)"
+                )),
+            }
+        }
+        if let Some(problem) = replication_grant(src, source).await? {
+            problems.push(problem);
+        }
+        if !problems.is_empty() {
+            return Err(anyhow!(
+                "binlog replication cannot start:\n  - {}",
+                problems.join("\n  - ")
+            ));
+        }
+        let from = first.ok_or_else(|| anyhow!("no recorded position"))?;
+        let last = recorded.and_then(|r| r.last.clone());
+        let until = last.filter(|last| *last != from);
+        let has_gtid = |p: &BinlogPosition| p.gtid.as_deref().is_some_and(|g| !g.is_empty());
+        let gtid = dialect.mariadb && has_gtid(&from) && until.as_ref().is_none_or(has_gtid);
+        Ok(Start { from, until, gtid })
+    }
+}
+
+/// None when the source user may replicate (or it cannot tell: then the IO
+/// thread will say); else the problem with its fix.
+async fn replication_grant(
+    src: &mut mysql_async::Conn,
+    source: &Endpoint,
+) -> anyhow::Result<Option<String>> {
+    let grants: Vec<String> = src.query("SHOW GRANTS").await.map_err(failed(source))?;
+    let global = |g: &String| g.to_uppercase().contains(" ON *.* TO ");
+    let may = grants.iter().filter(|g| global(g)).any(|g| {
+        let g = g.to_uppercase();
+        g.contains("ALL PRIVILEGES")
+            || g.contains("REPLICATION SLAVE")
+            || g.contains("REPLICATION REPLICA")
+    });
+    // Privileges through a role do not show here: let the IO thread decide.
+    let has_roles = grants.iter().any(|g| !g.to_uppercase().contains(" ON "));
+    if may || has_roles {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "user `{}` may not replicate from the source: `GRANT REPLICATION SLAVE ON *.* TO '{}'@'…'` (the host the target connects from)",
+        source.user(),
+        source.user()
+    )))
+}
+
+fn applied(
+    channel: &str,
+    source: &Endpoint,
+    host: &str,
+    port: u16,
+    from: Option<BinlogPosition>,
+    until: Option<BinlogPosition>,
+    already: bool,
+) -> Applied {
+    Applied {
+        data: serde_json::json!({
+            "channel": channel,
+            "source": source.label(),
+            "address": format!("{host}:{port}"),
+            "from": from.map(|p| p.to_string()),
+            "idempotent_until": until.map(|p| p.to_string()),
+            "already_replicating": already,
+        }),
+        ..Applied::default()
+    }
+}
+
+impl DropReplication {
+    pub fn describe(&self) -> String {
+        format!(
+            "stop and remove replication channel `{}` on {} (from {})",
+            self.channel,
+            label(&self.target),
+            label(&self.source)
+        )
+    }
+
+    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let target = Endpoint::parse(&self.target)?;
+        let mut dst = target.without_db().connect().await?;
+        let dialect = Dialect::detect(&mut dst, &target).await?;
+        let Some(status) = dialect.status(&mut dst, &target, &self.channel).await? else {
+            cx.report(Progress::Status("nothing to drop".into()));
+            return Ok(Applied {
+                data: serde_json::json!({ "dropped": null }),
+                ..Applied::default()
+            });
+        };
+        for sql in [
+            dialect.stop(&self.channel),
+            dialect.reset_all(&self.channel),
+        ] {
+            dst.query_drop(&sql)
+                .await
+                .map_err(failed(&target))
+                .with_context(|| format!("failed to run `{sql}`"))?;
+        }
+        cx.report(Progress::Status(format!(
+            "dropped channel {} (replicated from {}:{})",
+            self.channel, status.host, status.port
+        )));
+        Ok(Applied {
+            data: serde_json::json!({
+                "dropped": self.channel,
+                "from": format!("{}:{}", status.host, status.port),
+            }),
+            ..Applied::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_address;
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        assert_eq!(split_address("db:3307", 1), Ok(("db".into(), 3307)));
+        assert_eq!(split_address("db", 3306), Ok(("db".into(), 3306)));
+        assert_eq!(split_address("[::1]:3310", 1), Ok(("::1".into(), 3310)));
+        assert!(split_address("db:port", 1).is_err());
+        assert!(split_address(":3306", 1).is_err());
     }
 }
