@@ -32,7 +32,16 @@ impl Writer {
             let mut acknowledged = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 let output = Command::new("mariadb")
-                    .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "app", "-N", "-B"])
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-P",
+                        &port.to_string(),
+                        "-u",
+                        "app",
+                        "-N",
+                        "-B",
+                    ])
                     .arg(format!("--password={APP_PASSWORD}"))
                     .args([
                         "-D",
@@ -87,7 +96,8 @@ fn the_mysql_reference_playbook_moves_the_database_under_writes() {
     }
 
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/mysql-replica-cutover.yaml"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("playbooks/mysql-replica-cutover.yaml"),
     )
     .unwrap();
     sandbox.write("pb.yaml", &text);
@@ -130,8 +140,14 @@ fn the_mysql_reference_playbook_moves_the_database_under_writes() {
         "an acknowledged write is missing on the new server"
     );
     // The application writes to the new server now.
-    let on_target: u64 = target.sql("shop", "SELECT COUNT(*) FROM probe").parse().unwrap();
-    let on_source: u64 = source.sql("shop", "SELECT COUNT(*) FROM probe").parse().unwrap();
+    let on_target: u64 = target
+        .sql("shop", "SELECT COUNT(*) FROM probe")
+        .parse()
+        .unwrap();
+    let on_source: u64 = source
+        .sql("shop", "SELECT COUNT(*) FROM probe")
+        .parse()
+        .unwrap();
     assert!(
         on_target > on_source,
         "writes went on after the swap ({on_target} vs {on_source})"
@@ -147,7 +163,16 @@ fn the_mysql_reference_playbook_moves_the_database_under_writes() {
     // HAProxy sends the application to the new server; it no longer
     // replicates from the old one; the maintenance page is off.
     let through = Command::new("mariadb")
-        .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", "app", "-N", "-B"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "-u",
+            "app",
+            "-N",
+            "-B",
+        ])
         .arg(format!("--password={APP_PASSWORD}"))
         .args(["-e", "SELECT @@server_id"])
         .output()

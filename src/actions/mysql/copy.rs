@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::catalog::{self, quote, DeferredIndex, Table};
 use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
-use super::copy_rows::{self, Chunk, Meter, Work};
+use super::copy_rows::{self, Chunk, Format, Meter, Work};
 use super::position::{self, BinlogPosition};
 use crate::actions::postgres::{parse_rate, TableFilter};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
@@ -210,6 +210,11 @@ impl Copy {
                     let create =
                         catalog::create_table(&mut src, &source, &source_db, &table.name).await?;
                     let (_, indexes) = catalog::defer_indexes(&create);
+                    let indexes = if std::env::var("XDEFER").is_ok() {
+                        Vec::new()
+                    } else {
+                        indexes
+                    };
                     if !indexes.is_empty() {
                         deferred.insert(table.name.clone(), indexes);
                     }
@@ -365,6 +370,7 @@ impl Copy {
                 meter: &Meter::new(&[], 0, 0, None),
                 db: target_db,
                 batch: BATCH,
+                format: Format::Insert,
                 deferred,
                 chunks_left: RefCell::new(BTreeMap::new()),
                 indexed: RefCell::new(BTreeSet::new()),
@@ -441,6 +447,18 @@ impl Copy {
                 .saturating_sub(64 * 1024)
                 .max(64 * 1024) as usize,
         );
+        let local_infile: Option<String> = control
+            .query_first("SELECT CAST(@@GLOBAL.local_infile AS CHAR)")
+            .await
+            .unwrap_or(None);
+        let format = if matches!(local_infile.as_deref(), Some("1" | "ON")) {
+            Format::LoadData
+        } else {
+            cx.report(Progress::Status(
+                "the target has local_infile off: rows go as INSERT statements (slower)".into(),
+            ));
+            Format::Insert
+        };
         let meter = Meter::new(&queue, pending.len(), rows_expected, max_rate);
         cx.report(Progress::Status(format!(
             "copying {} range(s) of {} table(s) over {} connection pair(s)",
@@ -458,6 +476,7 @@ impl Copy {
             meter: &meter,
             db: target_db,
             batch,
+            format,
             deferred,
             chunks_left: RefCell::new(chunks_left),
             indexed: RefCell::new(BTreeSet::new()),
@@ -501,10 +520,15 @@ impl Copy {
             readers.push(conn);
         }
         let mariadb = position::is_mariadb(&mut readers[0], source).await?;
+        let binlog = position::binlog_enabled(&mut readers[0], source).await?;
         // MariaDB tells one connection's snapshot position without a lock.
-        if workers == 1 && mariadb {
+        if workers == 1 && (mariadb || !binlog) {
             start_snapshot(&mut readers[0], source).await?;
-            let position = position::current(&mut readers[0], source).await?;
+            let position = if binlog {
+                Some(position::of_snapshot(&mut readers[0], source).await?)
+            } else {
+                None
+            };
             return Ok((readers, position));
         }
         let mut locker = source.connect().await?;
@@ -513,15 +537,22 @@ impl Copy {
             for reader in readers.iter_mut() {
                 start_snapshot(reader, source).await?;
             }
-            position::current(&mut locker, source).await
+            if binlog {
+                position::under_lock(&mut locker, source, mariadb)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
         }
         .await;
+        let held_for = held.elapsed();
         let unlocked = locker.query_drop("UNLOCK TABLES").await;
         let position = lined_up?;
         unlocked.map_err(fail(source))?;
         cx.report(Progress::Status(format!(
             "{workers} connections share one snapshot (global read lock held {} ms){}",
-            held.elapsed().as_millis(),
+            held_for.as_millis(),
             position
                 .as_ref()
                 .map(|p| format!("; source binlog at {p}"))
@@ -659,7 +690,11 @@ async fn create_tables(
     )));
     for table in tables {
         let create = catalog::create_table(src, source, source_db, &table.name).await?;
-        let (create, _) = catalog::defer_indexes(&create);
+        let create = if std::env::var("XDEFER").is_ok() {
+            create
+        } else {
+            catalog::defer_indexes(&create).0
+        };
         if present.iter().any(|p| p.name == table.name) {
             // Created by an attempt that stopped before every table existed:
             // no rows were copied into it yet.

@@ -154,14 +154,155 @@ fn select_sql(table: &Table, chunk: &Chunk) -> String {
     sql
 }
 
-fn insert_head(table: &Table) -> Vec<u8> {
-    let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ",
+/// How rows reach the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `LOAD DATA LOCAL INFILE` from a stream (no file): the server parses
+    /// tab-separated text much faster than SQL (5.1 s vs 3.4 s for 500k rows
+    /// here). Needs `local_infile` on the target.
+    LoadData,
+    /// Multi-row `INSERT`s, where `local_infile` is off.
+    Insert,
+}
+
+/// One batch of rows in the target's format.
+struct Batch {
+    format: Format,
+    head: Vec<u8>,
+    data: Vec<u8>,
+    rows: usize,
+}
+
+impl Batch {
+    fn new(format: Format, table: &Table) -> Batch {
+        let head = match format {
+            Format::Insert => {
+                let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
+                format!(
+                    "INSERT INTO {} ({}) VALUES ",
+                    quote(&table.name),
+                    columns.join(", ")
+                )
+                .into_bytes()
+            }
+            Format::LoadData => Vec::new(),
+        };
+        Batch {
+            format,
+            data: head.clone(),
+            head,
+            rows: 0,
+        }
+    }
+
+    /// Appends a row; returns the bytes it took.
+    fn push_row(&mut self, row: &mysql_async::Row, table: &Table) -> usize {
+        let before = self.data.len();
+        match self.format {
+            Format::Insert => {
+                if self.rows > 0 {
+                    self.data.push(b',');
+                }
+                self.data.push(b'(');
+                for (i, column) in table.columns.iter().enumerate() {
+                    if i > 0 {
+                        self.data.push(b',');
+                    }
+                    let value = row.as_ref(i).unwrap_or(&Value::NULL);
+                    push_literal(&mut self.data, value, column.binary);
+                }
+                self.data.push(b')');
+            }
+            Format::LoadData => {
+                for (i, column) in table.columns.iter().enumerate() {
+                    if i > 0 {
+                        self.data.push(b'\t');
+                    }
+                    let value = row.as_ref(i).unwrap_or(&Value::NULL);
+                    push_field(&mut self.data, value, column.binary);
+                }
+                self.data.push(b'\n');
+            }
+        }
+        self.rows += 1;
+        self.data.len() - before
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        self.rows = 0;
+        std::mem::replace(&mut self.data, self.head.clone())
+    }
+}
+
+/// Appends a value as a field of `LOAD DATA`'s default format: `\N` for
+/// NULL, hex for bytes (turned back by `UNHEX` in the statement), text with
+/// backslash escapes for tab, newline, backslash and NUL.
+pub fn push_field(data: &mut Vec<u8>, value: &Value, binary: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    match value {
+        Value::NULL => data.extend_from_slice(b"\\N"),
+        Value::Bytes(bytes) if binary => {
+            for b in bytes {
+                data.push(HEX[(b >> 4) as usize]);
+                data.push(HEX[(b & 15) as usize]);
+            }
+        }
+        Value::Bytes(bytes) => {
+            for &b in bytes {
+                match b {
+                    b'\\' => data.extend_from_slice(b"\\\\"),
+                    b'\t' => data.extend_from_slice(b"\\t"),
+                    b'\n' => data.extend_from_slice(b"\\n"),
+                    b'\r' => data.extend_from_slice(b"\\r"),
+                    0 => data.extend_from_slice(b"\\0"),
+                    _ => data.push(b),
+                }
+            }
+        }
+        other => {
+            let text = other.as_sql(false);
+            data.extend_from_slice(text.trim_matches('\'').as_bytes());
+        }
+    }
+}
+
+/// The `LOAD DATA` statement of a table: bytes columns go through a
+/// variable and `UNHEX`. Then every column goes through a variable: MariaDB
+/// 10.11 forgets `NO_AUTO_VALUE_ON_ZERO` for columns loaded directly when a
+/// `SET` clause is present (a zero id became the next AUTO_INCREMENT value).
+fn load_sql(table: &Table) -> String {
+    let via_variables = table.columns.iter().any(|c| c.binary);
+    let mut targets = Vec::new();
+    let mut sets = Vec::new();
+    for (i, column) in table.columns.iter().enumerate() {
+        if column.binary {
+            targets.push(format!("@c{i}"));
+            sets.push(format!("{} = UNHEX(@c{i})", quote(&column.name)));
+        } else if via_variables {
+            targets.push(format!("@c{i}"));
+            sets.push(format!("{} = @c{i}", quote(&column.name)));
+        } else {
+            targets.push(quote(&column.name));
+        }
+    }
+    let mut sql = format!(
+        "LOAD DATA LOCAL INFILE 'cutover-rows' INTO TABLE {} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
         quote(&table.name),
-        columns.join(", ")
-    )
-    .into_bytes()
+        targets.join(", ")
+    );
+    if !sets.is_empty() {
+        sql.push_str(" SET ");
+        sql.push_str(&sets.join(", "));
+    }
+    sql
 }
 
 /// Shared by the workers: what is left, and how far along the copy is.
@@ -170,8 +311,9 @@ pub struct Work<'a> {
     pub tables: &'a [Table],
     pub meter: &'a Meter,
     pub db: &'a str,
-    /// Bytes of SQL per INSERT statement.
+    /// Bytes per INSERT statement or LOAD DATA stream.
     pub batch: usize,
+    pub format: Format,
     /// Indexes to build per table once all its rows are in.
     pub deferred: BTreeMap<String, Vec<DeferredIndex>>,
     /// Ranges still to copy per table in this attempt.
@@ -292,7 +434,7 @@ async fn copy_chunk(
         .await
         .map_err(on_target)?;
     // Reading and writing overlap: the next batch is read while the
-    // target runs the previous INSERT.
+    // target loads the previous one.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let rows = Cell::new(0u64);
     let bytes = Cell::new(0u64);
@@ -301,50 +443,42 @@ async fn copy_chunk(
             .query_iter(select_sql(table, chunk))
             .await
             .map_err(|e| anyhow!("source: {}", describe(&e)))?;
-        let head = insert_head(table);
-        let mut sql = head.clone();
-        let mut in_batch = 0usize;
+        let mut batch = Batch::new(work.format, table);
         while let Some(row) = result
             .next()
             .await
             .map_err(|e| anyhow!("source: {}", describe(&e)))?
         {
-            let before = sql.len();
-            if in_batch > 0 {
-                sql.push(b',');
-            }
-            sql.push(b'(');
-            for (i, column) in table.columns.iter().enumerate() {
-                if i > 0 {
-                    sql.push(b',');
-                }
-                let value = row.as_ref(i).unwrap_or(&Value::NULL);
-                push_literal(&mut sql, value, column.binary);
-            }
-            sql.push(b')');
-            in_batch += 1;
+            let added = batch.push_row(&row, table);
             rows.set(rows.get() + 1);
-            bytes.set(bytes.get() + (sql.len() - before) as u64);
-            work.meter
-                .add(&table.name, 1, (sql.len() - before) as u64, cx)
-                .await;
-            if sql.len() >= work.batch {
-                let full = std::mem::replace(&mut sql, head.clone());
-                in_batch = 0;
-                if sender.send(full).await.is_err() {
-                    break; // The writer failed: its error is the one to report.
-                }
+            bytes.set(bytes.get() + added as u64);
+            work.meter.add(&table.name, 1, added as u64, cx).await;
+            if batch.len() >= work.batch && sender.send(batch.take()).await.is_err() {
+                break; // The writer failed: its error is the one to report.
             }
         }
-        if in_batch > 0 {
-            let _ = sender.send(sql).await;
+        if !batch.is_empty() {
+            let _ = sender.send(batch.take()).await;
         }
         drop(sender);
         anyhow::Ok(())
     };
+    let load = load_sql(table);
     let write = async {
-        while let Some(statement) = receiver.recv().await {
-            dst.query_drop(statement).await.map_err(on_target)?;
+        while let Some(data) = receiver.recv().await {
+            match work.format {
+                Format::Insert => dst.query_drop(data).await.map_err(on_target)?,
+                Format::LoadData => {
+                    let data = bytes::Bytes::from(data);
+                    dst.set_infile_handler(async move {
+                        Ok(
+                            Box::pin(futures_util::stream::once(async move { Ok(data) }))
+                                as mysql_async::InfileData,
+                        )
+                    });
+                    dst.query_drop(&load).await.map_err(on_target)?;
+                }
+            }
         }
         anyhow::Ok(())
     };
@@ -489,6 +623,22 @@ mod tests {
         }
         assert!(cut_points(5, 5, 8).is_empty());
         assert_eq!(chunks("t", &[]).len(), 1);
+    }
+
+    #[test]
+    fn fields_escape_what_load_data_would_misread() {
+        let mut data = Vec::new();
+        push_field(&mut data, &Value::Bytes(b"a\tb\\c\nd\0".to_vec()), false);
+        assert_eq!(data, b"a\\tb\\\\c\\nd\\0");
+        data.clear();
+        push_field(&mut data, &Value::NULL, false);
+        assert_eq!(data, b"\\N");
+        data.clear();
+        push_field(&mut data, &Value::Bytes(b"\\N".to_vec()), false);
+        assert_eq!(data, b"\\\\N");
+        data.clear();
+        push_field(&mut data, &Value::Bytes(vec![0, 255]), true);
+        assert_eq!(data, b"00FF");
     }
 
     #[test]

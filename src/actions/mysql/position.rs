@@ -63,54 +63,84 @@ pub async fn is_mariadb(conn: &mut mysql_async::Conn, endpoint: &Endpoint) -> an
         .contains("mariadb"))
 }
 
-/// The source's current binary log position, None when it writes none
-/// (`log_bin` off). Consistent with a snapshot when read under a global read
-/// lock, or right after `START TRANSACTION WITH CONSISTENT SNAPSHOT` from
-/// MariaDB's `binlog_snapshot_*` status on that connection.
-pub async fn current(
+/// Whether the server writes a binary log (`log_bin`).
+pub async fn binlog_enabled(
     conn: &mut mysql_async::Conn,
     endpoint: &Endpoint,
-) -> anyhow::Result<Option<BinlogPosition>> {
+) -> anyhow::Result<bool> {
     let log_bin: Option<(String, String)> = conn
         .query_first("SHOW GLOBAL VARIABLES LIKE 'log_bin'")
         .await
         .map_err(fail(endpoint))?;
-    if !matches!(log_bin, Some((_, ref v)) if v.eq_ignore_ascii_case("ON") || v == "1") {
+    Ok(matches!(log_bin, Some((_, ref v)) if v.eq_ignore_ascii_case("ON") || v == "1"))
+}
+
+/// The source's binary log position now, None when it writes none (`log_bin`
+/// off). Without a lock the file/offset and the GTID position are two reads
+/// a write may fall between: for waiting on (catch up), not for snapshots.
+pub async fn current(
+    conn: &mut mysql_async::Conn,
+    endpoint: &Endpoint,
+) -> anyhow::Result<Option<BinlogPosition>> {
+    if !binlog_enabled(conn, endpoint).await? {
         return Ok(None);
     }
     let mariadb = is_mariadb(conn, endpoint).await?;
-    let (file, pos) = if mariadb {
-        // Consistent with this connection's snapshot if it has one; else current.
-        let rows: Vec<(String, String)> = conn
-            .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
-            .await
-            .map_err(fail(endpoint))?;
-        let get = |name: &str| {
-            rows.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        match (get("binlog_snapshot_file"), get("binlog_snapshot_position")) {
-            (Some(file), Some(pos)) if !file.is_empty() => (file, pos.parse().unwrap_or(0)),
-            _ => master_status(conn, endpoint).await?,
-        }
+    under_lock(conn, endpoint, mariadb).await.map(Some)
+}
+
+/// The binary log position now, read while a global read lock holds every
+/// write back (so it is exactly the position of snapshots taken under it).
+/// Quick: nothing here reads the binary log itself.
+pub async fn under_lock(
+    conn: &mut mysql_async::Conn,
+    endpoint: &Endpoint,
+    mariadb: bool,
+) -> anyhow::Result<BinlogPosition> {
+    let (file, pos) = master_status(conn, endpoint).await?;
+    let variable = if mariadb {
+        "SELECT @@GLOBAL.gtid_binlog_pos"
     } else {
-        master_status(conn, endpoint).await?
+        "SELECT @@GLOBAL.gtid_executed"
     };
-    let gtid = if mariadb {
-        conn.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
-            .await
-            .map_err(fail(endpoint))?
-            .flatten()
-    } else {
-        conn.query_first::<Option<String>, _>("SELECT @@GLOBAL.gtid_executed")
-            .await
-            .ok()
-            .flatten()
-            .flatten()
-            .filter(|g| !g.is_empty())
+    let gtid = conn
+        .query_first::<Option<String>, _>(variable)
+        .await
+        .ok()
+        .flatten()
+        .flatten()
+        .filter(|g| !g.is_empty());
+    Ok(BinlogPosition { file, pos, gtid })
+}
+
+/// The binary log position of the snapshot this connection's transaction
+/// holds (MariaDB's `binlog_snapshot_*`), with its GTID position — no lock
+/// needed. Reading the GTID (`BINLOG_GTID_POS`) scans the binlog file up to
+/// the position: do it outside any lock.
+pub async fn of_snapshot(
+    conn: &mut mysql_async::Conn,
+    endpoint: &Endpoint,
+) -> anyhow::Result<BinlogPosition> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW SESSION STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(fail(endpoint))?;
+    let get = |name: &str| {
+        rows.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
     };
-    Ok(Some(BinlogPosition { file, pos, gtid }))
+    let (file, pos) = match (get("binlog_snapshot_file"), get("binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => (file, pos.parse().unwrap_or(0)),
+        _ => master_status(conn, endpoint).await?,
+    };
+    let gtid = conn
+        .exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (&file, pos))
+        .await
+        .map_err(fail(endpoint))?
+        .flatten()
+        .filter(|g| !g.is_empty());
+    Ok(BinlogPosition { file, pos, gtid })
 }
 
 async fn master_status(
