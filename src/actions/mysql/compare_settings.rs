@@ -72,7 +72,10 @@ impl CompareSettings {
     pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
-        let (mut src, mut dst) = tokio::try_join!(source.connect(), target.connect())?;
+        // The target's database may not exist yet (mysql.copy creates it):
+        // its settings are the server's.
+        let target_server = target.without_db();
+        let (mut src, mut dst) = tokio::try_join!(source.connect(), target_server.connect())?;
         let (a, b) = tokio::try_join!(server(&mut src, &source), server(&mut dst, &target))?;
         let mut rows = vec![self.version(&a, &b)];
         let mut keys: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
