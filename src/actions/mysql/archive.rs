@@ -10,6 +10,7 @@ use anyhow::{anyhow, Context};
 use sha2::{Digest, Sha256};
 
 use super::position::BinlogPosition;
+pub use crate::actions::postgres::human_bytes;
 
 /// The last line of a complete `mysqldump` / `mariadb-dump` archive.
 pub const COMPLETED: &str = "-- Dump completed";
@@ -183,22 +184,6 @@ pub fn inspect(path: &Path) -> anyhow::Result<ArchiveInfo> {
         completed,
         size,
     })
-}
-
-/// `12.4 MB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// The archive while it is written: `.NAME.partial` beside the final name,

@@ -14,6 +14,7 @@ use super::connect::{label, Endpoint};
 use super::position::{self, BinlogPosition};
 use super::replicate::channel::{binary_logs, binlog_distance, failed, ChannelStatus, Dialect};
 use super::replicate::{channel_name, default_channel};
+use crate::actions::postgres::human_bytes;
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
 use crate::playbook::{format_duration, DurationText};
 
@@ -292,20 +293,4 @@ fn trend(previous: Option<(Instant, u64)>, lag: Option<u64>) -> String {
 fn lag_text(lag: Option<u64>) -> String {
     lag.map(human_bytes)
         .unwrap_or_else(|| "an unknown amount".into())
-}
-
-/// `1.5 MB` (units of 1024), as postgres.catch_up shows it.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

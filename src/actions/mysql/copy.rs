@@ -21,20 +21,9 @@ use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
 use super::copy_rows::{self, Chunk, Format, Meter, Work};
 use super::position::{self, BinlogPosition};
-use crate::actions::postgres::{parse_rate, TableFilter};
+use crate::actions::postgres::{parse_rate, OnExisting, TableFilter};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
 use crate::playbook::DurationText;
-
-/// What to do when the target database already has tables.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExisting {
-    /// Refuse to touch a target that has tables (default).
-    #[default]
-    Fail,
-    /// Keep the target's tables, empty them and copy the rows into them.
-    Truncate,
-}
 
 /// Parameters of `mysql.copy`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -22,7 +22,7 @@ mod verify;
 pub use catch_up::CatchUp;
 pub use compare_settings::CompareSettings;
 pub use connect::{describe as describe_error, Endpoint};
-pub use copy::{human_bytes, parse_rate, Copy};
+pub use copy::{human_bytes, parse_rate, Copy, OnExisting};
 pub use freeze::{ReadOnly, ReadWrite};
 pub use health::Health;
 pub use replicate::{DropReplication, Replicate};
