@@ -42,6 +42,9 @@ impl Maria {
                 "--skip-test-db",
             ])
             .arg(format!("--datadir={}", data.display()))
+            // Installs sharing /tmp were seen failing (`Unknown table
+            // 'mysql.tmp_user_sys'`) when tests start servers in parallel.
+            .arg(format!("--tmpdir={}", dir.path().display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
