@@ -199,11 +199,6 @@ impl Copy {
                     let create =
                         catalog::create_table(&mut src, &source, &source_db, &table.name).await?;
                     let (_, indexes) = catalog::defer_indexes(&create);
-                    let indexes = if std::env::var("XDEFER").is_ok() {
-                        Vec::new()
-                    } else {
-                        indexes
-                    };
                     if !indexes.is_empty() {
                         deferred.insert(table.name.clone(), indexes);
                     }
@@ -363,6 +358,8 @@ impl Copy {
                 deferred,
                 chunks_left: RefCell::new(BTreeMap::new()),
                 indexed: RefCell::new(BTreeSet::new()),
+                to_index: RefCell::new(VecDeque::new()),
+                rows_done: std::cell::Cell::new(true),
             };
             // Every row was in before; indexes may still be missing.
             let mut conn = target.connect().await?;
@@ -469,12 +466,23 @@ impl Copy {
             deferred,
             chunks_left: RefCell::new(chunks_left),
             indexed: RefCell::new(BTreeSet::new()),
+            to_index: RefCell::new(VecDeque::new()),
+            rows_done: std::cell::Cell::new(false),
         };
+        // Indexes are built on a connection of their own while the workers
+        // go on with other tables: a worker building them would leave its
+        // share of the rows waiting (8.6 s for 4M rows here).
+        let mut builder_conn = target.connect().await?;
         let runs = readers
             .iter_mut()
             .zip(writers.iter_mut())
             .map(|(src, dst)| copy_rows::worker(src, dst, &work, cx));
-        futures_util::future::try_join_all(runs).await?;
+        let rows = async {
+            let result = futures_util::future::try_join_all(runs).await;
+            work.rows_done.set(true);
+            result
+        };
+        tokio::try_join!(rows, copy_rows::builder(&mut builder_conn, &work, cx))?;
         for mut reader in readers {
             let _ = reader.query_drop("COMMIT").await;
         }
@@ -486,7 +494,7 @@ impl Copy {
             .cloned()
             .collect();
         for table in unbuilt {
-            copy_rows::build_indexes(&mut writers[0], &work, &table, cx).await?;
+            copy_rows::build_indexes(&mut builder_conn, &work, &table, cx).await?;
         }
         meter.report_total(cx);
         Ok((meter.rows.get(), meter.bytes.get()))
@@ -679,11 +687,7 @@ async fn create_tables(
     )));
     for table in tables {
         let create = catalog::create_table(src, source, source_db, &table.name).await?;
-        let create = if std::env::var("XDEFER").is_ok() {
-            create
-        } else {
-            catalog::defer_indexes(&create).0
-        };
+        let (create, _) = catalog::defer_indexes(&create);
         if present.iter().any(|p| p.name == table.name) {
             // Created by an attempt that stopped before every table existed:
             // no rows were copied into it yet.

@@ -320,6 +320,10 @@ pub struct Work<'a> {
     pub chunks_left: RefCell<BTreeMap<String, usize>>,
     /// Tables whose deferred indexes this attempt built.
     pub indexed: RefCell<BTreeSet<String>>,
+    /// Tables whose rows are all in, waiting for the index builder.
+    pub to_index: RefCell<VecDeque<String>>,
+    /// The workers are finished (or one failed).
+    pub rows_done: Cell<bool>,
 }
 
 impl Work<'_> {
@@ -332,6 +336,23 @@ impl Work<'_> {
                 *n == 0
             }
             None => false,
+        }
+    }
+}
+
+/// Builds the deferred indexes of each table whose rows are all in, as the
+/// workers finish them, until the workers are done and nothing waits.
+pub async fn builder(
+    conn: &mut mysql_async::Conn,
+    work: &Work<'_>,
+    cx: &StepContext<'_>,
+) -> anyhow::Result<()> {
+    loop {
+        let next = work.to_index.borrow_mut().pop_front();
+        match next {
+            Some(table) => build_indexes(conn, work, &table, cx).await?,
+            None if work.rows_done.get() => return Ok(()),
+            None => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
@@ -415,8 +436,8 @@ pub async fn worker(
                     table.name
                 ),
             })?;
-        if work.finish(&chunk) {
-            build_indexes(dst, work, &table.name, cx).await?;
+        if work.finish(&chunk) && work.deferred.contains_key(&table.name) {
+            work.to_index.borrow_mut().push_back(table.name.clone());
         }
     }
 }
