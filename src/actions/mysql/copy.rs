@@ -66,7 +66,7 @@ fn default_lock_timeout() -> DurationText {
 }
 
 /// Bytes of SQL per INSERT at most (less if the target's max_allowed_packet is smaller).
-const BATCH: usize = 4 * 1024 * 1024;
+const BATCH: usize = 1024 * 1024;
 
 /// Session settings of the target's writers: no checks a copy of consistent
 /// data does not need, zero kept as a value in AUTO_INCREMENT columns,

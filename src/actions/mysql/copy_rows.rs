@@ -171,10 +171,11 @@ struct Batch {
     head: Vec<u8>,
     data: Vec<u8>,
     rows: usize,
+    capacity: usize,
 }
 
 impl Batch {
-    fn new(format: Format, table: &Table) -> Batch {
+    fn new(format: Format, table: &Table, capacity: usize) -> Batch {
         let head = match format {
             Format::Insert => {
                 let columns: Vec<String> = table.columns.iter().map(|c| quote(&c.name)).collect();
@@ -187,12 +188,23 @@ impl Batch {
             }
             Format::LoadData => Vec::new(),
         };
-        Batch {
+        let mut batch = Batch {
             format,
-            data: head.clone(),
+            data: Vec::new(),
             head,
             rows: 0,
-        }
+            capacity,
+        };
+        batch.data = batch.fresh();
+        batch
+    }
+
+    /// An empty batch sized for a full one plus a row, so that filling it
+    /// never doubles a buffer past what is sent (memory grows with `jobs`).
+    fn fresh(&self) -> Vec<u8> {
+        let mut data = Vec::with_capacity(self.capacity);
+        data.extend_from_slice(&self.head);
+        data
     }
 
     /// Appends a row; returns the bytes it took.
@@ -238,7 +250,8 @@ impl Batch {
 
     fn take(&mut self) -> Vec<u8> {
         self.rows = 0;
-        std::mem::replace(&mut self.data, self.head.clone())
+        let fresh = self.fresh();
+        std::mem::replace(&mut self.data, fresh)
     }
 }
 
@@ -464,7 +477,7 @@ async fn copy_chunk(
             .query_iter(select_sql(table, chunk))
             .await
             .map_err(|e| anyhow!("source: {}", describe(&e)))?;
-        let mut batch = Batch::new(work.format, table);
+        let mut batch = Batch::new(work.format, table, work.batch + 256 * 1024);
         while let Some(row) = result
             .next()
             .await
