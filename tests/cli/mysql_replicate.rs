@@ -226,6 +226,23 @@ impl Writer {
     }
 }
 
+/// A seeded source, a target loaded from its dump with the position
+/// recorded, and `mysql.replicate` run successfully between them.
+fn replicating_20_orders() -> (Maria, Maria, Sandbox) {
+    let (source, target) = servers(true);
+    source.seed("shop", 20);
+    repl_user(&source);
+    let snapshot = dump(&source, &target, &["--databases", "shop"], true).unwrap();
+    record_copy(&source, &target, Some(&snapshot), Some(&snapshot));
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook("replicate", &source, &target, REPLICATE),
+    );
+    run(&sandbox).expect_code(0);
+    (source, target, sandbox)
+}
+
 #[test]
 fn replication_under_writes_then_freeze_catch_up_and_checksums_lose_nothing() {
     let started = Instant::now();
@@ -457,17 +474,7 @@ fn a_source_the_target_cannot_reach_fails_with_the_io_error_and_leaves_no_channe
 
 #[test]
 fn catch_up_fails_at_once_with_the_replica_s_own_error() {
-    let (source, target) = servers(true);
-    source.seed("shop", 20);
-    repl_user(&source);
-    let snapshot = dump(&source, &target, &["--databases", "shop"], true).unwrap();
-    record_copy(&source, &target, Some(&snapshot), Some(&snapshot));
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "pb.yaml",
-        &playbook("replicate", &source, &target, REPLICATE),
-    );
-    run(&sandbox).expect_code(0);
+    let (source, target, sandbox) = replicating_20_orders();
     // The replica diverges: a row the source then updates is gone there.
     target.sql("shop", "DELETE FROM orders WHERE id = 5");
     source.sql("shop", "UPDATE orders SET note = 'changed' WHERE id = 5");
@@ -497,17 +504,7 @@ fn catch_up_fails_at_once_with_the_replica_s_own_error() {
 
 #[test]
 fn catch_up_times_out_saying_how_far_behind_and_max_lag_tolerates_that() {
-    let (source, target) = servers(true);
-    source.seed("shop", 20);
-    repl_user(&source);
-    let snapshot = dump(&source, &target, &["--databases", "shop"], true).unwrap();
-    record_copy(&source, &target, Some(&snapshot), Some(&snapshot));
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "pb.yaml",
-        &playbook("replicate", &source, &target, REPLICATE),
-    );
-    run(&sandbox).expect_code(0);
+    let (source, target, sandbox) = replicating_20_orders();
     // A replica an hour behind on purpose.
     target.sql("mysql", "STOP SLAVE 'cutover'; CHANGE MASTER 'cutover' TO MASTER_DELAY = 3600; START SLAVE 'cutover'");
     source.sql(
@@ -537,17 +534,7 @@ fn catch_up_times_out_saying_how_far_behind_and_max_lag_tolerates_that() {
 
 #[test]
 fn replicate_again_restarts_a_stopped_channel_where_it_stopped() {
-    let (source, target) = servers(true);
-    source.seed("shop", 20);
-    repl_user(&source);
-    let snapshot = dump(&source, &target, &["--databases", "shop"], true).unwrap();
-    record_copy(&source, &target, Some(&snapshot), Some(&snapshot));
-    let sandbox = Sandbox::new();
-    sandbox.write(
-        "pb.yaml",
-        &playbook("replicate", &source, &target, REPLICATE),
-    );
-    run(&sandbox).expect_code(0);
+    let (source, target, sandbox) = replicating_20_orders();
     source.sql(
         "shop",
         "INSERT INTO orders (total) SELECT seq FROM seq_1_to_10",
