@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::ProcessRecord;
+use crate::process::ProcessRecord;
 
 /// A progress report from a running action.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,240 +1,144 @@
-//! The action registry: every action's name, summary and parameter decoder.
-//! A new action is a new file, a variant in `ActionSpec` and a line here; the
-//! engine does not change.
+//! The action registry: every action a playbook may name, one line each. An
+//! action's name, summary, decoder and schema live in its own file
+//! (`<family>/<verb>.rs`, its `DESCRIPTOR`); the engine does not change.
 
-use serde::de::DeserializeOwned;
+use super::Descriptor;
+use super::{builtin, haproxy, http, maintenance, mysql, nginx, postgres, rds, sql, tcp};
 
-use super::postgres;
-use super::rds;
-use super::{
-    ActionSpec, Approve, HaproxySwap, HaproxyWeights, HttpCheck, MaintenanceCommand,
-    MaintenanceFile, MaintenanceHttp, NginxSwap, Shell, SqlCheck, TcpCheck, Wait,
-};
-
-/// How a playbook names an action and how its `with` becomes typed parameters.
-pub struct ActionInfo {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub decode: fn(serde_json::Value) -> Result<ActionSpec, ParamsError>,
-    pub schema: fn(&mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema,
-}
-
-/// A parameter error with the path inside `with` where it was found.
-#[derive(Debug)]
-pub struct ParamsError {
-    pub path: Vec<String>,
-    pub message: String,
-}
-
-fn decode_params<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ParamsError> {
-    serde_path_to_error::deserialize(value).map_err(|error| {
-        let path = error
-            .path()
-            .iter()
-            .filter_map(|segment| match segment {
-                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-                _ => None,
-            })
-            .collect();
-        ParamsError {
-            path,
-            message: error.into_inner().to_string(),
-        }
-    })
-}
-
-macro_rules! action {
-    ($name:literal, $summary:literal, $variant:ident, $params:ty) => {
-        ActionInfo {
-            name: $name,
-            summary: $summary,
-            decode: |value| decode_params::<$params>(value).map(ActionSpec::$variant),
-            schema: |generator| generator.subschema_for::<$params>(),
-        }
-    };
-}
-
-/// Every action a playbook may name.
-pub static ACTIONS: &[ActionInfo] = &[
-    action!(
-        "shell",
-        "run a command with bash; a non-zero exit fails the step",
-        Shell,
-        Shell
-    ),
-    action!("wait", "pause for a fixed time", Wait, Wait),
-    action!(
-        "approve",
-        "a manual gate: an operator must approve before the run goes on",
-        Approve,
-        Approve
-    ),
-    action!(
-        "maintenance.file",
-        "turn a maintenance flag file on or off",
-        MaintenanceFile,
-        MaintenanceFile
-    ),
-    action!("maintenance.http", "call an application's maintenance switch and confirm it took effect", MaintenanceHttp, MaintenanceHttp),
-    action!("maintenance.command", "turn maintenance on or off with commands of your own", MaintenanceCommand, MaintenanceCommand),
-    action!("haproxy.swap", "move a backend's traffic to other servers through HAProxy's runtime API: ready, drain, maintenance, verify", HaproxySwap, HaproxySwap),
-    action!("haproxy.weights", "shift a backend's traffic gradually by weights, with pauses and checks between stages", HaproxyWeights, HaproxyWeights),
-    action!("nginx.swap", "point an nginx upstream at other servers: atomic rewrite, nginx -t, reload", NginxSwap, NginxSwap),
-    action!("http.check", "smoke check: status, body and p95 latency over many requests", HttpCheck, HttpCheck),
-    action!("tcp.check", "check that an address accepts connections", TcpCheck, TcpCheck),
-    action!("sql.check", "run a query and compare its answer", SqlCheck, SqlCheck),
-    action!("mysql.read_only", "freeze writes on a MySQL/MariaDB server: read_only, client connections ended", MyReadOnly, super::mysql::ReadOnly),
-    action!("mysql.read_write", "thaw a server frozen by mysql.read_only", MyReadWrite, super::mysql::ReadWrite),
-    action!("mysql.verify", "compare row counts (or checksums) of every table of two MySQL/MariaDB databases", MyVerify, super::mysql::Verify),
-    action!("mysql.copy", "copy a database: schema, rows in parallel chunks by primary key from one consistent snapshot, views/routines/triggers; binlog position recorded; resumable", MyCopy, super::mysql::Copy),
-    action!("mysql.replicate", "binlog replication source → target from the position mysql.copy recorded (GTID where the servers have it)", MyReplicate, super::mysql::Replicate),
-    action!("mysql.drop_replication", "stop and reset the replication mysql.replicate set up", MyDropReplication, super::mysql::DropReplication),
-    action!("mysql.catch_up", "wait until the replica has executed the source's current binlog position", MyCatchUp, super::mysql::CatchUp),
-    action!("mysql.compare_settings", "preflight: fail where the target's version, memory, connections or disk are smaller than the source's", MyCompareSettings, super::mysql::CompareSettings),
-    action!("mysql.snapshot", "archive a database with mariadb-dump / mysqldump (one consistent snapshot)", MySnapshot, super::mysql::Snapshot),
-    action!("mysql.restore", "load an archive written by mysql.snapshot", MyRestore, super::mysql::Restore),
-    action!(
-        "postgres.copy",
-        "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table",
-        PgCopy,
-        postgres::Copy
-    ),
-    action!(
-        "postgres.read_only",
-        "freeze writes on a database: read-only default, application roles' LOGIN taken, sessions ended",
-        PgReadOnly,
-        postgres::ReadOnly
-    ),
-    action!(
-        "postgres.read_write",
-        "thaw a database frozen by postgres.read_only",
-        PgReadWrite,
-        postgres::ReadWrite
-    ),
-    action!(
-        "postgres.verify",
-        "compare row counts (or checksums) of every table of two databases",
-        PgVerify,
-        postgres::Verify
-    ),
-    action!(
-        "postgres.sync_sequences",
-        "set every sequence of the target to the source's value",
-        PgSyncSequences,
-        postgres::SyncSequences
-    ),
-    action!(
-        "postgres.compare_settings",
-        "preflight: fail where the target's version, settings or capacity are smaller than the source's",
-        PgCompareSettings,
-        postgres::CompareSettings
-    ),
-    action!(
-        "postgres.replicate",
-        "logical replication source → target: checks, schema, publication, subscription, initial sync",
-        PgReplicate,
-        postgres::Replicate
-    ),
-    action!(
-        "postgres.drop_replication",
-        "drop the subscription (and its slot) and the publication of postgres.replicate",
-        PgDropReplication,
-        postgres::DropReplication
-    ),
-    action!(
-        "postgres.catch_up",
-        "wait until the subscriber has confirmed the source's current WAL position",
-        PgCatchUp,
-        postgres::CatchUp
-    ),
-    action!(
-        "postgres.snapshot",
-        "write a consistent pg_dump -Fc archive of a database, atomically, with its size and sha256",
-        PgSnapshot,
-        postgres::Snapshot
-    ),
-    action!(
-        "postgres.restore",
-        "restore a pg_dump -Fc archive into a database with parallel pg_restore; refuses a non-empty target unless told to clean",
-        PgRestore,
-        postgres::Restore
-    ),
-    action!(
-        "postgres.health",
-        "check a server before or after a swap: connections against max_connections, replication slot lag, sessions waiting on locks",
-        PgHealth,
-        postgres::Health
-    ),
-    action!(
-        "postgres.reverse_replicate",
-        "after the swap, replicate the new primary back to the old one (kept frozen for the application) so going back loses no write",
-        PgReverseReplicate,
-        postgres::ReverseReplicate
-    ),
-    action!(
-        "postgres.drop_reverse_replication",
-        "drop the reverse replication of postgres.reverse_replicate; the old primary stays frozen",
-        PgDropReverseReplication,
-        postgres::DropReverseReplication
-    ),
-    action!(
-        "rds.snapshot",
-        "snapshot an RDS instance and wait until the snapshot is available; kept unless delete_on_rollback",
-        RdsSnapshot,
-        rds::RdsSnapshot
-    ),
-    action!(
-        "rds.restore",
-        "restore an RDS snapshot into a new instance and wait until it is available; rolled back by deleting it",
-        RdsRestore,
-        rds::RdsRestore
-    ),
-    action!(
-        "rds.read_replica",
-        "create an RDS read replica and wait until it is available; rolled back by deleting it",
-        RdsReadReplica,
-        rds::RdsReadReplica
-    ),
-    action!(
-        "rds.promote",
-        "promote an RDS read replica to a standalone instance and wait until it is available",
-        RdsPromote,
-        rds::RdsPromote
-    ),
-    action!(
-        "rds.modify",
-        "scale an RDS instance: class, storage, IOPS; wait until the new values are in place",
-        RdsModify,
-        rds::RdsModify
-    ),
-    action!(
-        "rds.compare",
-        "preflight: fail where the target RDS instance is smaller than the source; warn on burstable classes",
-        RdsCompare,
-        rds::RdsCompare
-    ),
-    action!(
-        "rds.wait",
-        "wait until an RDS instance has a status (available, stopped, deleted …)",
-        RdsWait,
-        rds::RdsWait
-    ),
-    action!(
-        "rds.delete_snapshot",
-        "delete an RDS snapshot (the implied rollback of rds.snapshot with delete_on_rollback)",
-        RdsDeleteSnapshot,
-        rds::RdsDeleteSnapshot
-    ),
-    action!(
-        "rds.delete_instance",
-        "delete an RDS instance (the implied rollback of rds.restore and rds.read_replica)",
-        RdsDeleteInstance,
-        rds::RdsDeleteInstance
-    ),
+/// Every action a playbook may name, in the order `cutover schema` and the docs list them.
+pub static ACTIONS: &[&Descriptor] = &[
+    &builtin::shell::DESCRIPTOR,
+    &builtin::wait::DESCRIPTOR,
+    &builtin::approve::DESCRIPTOR,
+    &maintenance::file::DESCRIPTOR,
+    &maintenance::http::DESCRIPTOR,
+    &maintenance::command::DESCRIPTOR,
+    &haproxy::swap::DESCRIPTOR,
+    &haproxy::weights::DESCRIPTOR,
+    &nginx::swap::DESCRIPTOR,
+    &http::check::DESCRIPTOR,
+    &tcp::check::DESCRIPTOR,
+    &sql::check::DESCRIPTOR,
+    &mysql::read_only::DESCRIPTOR,
+    &mysql::read_write::DESCRIPTOR,
+    &mysql::verify::DESCRIPTOR,
+    &mysql::copy::DESCRIPTOR,
+    &mysql::replicate::DESCRIPTOR,
+    &mysql::drop_replication::DESCRIPTOR,
+    &mysql::catch_up::DESCRIPTOR,
+    &mysql::compare_settings::DESCRIPTOR,
+    &mysql::snapshot::DESCRIPTOR,
+    &mysql::restore::DESCRIPTOR,
+    &postgres::copy::DESCRIPTOR,
+    &postgres::read_only::DESCRIPTOR,
+    &postgres::read_write::DESCRIPTOR,
+    &postgres::verify::DESCRIPTOR,
+    &postgres::sync_sequences::DESCRIPTOR,
+    &postgres::compare_settings::DESCRIPTOR,
+    &postgres::replicate::DESCRIPTOR,
+    &postgres::drop_replication::DESCRIPTOR,
+    &postgres::catch_up::DESCRIPTOR,
+    &postgres::snapshot::DESCRIPTOR,
+    &postgres::restore::DESCRIPTOR,
+    &postgres::health::DESCRIPTOR,
+    &postgres::reverse_replicate::DESCRIPTOR,
+    &postgres::drop_reverse_replication::DESCRIPTOR,
+    &rds::snapshot::DESCRIPTOR,
+    &rds::restore::DESCRIPTOR,
+    &rds::read_replica::DESCRIPTOR,
+    &rds::promote::DESCRIPTOR,
+    &rds::modify::DESCRIPTOR,
+    &rds::compare::DESCRIPTOR,
+    &rds::wait::DESCRIPTOR,
+    &rds::delete_snapshot::DESCRIPTOR,
+    &rds::delete_instance::DESCRIPTOR,
 ];
 
 /// Finds an action by the name a playbook uses.
-pub fn lookup(name: &str) -> Option<&'static ActionInfo> {
-    ACTIONS.iter().find(|info| info.name == name)
+pub fn lookup(name: &str) -> Option<&'static Descriptor> {
+    ACTIONS
+        .iter()
+        .copied()
+        .find(|descriptor| descriptor.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::ACTIONS;
+
+    fn root() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// `postgres.copy` → `actions::postgres::copy`; `shell` → `actions::builtin::shell`.
+    fn expected_module(name: &str) -> String {
+        match name.split_once('.') {
+            Some((family, verb)) => format!("cutover::actions::{family}::{verb}"),
+            None => format!("cutover::actions::builtin::{name}"),
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_each_lives_in_the_module_its_name_says() {
+        let mut seen = BTreeSet::new();
+        for action in ACTIONS {
+            assert!(
+                seen.insert(action.name),
+                "`{}` is registered twice",
+                action.name
+            );
+            assert_eq!(
+                action.module,
+                expected_module(action.name),
+                "`{}` is declared in the wrong module",
+                action.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_action_has_its_doc_page_and_every_page_its_action() {
+        let pages: BTreeSet<String> = std::fs::read_dir(root().join("docs/actions"))
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".md").map(str::to_string)
+            })
+            .collect();
+        let names: BTreeSet<String> = ACTIONS.iter().map(|a| a.name.to_string()).collect();
+        assert_eq!(
+            pages, names,
+            "docs/actions/NAME.md and the registry disagree"
+        );
+    }
+
+    /// The name string is written once, in the action's own file: everything
+    /// else reaches it through the descriptor.
+    #[test]
+    fn each_name_string_is_written_in_one_file_only() {
+        let mut files = Vec::new();
+        let mut dirs = vec![root().join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        for action in ACTIONS {
+            let quoted = format!("\"{}\"", action.name);
+            let holders: Vec<String> = files
+                .iter()
+                .filter(|(_, text)| text.contains(&quoted))
+                .map(|(path, _)| path.strip_prefix(root()).unwrap().display().to_string())
+                .collect();
+            assert_eq!(holders.len(), 1, "{quoted} is written in {holders:?}");
+        }
+    }
 }

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use super::args::{AuditArgs, AuditCommand, Output, ReportFormat};
 use super::{CliError, ExitCode};
+use crate::duration::format_duration;
 use crate::journal::{self, Event, Record, StateDir};
-use crate::playbook::format_duration;
 use crate::report::{clock, describe_record};
 use crate::report::{html, markdown, RunSummary};
 
@@ -64,7 +64,7 @@ impl Filter {
 
 /// `2026-11-01`, `2026-11-01T12:00:00Z`, or an age such as `7d`.
 fn parse_since(text: &str) -> Result<jiff::Timestamp, CliError> {
-    if let Ok(age) = crate::playbook::parse_duration(text) {
+    if let Ok(age) = crate::duration::parse_duration(text) {
         let age = jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::ZERO);
         return Ok(jiff::Timestamp::now()
             .saturating_sub(age)

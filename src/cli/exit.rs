@@ -61,7 +61,7 @@ impl CliError {
         if let Some(hint) = &self.hint {
             let _ = writeln!(out, "hint: {hint}");
         }
-        eprint!("{}", crate::plan::redact_urls(&out));
+        eprint!("{}", crate::redact::redact_urls(&out));
     }
 }
 

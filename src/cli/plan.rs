@@ -7,12 +7,12 @@ use super::args::{Output, PlanArgs};
 use super::inputs::parse_now;
 use super::validate::{compile, read_source};
 use super::CliError;
+use crate::duration::format_duration;
 use crate::journal::{step_durations, StateDir};
 use crate::plan::window::Fit;
 use crate::plan::{
     compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin,
 };
-use crate::playbook::format_duration;
 
 pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
     let source = read_source(&args.playbook)?;

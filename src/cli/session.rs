@@ -4,7 +4,7 @@
 use super::args::ExecArgs;
 use super::terminal::{interactive, observer, watch_interrupts, TerminalInput};
 use super::{CliError, ExitCode};
-use crate::actions::ActionSpec;
+use crate::actions::builtin::approve;
 use crate::engine::{Finish, Journal, PlaybookLock, RunOptions, Runner};
 use crate::journal::{Mode, Outcome};
 use crate::plan::Plan;
@@ -59,10 +59,8 @@ pub fn check_approvals(
     done: &dyn Fn(&str) -> bool,
 ) -> Result<(), CliError> {
     let is_gate = |step: &str| {
-        matches!(
-            plan.step(step).map(|s| &s.call.action),
-            Some(ActionSpec::Approve(_))
-        )
+        plan.step(step)
+            .is_some_and(|s| std::ptr::eq(s.call.action.descriptor(), &approve::DESCRIPTOR))
     };
     if let Some(step) = exec.approve.iter().find(|step| !is_gate(step)) {
         return Err(CliError::new(

@@ -84,9 +84,9 @@ impl Runner<'_> {
             Fit::Outside { .. } => "outside the allowed window".to_string(),
             _ => format!(
                 "the estimated {} does not fit before the window closes at {} (margin {})",
-                crate::playbook::format_duration(work),
+                crate::duration::format_duration(work),
                 show(closes).unwrap_or_default(),
-                crate::playbook::format_duration(window.margin)
+                crate::duration::format_duration(window.margin)
             ),
         };
         let message = format!(
@@ -95,7 +95,7 @@ impl Runner<'_> {
             window.timezone_name,
             if ranges.is_empty() { "any time not denied".into() } else { ranges.join("; ") },
             if denied.is_empty() { "nothing".into() } else { denied.join("; ") },
-            crate::playbook::format_duration(work),
+            crate::duration::format_duration(work),
             self.plan.estimate_sources(),
             show(next).unwrap_or_else(|| "none in the next 5 weeks".into()),
         );

@@ -4,9 +4,9 @@
 
 use super::runner::{Finish, Runner, Stop};
 use super::Decision;
-use crate::actions::settle_process_group;
 use crate::journal::{Event, RunState, StepStatus};
 use crate::plan::{Plan, PlanItem};
+use crate::process::settle_process_group;
 
 /// The in-flight step a resume cannot settle alone: not idempotent and no
 /// decision given. Checked before anything is journaled.
@@ -167,7 +167,7 @@ impl Runner<'_> {
     }
 
     async fn settle_leftovers(&self) -> anyhow::Result<()> {
-        let leftovers: Vec<(String, i32, crate::actions::ProcessRecord)> = self.state(|s| {
+        let leftovers: Vec<(String, i32, crate::process::ProcessRecord)> = self.state(|s| {
             s.steps
                 .iter()
                 .filter_map(|(id, status)| match status {

@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::runner::{Runner, Stop};
-use crate::actions::{ActionFailure, Applied, ProcessRecord, StepContext};
+use crate::actions::{ActionFailure, Applied, StepContext};
 use crate::journal::{Event, Mode};
 use crate::plan::{PlannedCall, PlannedStep};
+use crate::process::ProcessRecord;
 
 /// Whether an attempt may be cut short by Ctrl-C. Compensations may not: a
 /// half-undone rollback is worse than a late one.
@@ -189,7 +190,7 @@ impl Runner<'_> {
                 Ok(Ok(applied)) => Ok(applied),
                 Ok(Err(failure)) => Err(self.describe_failure(failure)),
                 Err(limit) => Err(AttemptFailure {
-                    error: format!("timed out after {}", crate::playbook::format_duration(limit)),
+                    error: format!("timed out after {}", crate::duration::format_duration(limit)),
                     exit_status: None,
                     output_tail: tail(),
                     timed_out: true,

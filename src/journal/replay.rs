@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Event, Mode, Outcome, Record};
-use crate::actions::ProcessRecord;
+use crate::process::ProcessRecord;
 
 /// What the journal says about one step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{EnvMode, Values};
-use crate::actions::{self, ActionInfo, ACTIONS};
+use crate::actions::{self, Descriptor, ACTIONS};
 use crate::playbook::template::{self, Piece, Scope};
 use crate::playbook::{
     did_you_mean, Diagnostics, Entry, Node, NodeKind, Playbook, RollbackSpec, Span, Step,
@@ -150,7 +150,7 @@ fn check_call(
 }
 
 fn check_params(
-    info: &ActionInfo,
+    info: &Descriptor,
     action_span: Span,
     with: Option<&Node>,
     values: &Values,

@@ -6,13 +6,13 @@ use std::path::Path;
 use super::model::DEFAULT_ROLLBACK_RETRIES;
 use super::window::{parse_range, OnOverrun, WindowSpec};
 use super::{
-    check, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, Redactor, RollbackOrigin,
-    Values, Webhook,
+    check, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Values, Webhook,
 };
 use crate::actions;
 use crate::playbook::{
     self, ActionCall, Diagnostics, Entry, Playbook, Retries, RollbackSpec, Source,
 };
+use crate::redact::Redactor;
 
 pub use super::values::EnvMode;
 use super::values::MIN_SECRET_LEN;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Redactor;
-use crate::actions::ActionSpec;
+use crate::actions::ActionRef;
 use crate::playbook::Retries;
+use crate::redact::Redactor;
 
 pub use crate::playbook::ROLLBACK_RETRIES as DEFAULT_ROLLBACK_RETRIES;
 
@@ -48,7 +48,7 @@ pub enum PlanItem {
 /// An action call ready to run.
 #[derive(Debug, Clone)]
 pub struct PlannedCall {
-    pub action: ActionSpec,
+    pub action: ActionRef,
     pub timeout: Option<Duration>,
     pub retries: Retries,
 }

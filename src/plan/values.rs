@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::redact::MASK;
 use crate::playbook::template::{self, Reference, RenderError, Scope};
+use crate::redact::MASK;
 
 /// Shortest secret value accepted: masking `ab` would mask every `ab` printed.
 pub const MIN_SECRET_LEN: usize = 4;

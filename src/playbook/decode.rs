@@ -3,9 +3,10 @@
 
 use super::model::{Checkpoint, PlaybookSpans, StepSpans};
 use super::{
-    did_you_mean, parse_duration, ActionCall, Diagnostics, DurationText, Entry, Node, NodeKind,
-    Playbook, Retries, RollbackSpec, Step,
+    did_you_mean, ActionCall, Diagnostics, Entry, Node, NodeKind, Playbook, Retries, RollbackSpec,
+    Step,
 };
+use crate::duration::{parse_duration, DurationText};
 
 /// Keys a playbook's top level accepts.
 pub const TOP_KEYS: &[&str] = &[

@@ -71,7 +71,7 @@ impl Diagnostic {
         if let Some(line) = source.line(self.span.line) {
             let gutter = self.span.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let shown = crate::plan::redact_urls(&truncate_line(line));
+            let shown = crate::redact::redact_urls(&truncate_line(line));
             let caret_col = self.span.col.saturating_sub(1).min(shown.chars().count());
             let caret_len = self
                 .span

@@ -4,7 +4,6 @@
 mod decode;
 mod decode_guardrails;
 mod diagnostic;
-mod duration;
 mod model;
 mod node;
 mod source;
@@ -13,7 +12,6 @@ pub mod template;
 
 pub use decode::{decode, ROLLBACK_RETRIES, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
-pub use duration::{format_duration, parse_duration, DurationText};
 pub use model::{
     ActionCall, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window,
 };

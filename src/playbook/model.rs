@@ -3,7 +3,8 @@
 //! Plain types, so `cutover schema` derives the JSON Schema from exactly what the
 //! decoder produces. Positions live in the spanned tree kept beside it.
 
-use super::{DurationText, Node, Span};
+use super::{Node, Span};
+use crate::duration::DurationText;
 use schemars::JsonSchema;
 
 /// A cutover playbook.

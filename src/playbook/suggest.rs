@@ -19,12 +19,9 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        let actions = ["shell", "wait", "approve", "postgres.catch_up"];
-        assert_eq!(
-            did_you_mean("postgres.catchup", actions),
-            Some("postgres.catch_up")
-        );
-        assert_eq!(did_you_mean("shel", actions), Some("shell"));
+        let actions = ["shelf", "pause", "confirm", "db.catch_up"];
+        assert_eq!(did_you_mean("db.catchup", actions), Some("db.catch_up"));
+        assert_eq!(did_you_mean("shel", actions), Some("shelf"));
         assert_eq!(did_you_mean("kubernetes", actions), None);
     }
 }

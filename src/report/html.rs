@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::markdown::facts;
 use super::RunSummary;
-use crate::playbook::format_duration;
+use crate::duration::format_duration;
 
 fn ms(value: u64) -> String {
     format_duration(std::time::Duration::from_millis(value))

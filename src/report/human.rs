@@ -9,9 +9,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{describe_record, Observer};
 use crate::actions::Progress;
+use crate::duration::format_duration;
 use crate::journal::{Event, Record};
 use crate::plan::Plan;
-use crate::playbook::format_duration;
 
 pub struct Human {
     multi: MultiProgress,

@@ -1,8 +1,8 @@
 //! One line of text per journal record, shared by the plain and live reporters
 //! and by `audit show`.
 
+use crate::duration::format_duration;
 use crate::journal::{Event, Record};
-use crate::playbook::format_duration;
 
 /// Step ids to titles, for nicer lines.
 pub type StepTitles = std::collections::BTreeMap<String, String>;

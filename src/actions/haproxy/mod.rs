@@ -2,9 +2,7 @@
 //! weights gradually.
 
 mod api;
-mod swap;
-mod weights;
+pub mod swap;
+pub mod weights;
 
 pub use api::RuntimeApi;
-pub use swap::HaproxySwap;
-pub use weights::HaproxyWeights;

@@ -10,8 +10,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::RuntimeApi;
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 fn default_drain() -> DurationText {
     DurationText(Duration::from_secs(10))
@@ -43,91 +46,6 @@ pub struct HaproxySwap {
 }
 
 impl HaproxySwap {
-    pub fn describe(&self) -> String {
-        format!(
-            "swap HAProxy backend `{}` from {} to {} (drain {})",
-            self.backend,
-            self.from.join(", "),
-            self.to.join(", "),
-            format_duration(self.drain.0)
-        )
-    }
-
-    pub fn inverse(&self) -> HaproxySwap {
-        HaproxySwap {
-            from: self.to.clone(),
-            to: self.from.clone(),
-            ..self.clone()
-        }
-    }
-
-    /// Every named server exists, and they do not overlap.
-    pub async fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
-        if self.from.is_empty() || self.to.is_empty() {
-            return Err(
-                anyhow::anyhow!("`from` and `to` must each name at least one server").into(),
-            );
-        }
-        let api = RuntimeApi::at(&self.socket, cx.base_dir);
-        let servers = api.servers(&self.backend).await?;
-        for name in self.from.iter().chain(&self.to) {
-            if !servers.iter().any(|s| &s.name == name) {
-                let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-                return Err(anyhow::anyhow!(
-                    "backend `{}` has no server `{name}` (it has: {})",
-                    self.backend,
-                    known.join(", ")
-                )
-                .into());
-            }
-        }
-        if let Some(both) = self.from.iter().find(|s| self.to.contains(s)) {
-            return Err(anyhow::anyhow!("server `{both}` is in both `from` and `to`").into());
-        }
-        Ok(())
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = RuntimeApi::at(&self.socket, cx.base_dir);
-        let backend = &self.backend;
-        for server in &self.to {
-            api.change(&format!("set server {backend}/{server} state ready"))
-                .await?;
-            // Its configured weight: a server left at weight 0 (by
-            // `haproxy.weights`) would be "ready" and take nothing.
-            api.change(&format!("set server {backend}/{server} weight 100%"))
-                .await?;
-        }
-        // The old servers keep serving until the new ones are up.
-        self.wait_until_up(&api, cx).await?;
-        for server in &self.from {
-            api.change(&format!("set server {backend}/{server} state drain"))
-                .await?;
-        }
-        let drained = self.wait_for_drain(&api, cx).await?;
-        if !drained && self.shutdown_sessions {
-            for server in &self.from {
-                api.change(&format!("shutdown sessions server {backend}/{server}"))
-                    .await?;
-            }
-        }
-        for server in &self.from {
-            api.change(&format!("set server {backend}/{server} state maint"))
-                .await?;
-        }
-        let servers = self.verify(&api).await?;
-        Ok(Applied {
-            data: serde_json::json!({
-                "backend": backend,
-                "serving": self.to,
-                "in_maintenance": self.from,
-                "drained_by_themselves": drained,
-                "status": servers,
-            }),
-            ..Applied::default()
-        })
-    }
-
     /// Waits until every new server is up (health checks passing, if it has
     /// any): a swap to a dead server must fail before the old ones drain.
     async fn wait_until_up(&self, api: &RuntimeApi, cx: &StepContext<'_>) -> anyhow::Result<()> {
@@ -219,5 +137,113 @@ impl HaproxySwap {
             }
         }
         Ok(status)
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "haproxy.swap",
+    HaproxySwap,
+    "move a backend's traffic to other servers through HAProxy's runtime API: ready, drain, maintenance, verify"
+);
+
+#[async_trait(?Send)]
+impl Action for HaproxySwap {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "swap HAProxy backend `{}` from {} to {} (drain {})",
+            self.backend,
+            self.from.join(", "),
+            self.to.join(", "),
+            format_duration(self.drain.0)
+        )
+    }
+
+    /// Every named server exists, and they do not overlap.
+    async fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
+        if self.from.is_empty() || self.to.is_empty() {
+            return Err(
+                anyhow::anyhow!("`from` and `to` must each name at least one server").into(),
+            );
+        }
+        let api = RuntimeApi::at(&self.socket, cx.base_dir);
+        let servers = api.servers(&self.backend).await?;
+        for name in self.from.iter().chain(&self.to) {
+            if !servers.iter().any(|s| &s.name == name) {
+                let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+                return Err(anyhow::anyhow!(
+                    "backend `{}` has no server `{name}` (it has: {})",
+                    self.backend,
+                    known.join(", ")
+                )
+                .into());
+            }
+        }
+        if let Some(both) = self.from.iter().find(|s| self.to.contains(s)) {
+            return Err(anyhow::anyhow!("server `{both}` is in both `from` and `to`").into());
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = RuntimeApi::at(&self.socket, cx.base_dir);
+        let backend = &self.backend;
+        for server in &self.to {
+            api.change(&format!("set server {backend}/{server} state ready"))
+                .await?;
+            // Its configured weight: a server left at weight 0 (by
+            // `haproxy.weights`) would be "ready" and take nothing.
+            api.change(&format!("set server {backend}/{server} weight 100%"))
+                .await?;
+        }
+        // The old servers keep serving until the new ones are up.
+        self.wait_until_up(&api, cx).await?;
+        for server in &self.from {
+            api.change(&format!("set server {backend}/{server} state drain"))
+                .await?;
+        }
+        let drained = self.wait_for_drain(&api, cx).await?;
+        if !drained && self.shutdown_sessions {
+            for server in &self.from {
+                api.change(&format!("shutdown sessions server {backend}/{server}"))
+                    .await?;
+            }
+        }
+        for server in &self.from {
+            api.change(&format!("set server {backend}/{server} state maint"))
+                .await?;
+        }
+        let servers = self.verify(&api).await?;
+        Ok(Applied {
+            data: serde_json::json!({
+                "backend": backend,
+                "serving": self.to,
+                "in_maintenance": self.from,
+                "drained_by_themselves": drained,
+                "status": servers,
+            }),
+            ..Applied::default()
+        })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(HaproxySwap {
+            from: self.to.clone(),
+            to: self.from.clone(),
+            ..self.clone()
+        }))
+    }
+
+    // Setting the same server states twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A failure can leave the servers half swapped; the swap back sets every one of them.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

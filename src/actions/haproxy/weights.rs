@@ -8,8 +8,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::RuntimeApi;
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 fn default_stages() -> Vec<u8> {
     vec![10, 50, 100]
@@ -42,8 +45,19 @@ pub struct HaproxyWeights {
     pub check: Option<String>,
 }
 
-impl HaproxyWeights {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "haproxy.weights",
+    HaproxyWeights,
+    "shift a backend's traffic gradually by weights, with pauses and checks between stages"
+);
+
+#[async_trait(?Send)]
+impl Action for HaproxyWeights {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         if self.stages == [0] {
             return format!(
                 "put all of HAProxy backend `{}` back on {}",
@@ -62,15 +76,7 @@ impl HaproxyWeights {
         )
     }
 
-    pub fn inverse(&self) -> HaproxyWeights {
-        HaproxyWeights {
-            stages: vec![0],
-            check: None,
-            ..self.clone()
-        }
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         if self.stages.is_empty() || self.stages.iter().any(|s| *s > 100) {
             return Err(anyhow::anyhow!("`stages` must list percentages from 0 to 100").into());
         }
@@ -111,7 +117,7 @@ impl HaproxyWeights {
                 if let Some(check) = &self.check {
                     // Run like a `shell` step: bash -eo pipefail, output shown
                     // and masked, its process group tracked and ended with it.
-                    let shell = crate::actions::Shell {
+                    let shell = crate::actions::builtin::shell::Shell {
                         run: check.clone(),
                         cwd: None,
                         env: Default::default(),
@@ -131,5 +137,23 @@ impl HaproxyWeights {
             data: serde_json::json!({ "backend": self.backend, "stages": self.stages }),
             ..Applied::default()
         })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(HaproxyWeights {
+            stages: vec![0],
+            check: None,
+            ..self.clone()
+        }))
+    }
+
+    // Setting the same weights twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A failure can leave the weights between two stages; the inverse sets them all back.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

@@ -10,13 +10,16 @@ use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::channel::{
+    binary_logs, binlog_distance, channel_name, default_channel, failed, ChannelStatus, Dialect,
+};
 use super::connect::{label, Endpoint};
 use super::position::{self, BinlogPosition};
-use super::replicate::channel::{binary_logs, binlog_distance, failed, ChannelStatus, Dialect};
-use super::replicate::{channel_name, default_channel};
 use crate::actions::postgres::human_bytes;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 /// Parameters of `mysql.catch_up`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -54,7 +57,115 @@ struct Goal {
 }
 
 impl CatchUp {
-    pub fn describe(&self) -> String {
+    /// Waits up to `seconds` on the target until its SQL thread has executed the goal.
+    async fn reached(
+        &self,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        goal: &Goal,
+        seconds: f64,
+    ) -> anyhow::Result<bool> {
+        let sql = match &goal.gtid {
+            Some(gtid) => format!(
+                "SELECT MASTER_GTID_WAIT({}, {seconds:.3})",
+                super::channel::literal(gtid)
+            ),
+            None => goal.dialect.pos_wait(
+                &self.channel,
+                &goal.position.file,
+                goal.position.pos,
+                seconds,
+            ),
+        };
+        let result: Option<Option<i64>> = dst.query_first(sql).await.map_err(failed(target))?;
+        // GTID wait: 0 reached, -1 timed out; position wait: events waited, -1, or NULL.
+        Ok(match (&goal.gtid, result.flatten()) {
+            (Some(_), Some(0)) => true,
+            (None, Some(n)) => n >= 0,
+            _ => false,
+        })
+    }
+
+    /// What the replica has executed, for messages.
+    async fn executed(
+        &self,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        status: &ChannelStatus,
+        goal: &Goal,
+    ) -> anyhow::Result<String> {
+        let mut text = format!(
+            "Seconds_Behind_Master {}, executed {}:{}",
+            status.seconds_behind_text(),
+            status.exec_file,
+            status.exec_pos
+        );
+        if goal.gtid.is_some() {
+            let at: Option<String> = dst
+                .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+                .await
+                .map_err(failed(target))?;
+            text.push_str(&format!(" (GTID {})", at.unwrap_or_default()));
+        }
+        Ok(text)
+    }
+
+    /// A replication thread that has stopped: the step cannot succeed.
+    fn broken(&self, status: &ChannelStatus) -> Option<anyhow::Error> {
+        let channel = &self.channel;
+        if status.sql_stopped() {
+            return Some(match status.sql_error.as_str() {
+                "" => anyhow!("the SQL thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
+                error => anyhow!("the SQL thread of channel `{channel}` stopped: {error}"),
+            });
+        }
+        if status.io_stopped() {
+            return Some(match status.io_error.as_str() {
+                "" => anyhow!("the IO thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
+                error => anyhow!("the IO thread of channel `{channel}` stopped: {error}"),
+            });
+        }
+        None
+    }
+
+    fn done(
+        &self,
+        cx: &StepContext<'_>,
+        goal: &Goal,
+        lag: Option<u64>,
+        started: Instant,
+    ) -> Applied {
+        cx.report(Progress::Status(format!(
+            "caught up: lag {} behind {} after {:.2} s",
+            lag_text(lag),
+            goal.position,
+            started.elapsed().as_secs_f64()
+        )));
+        Applied {
+            data: serde_json::json!({
+                "position": goal.position.to_string(),
+                "gtid": goal.gtid,
+                "lag_bytes": lag,
+                "waited_ms": started.elapsed().as_millis() as u64,
+            }),
+            ..Applied::default()
+        }
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.catch_up",
+    CatchUp,
+    "wait until the replica has executed the source's current binlog position"
+);
+
+#[async_trait(?Send)]
+impl Action for CatchUp {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "wait until {} has caught up with {} (channel `{}`, lag at most {}, {} at most)",
             label(&self.target),
@@ -65,7 +176,7 @@ impl CatchUp {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let target_admin = target.without_db();
@@ -176,99 +287,9 @@ impl CatchUp {
         }
     }
 
-    /// Waits up to `seconds` on the target until its SQL thread has executed the goal.
-    async fn reached(
-        &self,
-        dst: &mut mysql_async::Conn,
-        target: &Endpoint,
-        goal: &Goal,
-        seconds: f64,
-    ) -> anyhow::Result<bool> {
-        let sql = match &goal.gtid {
-            Some(gtid) => format!(
-                "SELECT MASTER_GTID_WAIT({}, {seconds:.3})",
-                super::replicate::channel::literal(gtid)
-            ),
-            None => goal.dialect.pos_wait(
-                &self.channel,
-                &goal.position.file,
-                goal.position.pos,
-                seconds,
-            ),
-        };
-        let result: Option<Option<i64>> = dst.query_first(sql).await.map_err(failed(target))?;
-        // GTID wait: 0 reached, -1 timed out; position wait: events waited, -1, or NULL.
-        Ok(match (&goal.gtid, result.flatten()) {
-            (Some(_), Some(0)) => true,
-            (None, Some(n)) => n >= 0,
-            _ => false,
-        })
-    }
-
-    /// What the replica has executed, for messages.
-    async fn executed(
-        &self,
-        dst: &mut mysql_async::Conn,
-        target: &Endpoint,
-        status: &ChannelStatus,
-        goal: &Goal,
-    ) -> anyhow::Result<String> {
-        let mut text = format!(
-            "Seconds_Behind_Master {}, executed {}:{}",
-            status.seconds_behind_text(),
-            status.exec_file,
-            status.exec_pos
-        );
-        if goal.gtid.is_some() {
-            let at: Option<String> = dst
-                .query_first("SELECT @@GLOBAL.gtid_slave_pos")
-                .await
-                .map_err(failed(target))?;
-            text.push_str(&format!(" (GTID {})", at.unwrap_or_default()));
-        }
-        Ok(text)
-    }
-
-    /// A replication thread that has stopped: the step cannot succeed.
-    fn broken(&self, status: &ChannelStatus) -> Option<anyhow::Error> {
-        let channel = &self.channel;
-        if status.sql_stopped() {
-            return Some(match status.sql_error.as_str() {
-                "" => anyhow!("the SQL thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
-                error => anyhow!("the SQL thread of channel `{channel}` stopped: {error}"),
-            });
-        }
-        if status.io_stopped() {
-            return Some(match status.io_error.as_str() {
-                "" => anyhow!("the IO thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
-                error => anyhow!("the IO thread of channel `{channel}` stopped: {error}"),
-            });
-        }
-        None
-    }
-
-    fn done(
-        &self,
-        cx: &StepContext<'_>,
-        goal: &Goal,
-        lag: Option<u64>,
-        started: Instant,
-    ) -> Applied {
-        cx.report(Progress::Status(format!(
-            "caught up: lag {} behind {} after {:.2} s",
-            lag_text(lag),
-            goal.position,
-            started.elapsed().as_secs_f64()
-        )));
-        Applied {
-            data: serde_json::json!({
-                "position": goal.position.to_string(),
-                "gtid": goal.gtid,
-                "lag_bytes": lag,
-                "waited_ms": started.elapsed().as_millis() as u64,
-            }),
-            ..Applied::default()
-        }
+    // Waits and reads.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

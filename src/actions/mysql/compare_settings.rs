@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use super::archive::human_bytes;
 use super::connect::{describe, label, Endpoint};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Settings always compared.
 const SETTINGS: &[&str] = &[
@@ -61,7 +63,47 @@ struct Server {
 }
 
 impl CompareSettings {
-    pub fn describe(&self) -> String {
+    /// The kind of server must match (unless allowed), and within a kind the
+    /// target's release series (`10.11`, `8.0`) must not be older.
+    fn version(&self, a: &Server, b: &Server) -> Row {
+        let kind = |s: &Server| if s.mariadb { "MariaDB" } else { "MySQL" };
+        let verdict = if a.mariadb != b.mariadb {
+            if self.allow_flavour_change {
+                Verdict::Ok
+            } else {
+                Verdict::Differs(format!(
+                    "{} → {}: a dump loads across, binary log replication and GTIDs do not (hint: set `allow_flavour_change: true` if this is intended)",
+                    kind(a),
+                    kind(b)
+                ))
+            }
+        } else if series(&b.version) < series(&a.version) {
+            Verdict::Smaller("older release series".into())
+        } else {
+            Verdict::Ok
+        };
+        Row {
+            what: "server version".into(),
+            source: a.version.clone(),
+            target: b.version.clone(),
+            verdict,
+        }
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.compare_settings",
+    CompareSettings,
+    "preflight: fail where the target's version, memory, connections or disk are smaller than the source's"
+);
+
+#[async_trait(?Send)]
+impl Action for CompareSettings {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "check that {} is at least as large as {}",
             label(&self.target),
@@ -69,7 +111,7 @@ impl CompareSettings {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         // The target's database may not exist yet (mysql.copy creates it):
@@ -118,31 +160,9 @@ impl CompareSettings {
         })
     }
 
-    /// The kind of server must match (unless allowed), and within a kind the
-    /// target's release series (`10.11`, `8.0`) must not be older.
-    fn version(&self, a: &Server, b: &Server) -> Row {
-        let kind = |s: &Server| if s.mariadb { "MariaDB" } else { "MySQL" };
-        let verdict = if a.mariadb != b.mariadb {
-            if self.allow_flavour_change {
-                Verdict::Ok
-            } else {
-                Verdict::Differs(format!(
-                    "{} → {}: a dump loads across, binary log replication and GTIDs do not (hint: set `allow_flavour_change: true` if this is intended)",
-                    kind(a),
-                    kind(b)
-                ))
-            }
-        } else if series(&b.version) < series(&a.version) {
-            Verdict::Smaller("older release series".into())
-        } else {
-            Verdict::Ok
-        };
-        Row {
-            what: "server version".into(),
-            source: a.version.clone(),
-            target: b.version.clone(),
-            verdict,
-        }
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

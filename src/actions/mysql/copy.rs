@@ -22,8 +22,10 @@ use super::copy_ledger as ledger;
 use super::copy_rows::{self, Chunk, Format, Meter, Work};
 use super::position::{self, BinlogPosition};
 use crate::actions::postgres::{parse_rate, OnExisting, TableFilter};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::DurationText;
+use crate::duration::DurationText;
+use async_trait::async_trait;
 
 /// Parameters of `mysql.copy`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -88,173 +90,6 @@ fn fail(endpoint: &Endpoint) -> impl Fn(mysql_async::Error) -> anyhow::Error + '
 }
 
 impl Copy {
-    pub fn describe(&self) -> String {
-        let scope = self.tables.describe();
-        format!(
-            "copy {} into {} ({} connections, one snapshot{}{})",
-            label(&self.source),
-            label(&self.target),
-            self.jobs.max(1),
-            if scope.is_empty() {
-                String::new()
-            } else {
-                format!(", {scope}")
-            },
-            if self.on_existing == OnExisting::Truncate {
-                ", emptying existing tables"
-            } else {
-                ""
-            }
-        )
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let started = Instant::now();
-        let jobs = self.jobs.clamp(1, 64) as usize;
-        let max_rate = self.max_rate.as_deref().map(parse_rate).transpose()?;
-        let source = Endpoint::parse(&self.source)?;
-        let target = Endpoint::parse(&self.target)?;
-        let (source_db, target_db) = (source.db().to_string(), target.db().to_string());
-        if source_db.is_empty() || target_db.is_empty() {
-            return Err(anyhow!(
-                "both URLs must name a database (mysql://user:password@host:port/DATABASE)"
-            )
-            .into());
-        }
-        let target_server = target.without_db();
-        let (mut src, mut control) = tokio::try_join!(source.connect(), target_server.connect())?;
-        create_database_if_missing(&mut src, &source, &mut control, &target, &target_db, cx)
-            .await?;
-        position::ensure_internal(&mut control, &target)
-            .await
-            .context("failed to create cutover's bookkeeping database `_cutover` on the target")?;
-        control
-            .query_drop(format!("USE {}", quote(&target_db)))
-            .await
-            .map_err(fail(&target))?;
-        control
-            .query_drop(TARGET_SESSION)
-            .await
-            .map_err(fail(&target))?;
-
-        let mut done = ledger::read(&mut control, &target, &target_db).await?;
-        let present =
-            catalog::list_tables(&mut control, &target, &target_db, &TableFilter::default())
-                .await?;
-        if done.is_empty() {
-            if let Some(recorded) = position::recorded(&mut control, &target, &target_db).await? {
-                if recorded.done && !present.is_empty() {
-                    cx.report(Progress::Status(format!(
-                        "already copied from {}; nothing to do",
-                        recorded.source
-                    )));
-                    return Ok(Applied {
-                        data: serde_json::json!({ "already_done": true, "position": recorded.first.map(|p| p.to_string()) }),
-                        ..Applied::default()
-                    });
-                }
-            }
-        }
-        let tables = catalog::list_tables(&mut src, &source, &source_db, &self.tables).await?;
-
-        let shape = if done.contains_key(ledger::STARTED) {
-            cx.report(Progress::Status(format!(
-                "resuming: {} range(s) of rows were copied before",
-                done.keys().filter(|k| k.starts_with("chunk:")).count()
-            )));
-            if done.contains_key(ledger::EXISTING) {
-                Shape::Existing
-            } else {
-                Shape::Fresh
-            }
-        } else {
-            position::forget(&mut control, &target, &target_db).await?;
-            let shape = self
-                .start(&mut control, &target, &target_db, &present, &tables, cx)
-                .await?;
-            done = ledger::read(&mut control, &target, &target_db).await?;
-            shape
-        };
-
-        if shape == Shape::Fresh && !done.contains_key(ledger::TABLES) {
-            create_tables(
-                &mut src,
-                &source,
-                &source_db,
-                &mut control,
-                &target,
-                &target_db,
-                &tables,
-                &present,
-                cx,
-            )
-            .await?;
-            ledger::record(&mut control, &target, &target_db, ledger::TABLES, None).await?;
-        }
-
-        let mut deferred = BTreeMap::new();
-        if shape == Shape::Fresh {
-            for table in &tables {
-                if !done.contains_key(&ledger::indexes_key(&table.name)) {
-                    let create =
-                        catalog::create_table(&mut src, &source, &source_db, &table.name).await?;
-                    let (_, indexes) = catalog::defer_indexes(&create);
-                    if !indexes.is_empty() {
-                        deferred.insert(table.name.clone(), indexes);
-                    }
-                }
-            }
-        }
-        let rows_meter = self
-            .copy_rows(
-                &source,
-                &target,
-                &target_db,
-                &tables,
-                &done,
-                deferred,
-                jobs,
-                max_rate,
-                &mut control,
-                cx,
-            )
-            .await?;
-
-        let mut objects = 0;
-        if shape == Shape::Fresh && !done.contains_key(ledger::OBJECTS) {
-            objects = create_objects(&mut src, &source, &source_db, &mut control, &target).await?;
-            ledger::record(&mut control, &target, &target_db, ledger::OBJECTS, None).await?;
-        }
-        position::record_done(&mut control, &target, &target_db).await?;
-        ledger::clear(&mut control, &target, &target_db).await?;
-        let recorded = position::recorded(&mut control, &target, &target_db).await?;
-        let (first, last) = recorded.map(|r| (r.first, r.last)).unwrap_or((None, None));
-        match &first {
-            Some(position) => cx.report(Progress::Status(format!(
-                "source binlog position recorded for mysql.replicate: {position}"
-            ))),
-            None => cx.report(Progress::Status(
-                "the source writes no binary log (log_bin is off): mysql.replicate cannot follow this copy"
-                    .into(),
-            )),
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(Applied {
-            data: serde_json::json!({
-                "tables": tables.len(),
-                "rows": rows_meter.0,
-                "bytes": rows_meter.1,
-                "objects": objects,
-                "position": first.as_ref().map(|p| p.to_string()),
-                "gtid": first.as_ref().and_then(|p| p.gtid.clone()),
-                "snapshots": if first != last { 2 } else { 1 },
-                "seconds": (seconds * 1000.0).round() / 1000.0,
-                "resumed": done.keys().any(|k| k.starts_with("chunk:")),
-            }),
-            ..Applied::default()
-        })
-    }
-
     /// A copy beginning: checks the target, and records how it will be filled.
     async fn start(
         &self,
@@ -608,6 +443,191 @@ impl Copy {
                 ))
             }
         }
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.copy",
+    Copy,
+    "copy a database: schema, rows in parallel chunks by primary key from one consistent snapshot, views/routines/triggers; binlog position recorded; resumable"
+);
+
+#[async_trait(?Send)]
+impl Action for Copy {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let scope = self.tables.describe();
+        format!(
+            "copy {} into {} ({} connections, one snapshot{}{})",
+            label(&self.source),
+            label(&self.target),
+            self.jobs.max(1),
+            if scope.is_empty() {
+                String::new()
+            } else {
+                format!(", {scope}")
+            },
+            if self.on_existing == OnExisting::Truncate {
+                ", emptying existing tables"
+            } else {
+                ""
+            }
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let started = Instant::now();
+        let jobs = self.jobs.clamp(1, 64) as usize;
+        let max_rate = self.max_rate.as_deref().map(parse_rate).transpose()?;
+        let source = Endpoint::parse(&self.source)?;
+        let target = Endpoint::parse(&self.target)?;
+        let (source_db, target_db) = (source.db().to_string(), target.db().to_string());
+        if source_db.is_empty() || target_db.is_empty() {
+            return Err(anyhow!(
+                "both URLs must name a database (mysql://user:password@host:port/DATABASE)"
+            )
+            .into());
+        }
+        let target_server = target.without_db();
+        let (mut src, mut control) = tokio::try_join!(source.connect(), target_server.connect())?;
+        create_database_if_missing(&mut src, &source, &mut control, &target, &target_db, cx)
+            .await?;
+        position::ensure_internal(&mut control, &target)
+            .await
+            .context("failed to create cutover's bookkeeping database `_cutover` on the target")?;
+        control
+            .query_drop(format!("USE {}", quote(&target_db)))
+            .await
+            .map_err(fail(&target))?;
+        control
+            .query_drop(TARGET_SESSION)
+            .await
+            .map_err(fail(&target))?;
+
+        let mut done = ledger::read(&mut control, &target, &target_db).await?;
+        let present =
+            catalog::list_tables(&mut control, &target, &target_db, &TableFilter::default())
+                .await?;
+        if done.is_empty() {
+            if let Some(recorded) = position::recorded(&mut control, &target, &target_db).await? {
+                if recorded.done && !present.is_empty() {
+                    cx.report(Progress::Status(format!(
+                        "already copied from {}; nothing to do",
+                        recorded.source
+                    )));
+                    return Ok(Applied {
+                        data: serde_json::json!({ "already_done": true, "position": recorded.first.map(|p| p.to_string()) }),
+                        ..Applied::default()
+                    });
+                }
+            }
+        }
+        let tables = catalog::list_tables(&mut src, &source, &source_db, &self.tables).await?;
+
+        let shape = if done.contains_key(ledger::STARTED) {
+            cx.report(Progress::Status(format!(
+                "resuming: {} range(s) of rows were copied before",
+                done.keys().filter(|k| k.starts_with("chunk:")).count()
+            )));
+            if done.contains_key(ledger::EXISTING) {
+                Shape::Existing
+            } else {
+                Shape::Fresh
+            }
+        } else {
+            position::forget(&mut control, &target, &target_db).await?;
+            let shape = self
+                .start(&mut control, &target, &target_db, &present, &tables, cx)
+                .await?;
+            done = ledger::read(&mut control, &target, &target_db).await?;
+            shape
+        };
+
+        if shape == Shape::Fresh && !done.contains_key(ledger::TABLES) {
+            create_tables(
+                &mut src,
+                &source,
+                &source_db,
+                &mut control,
+                &target,
+                &target_db,
+                &tables,
+                &present,
+                cx,
+            )
+            .await?;
+            ledger::record(&mut control, &target, &target_db, ledger::TABLES, None).await?;
+        }
+
+        let mut deferred = BTreeMap::new();
+        if shape == Shape::Fresh {
+            for table in &tables {
+                if !done.contains_key(&ledger::indexes_key(&table.name)) {
+                    let create =
+                        catalog::create_table(&mut src, &source, &source_db, &table.name).await?;
+                    let (_, indexes) = catalog::defer_indexes(&create);
+                    if !indexes.is_empty() {
+                        deferred.insert(table.name.clone(), indexes);
+                    }
+                }
+            }
+        }
+        let rows_meter = self
+            .copy_rows(
+                &source,
+                &target,
+                &target_db,
+                &tables,
+                &done,
+                deferred,
+                jobs,
+                max_rate,
+                &mut control,
+                cx,
+            )
+            .await?;
+
+        let mut objects = 0;
+        if shape == Shape::Fresh && !done.contains_key(ledger::OBJECTS) {
+            objects = create_objects(&mut src, &source, &source_db, &mut control, &target).await?;
+            ledger::record(&mut control, &target, &target_db, ledger::OBJECTS, None).await?;
+        }
+        position::record_done(&mut control, &target, &target_db).await?;
+        ledger::clear(&mut control, &target, &target_db).await?;
+        let recorded = position::recorded(&mut control, &target, &target_db).await?;
+        let (first, last) = recorded.map(|r| (r.first, r.last)).unwrap_or((None, None));
+        match &first {
+            Some(position) => cx.report(Progress::Status(format!(
+                "source binlog position recorded for mysql.replicate: {position}"
+            ))),
+            None => cx.report(Progress::Status(
+                "the source writes no binary log (log_bin is off): mysql.replicate cannot follow this copy"
+                    .into(),
+            )),
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Applied {
+            data: serde_json::json!({
+                "tables": tables.len(),
+                "rows": rows_meter.0,
+                "bytes": rows_meter.1,
+                "objects": objects,
+                "position": first.as_ref().map(|p| p.to_string()),
+                "gtid": first.as_ref().and_then(|p| p.gtid.clone()),
+                "snapshots": if first != last { 2 } else { 1 },
+                "seconds": (seconds * 1000.0).round() / 1000.0,
+                "resumed": done.keys().any(|k| k.starts_with("chunk:")),
+            }),
+            ..Applied::default()
+        })
+    }
+
+    // The ledger in the target says which ranges are in: a second run copies only the rest.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

@@ -1,135 +1,77 @@
-//! `mysql.read_only` / `mysql.read_write`: freeze writes on a server and thaw
-//! them. `read_only` (and `super_read_only` where the server has it), then the
-//! client connections are killed — replication threads and our own excepted —
-//! so no open transaction goes on writing.
+//! The freeze shared by `mysql.read_only` and `mysql.read_write`, each the
+//! other's inverse: their parameters, and which threads are clients.
+//!
+//! One parameter type, `Freeze<D>`, serves both actions, `D` saying which: each
+//! action builds its inverse as `Freeze<Other>` without naming the other's
+//! module, so the two files do not import each other.
 
-use mysql_async::prelude::Queryable;
+use std::marker::PhantomData;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::connect::{exec, Endpoint};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+/// Threads that are not clients: replication and the server's own.
+pub const NOT_CLIENTS: &str =
+    "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')";
+
+/// Parameters of `mysql.read_only` and `mysql.read_write`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "MysqlFreeze")]
+pub struct FreezeParams {
+    /// `mysql://user:password@host:port/db` of the server to freeze or thaw.
+    pub url: String,
+    /// When freezing, kill the client connections so open transactions cannot
+    /// go on writing (default).
+    #[serde(default = "yes")]
+    pub terminate: bool,
+}
 
 fn yes() -> bool {
     true
 }
 
-/// Parameters of `mysql.read_only`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadOnly {
-    /// `mysql://user:password@host:port/db` of the server to freeze.
-    pub url: String,
-    /// Kill the client connections so open transactions cannot go on writing.
-    #[serde(default = "yes")]
-    pub terminate: bool,
+/// `mysql.read_only` (`Freeze<Frozen>`) or `mysql.read_write` (`Freeze<Thawed>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freeze<D> {
+    pub params: FreezeParams,
+    direction: PhantomData<D>,
 }
 
-/// Parameters of `mysql.read_write`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadWrite {
-    /// `mysql://user:password@host:port/db` of the server to thaw.
-    pub url: String,
-}
+/// Writes stopped: `mysql.read_only`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frozen {}
 
-/// Threads that are not clients: replication and the server's own.
-const NOT_CLIENTS: &str =
-    "('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker')";
+/// Writes allowed again: `mysql.read_write`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Thawed {}
 
-impl ReadOnly {
-    pub fn describe(&self) -> String {
-        let label = Endpoint::parse(&self.url)
-            .map(|e| e.label().to_string())
-            .unwrap_or_else(|_| "?".into());
-        let kill = if self.terminate {
-            ", end its client connections"
-        } else {
-            ""
-        };
-        format!("freeze writes on {label} (read_only{kill})")
-    }
-
-    pub fn inverse(&self) -> ReadWrite {
-        ReadWrite {
-            url: self.url.clone(),
+impl<D> Freeze<D> {
+    pub fn new(params: FreezeParams) -> Self {
+        Self {
+            params,
+            direction: PhantomData,
         }
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let endpoint = Endpoint::parse(&self.url)?;
-        let mut conn = endpoint.connect().await?;
-        exec(&mut conn, &endpoint, "SET GLOBAL read_only = ON").await?;
-        // MySQL 5.7+/8 has super_read_only (admins too); MariaDB does not.
-        let super_read_only: Option<String> = conn
-            .query_first("SHOW GLOBAL VARIABLES LIKE 'super_read_only'")
-            .await
-            .ok()
-            .flatten()
-            .map(|(_, v): (String, String)| v);
-        if super_read_only.is_some() {
-            exec(&mut conn, &endpoint, "SET GLOBAL super_read_only = ON").await?;
-        }
-        let mut killed = 0u64;
-        if self.terminate {
-            let ids: Vec<u64> = conn
-                .query(format!(
-                    "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN {NOT_CLIENTS} AND user NOT IN ('system user', 'event_scheduler')"
-                ))
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", endpoint.label(), super::connect::describe(&e)))?;
-            for id in ids {
-                // A connection that ended by itself meanwhile is fine.
-                if conn
-                    .query_drop(format!("KILL CONNECTION {id}"))
-                    .await
-                    .is_ok()
-                {
-                    killed += 1;
-                }
-            }
-        }
-        cx.report(Progress::Status(format!(
-            "read_only on, {killed} client connection(s) ended"
-        )));
-        Ok(Applied {
-            data: serde_json::json!({ "server": endpoint.label(), "killed": killed, "super_read_only": super_read_only.is_some() }),
-            ..Applied::default()
-        })
+    /// The same server, the other way.
+    pub fn reversed<E>(&self) -> Freeze<E> {
+        Freeze::new(self.params.clone())
     }
 }
 
-impl ReadWrite {
-    pub fn describe(&self) -> String {
-        let label = Endpoint::parse(&self.url)
-            .map(|e| e.label().to_string())
-            .unwrap_or_else(|_| "?".into());
-        format!("thaw writes on {label} (read_only off)")
+impl<'de, D> Deserialize<'de> for Freeze<D> {
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        FreezeParams::deserialize(deserializer).map(Freeze::new)
+    }
+}
+
+impl<D> JsonSchema for Freeze<D> {
+    fn schema_name() -> String {
+        FreezeParams::schema_name()
     }
 
-    pub fn inverse(&self) -> ReadOnly {
-        ReadOnly {
-            url: self.url.clone(),
-            terminate: true,
-        }
-    }
-
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let endpoint = Endpoint::parse(&self.url)?;
-        let mut conn = endpoint.connect().await?;
-        let has_super: bool = conn
-            .query_first::<(String, String), _>("SHOW GLOBAL VARIABLES LIKE 'super_read_only'")
-            .await
-            .ok()
-            .flatten()
-            .is_some();
-        if has_super {
-            exec(&mut conn, &endpoint, "SET GLOBAL super_read_only = OFF").await?;
-        }
-        exec(&mut conn, &endpoint, "SET GLOBAL read_only = OFF").await?;
-        Ok(Applied {
-            data: serde_json::json!({ "server": endpoint.label() }),
-            ..Applied::default()
-        })
+    fn json_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        FreezeParams::json_schema(generator)
     }
 }

@@ -14,7 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::process::Command;
 
 use super::connect::Endpoint;
-use crate::actions::{ProcessRecord, StepContext};
+use crate::actions::StepContext;
+use crate::process::ProcessRecord;
 
 /// Lines of a failing program's stderr kept in the error.
 const ERROR_LINES: usize = 8;

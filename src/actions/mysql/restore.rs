@@ -18,7 +18,9 @@ use super::archive::{human_bytes, inspect, DumpNotes};
 use super::connect::{describe, label, Endpoint};
 use super::position::INTERNAL_DB;
 use super::program::Program;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// What to do when the target database already holds objects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -56,8 +58,19 @@ enum Mark {
     Done(String),
 }
 
-impl Restore {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.restore",
+    Restore,
+    "load an archive written by mysql.snapshot"
+);
+
+#[async_trait(?Send)]
+impl Action for Restore {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "restore {} into {} (mariadb client{})",
             self.from,
@@ -70,7 +83,7 @@ impl Restore {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         let endpoint = Endpoint::parse(&self.url)?;
         let db = endpoint.db().to_string();
@@ -206,6 +219,12 @@ impl Restore {
             }),
             ..Applied::default()
         })
+    }
+
+    // The target is marked with its archive: a finished restore is skipped, a partial one
+    // cleaned and done again.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use super::archive::{human_bytes, DumpNotes, Partial, COMPLETED};
 use super::connect::{describe, label, Endpoint};
 use super::program::{self, Program};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Parameters of `mysql.snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -32,8 +34,19 @@ pub struct Snapshot {
 
 const DUMPERS: &[&str] = &["mariadb-dump", "mysqldump"];
 
-impl Snapshot {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.snapshot",
+    Snapshot,
+    "archive a database with mariadb-dump / mysqldump (one consistent snapshot)"
+);
+
+#[async_trait(?Send)]
+impl Action for Snapshot {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "archive {} into {} (mariadb-dump, one consistent snapshot)",
             label(&self.url),
@@ -41,7 +54,7 @@ impl Snapshot {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         let endpoint = Endpoint::parse(&self.url)?;
         let db = endpoint.db().to_string();
@@ -152,6 +165,11 @@ impl Snapshot {
             }),
             ..Applied::default()
         })
+    }
+
+    // A new archive replaces the old one whole.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

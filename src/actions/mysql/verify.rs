@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::connect::{describe, Endpoint};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// `counts` or `checksum`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -72,8 +74,19 @@ async fn fingerprint(
     Ok(row.unwrap_or((0, String::new())))
 }
 
-impl Verify {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.verify",
+    Verify,
+    "compare row counts (or checksums) of every table of two MySQL/MariaDB databases"
+);
+
+#[async_trait(?Send)]
+impl Action for Verify {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         let label = |url: &str| {
             Endpoint::parse(url)
                 .map(|e| e.label().to_string())
@@ -90,7 +103,7 @@ impl Verify {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let (source, target) = (
             Endpoint::parse(&self.source)?,
             Endpoint::parse(&self.target)?,
@@ -131,5 +144,10 @@ impl Verify {
             data: serde_json::json!({ "tables": tables.len(), "mode": format!("{:?}", self.mode).to_lowercase() }),
             ..Applied::default()
         })
+    }
+
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

@@ -8,11 +8,13 @@ use anyhow::anyhow;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::connect::label;
 use super::connect::{pg, Endpoint};
 use super::copy::human_bytes;
-use super::freeze::label;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 /// Parameters of `postgres.catch_up`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -41,8 +43,19 @@ fn default_timeout() -> DurationText {
     DurationText(Duration::from_secs(300))
 }
 
-impl CatchUp {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.catch_up",
+    CatchUp,
+    "wait until the subscriber has confirmed the source's current WAL position"
+);
+
+#[async_trait(?Send)]
+impl Action for CatchUp {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "wait until {} has caught up with {} (lag at most {}, {} at most)",
             label(&self.target),
@@ -52,7 +65,7 @@ impl CatchUp {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
@@ -156,5 +169,10 @@ impl CatchUp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    // Waits and reads.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

@@ -7,9 +7,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, Endpoint};
-use super::freeze::label;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Settings always compared.
 const SETTINGS: &[&str] = &[
@@ -49,8 +51,19 @@ struct Setting {
     number: Option<f64>,
 }
 
-impl CompareSettings {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.compare_settings",
+    CompareSettings,
+    "preflight: fail where the target's version, settings or capacity are smaller than the source's"
+);
+
+#[async_trait(?Send)]
+impl Action for CompareSettings {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "check that {} is at least as large as {}",
             label(&self.target),
@@ -58,7 +71,7 @@ impl CompareSettings {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
@@ -135,6 +148,11 @@ impl CompareSettings {
             data: serde_json::json!({ "compared": rows.len() }),
             ..Applied::default()
         })
+    }
+
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

@@ -45,7 +45,7 @@ impl Endpoint {
         if config.get_application_name().is_none() {
             config.application_name("cutover");
         }
-        let label = label(&config);
+        let label = config_label(&config);
         Ok(Endpoint { config, label })
     }
 
@@ -144,7 +144,7 @@ fn conninfo_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn label(config: &Config) -> String {
+fn config_label(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(name)) => name.clone(),
         Some(Host::Unix(path)) => path.display().to_string(),
@@ -195,4 +195,15 @@ pub fn quote_ident(name: &str) -> String {
 /// Quotes a string literal.
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// `user@host:port/db`, or a placeholder for a URL that does not parse (the
+/// step fails on it later, with the reason).
+pub fn label(url: &str) -> String {
+    match Endpoint::parse(url) {
+        Ok(endpoint) => endpoint.label().to_string(),
+        // `plan` shows an unset variable as `<unset NAME>`: keep it readable.
+        Err(_) if url.starts_with('<') && !url.contains('@') => url.to_string(),
+        Err(_) => "<invalid URL>".to_string(),
+    }
 }

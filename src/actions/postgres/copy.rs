@@ -17,13 +17,15 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
 use super::copy_progress::{self as ledger, POST_DATA, POST_DATA_STARTED, PRE_DATA};
-use super::freeze::label;
 use super::sync_sequences::copy_sequences;
 use super::tables::{list_tables, Table, TableFilter, INTERNAL_SCHEMA};
 use super::tool::Tool;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// What to do when the target already has tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -74,8 +76,19 @@ enum Shape {
     Existing,
 }
 
-impl Copy {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.copy",
+    Copy,
+    "copy a database: schema, rows streamed over parallel COPY from one snapshot, indexes, sequences; resumable per table"
+);
+
+#[async_trait(?Send)]
+impl Action for Copy {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         let scope = self.tables.describe();
         format!(
             "copy {} into {} ({} connections{}{})",
@@ -95,7 +108,7 @@ impl Copy {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         let jobs = self.jobs.clamp(1, 64) as usize;
         let max_rate = self.max_rate.as_deref().map(parse_rate).transpose()?;
@@ -322,6 +335,11 @@ impl Copy {
             }),
             ..Applied::default()
         })
+    }
+
+    // The ledger in the target says which tables are in: a second run copies only the rest.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

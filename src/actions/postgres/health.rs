@@ -8,11 +8,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, Endpoint};
 use super::copy::human_bytes;
-use super::freeze::label;
 use super::size::ByteSize;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Parameters of `postgres.health`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -68,8 +70,19 @@ struct Waiter {
     blockers: Vec<i32>,
 }
 
-impl Health {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.health",
+    Health,
+    "check a server before or after a swap: connections against max_connections, replication slot lag, sessions waiting on locks"
+);
+
+#[async_trait(?Send)]
+impl Action for Health {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "check the health of {}: connections at most {}% of max_connections, replication slots at most {} behind, at most {} session(s) waiting on locks",
             label(&self.url),
@@ -79,7 +92,7 @@ impl Health {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         if !(0.0..=100.0).contains(&self.max_connections_pct) {
             return Err(anyhow!(
                 "`max_connections_pct: {}` must be between 0 and 100",
@@ -194,6 +207,11 @@ impl Health {
             }),
             ..Applied::default()
         })
+    }
+
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

@@ -2,34 +2,30 @@
 //! preflight checks, over tokio-postgres (SQL and COPY) and the PostgreSQL
 //! client tools where they are the right tool (schema sections, archives).
 
-mod catch_up;
-mod compare_settings;
+pub mod catch_up;
+pub mod compare_settings;
+pub mod copy;
+pub mod drop_replication;
+pub mod drop_reverse_replication;
+pub mod health;
+pub mod read_only;
+pub mod read_write;
+pub mod replicate;
+pub mod restore;
+pub mod reverse_replicate;
+pub mod snapshot;
+pub mod sync_sequences;
+pub mod verify;
+
+mod catalog;
 mod connect;
-mod copy;
 mod copy_progress;
 mod freeze;
-mod health;
-mod replicate;
-mod restore;
-mod reverse;
 mod size;
-mod snapshot;
-mod sync_sequences;
 mod tables;
 mod tool;
-mod verify;
 
-pub use catch_up::CatchUp;
-pub use compare_settings::CompareSettings;
 pub use connect::{describe as describe_error, Endpoint};
-pub use copy::{human_bytes, parse_rate, Copy, OnExisting};
-pub use freeze::{ReadOnly, ReadWrite};
-pub use health::Health;
-pub use replicate::{DropReplication, Replicate};
-pub use restore::{Restore, RestoreOnExisting};
-pub use reverse::{DropReverseReplication, ReverseReplicate};
+pub use copy::{human_bytes, parse_rate, OnExisting};
 pub use size::ByteSize;
-pub use snapshot::Snapshot;
-pub use sync_sequences::SyncSequences;
 pub use tables::TableFilter;
-pub use verify::Verify;

@@ -12,11 +12,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
-use super::freeze::label;
 use super::tables::INTERNAL_SCHEMA;
 use super::tool::Tool;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// The database setting naming the archive a restore started from.
 const STARTED: &str = "cutover.restore_started";
@@ -54,8 +56,19 @@ fn default_jobs() -> u32 {
     4
 }
 
-impl Restore {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.restore",
+    Restore,
+    "restore a pg_dump -Fc archive into a database with parallel pg_restore; refuses a non-empty target unless told to clean"
+);
+
+#[async_trait(?Send)]
+impl Action for Restore {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "restore {} into {} (pg_restore, {} jobs{})",
             self.from,
@@ -69,7 +82,7 @@ impl Restore {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         let jobs = self.jobs.clamp(1, 64);
         let endpoint = Endpoint::parse(&self.url)?;
@@ -219,6 +232,12 @@ impl Restore {
             }),
             ..Applied::default()
         })
+    }
+
+    // The target is marked with its archive: a finished restore is skipped, a partial one
+    // cleaned and done again.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

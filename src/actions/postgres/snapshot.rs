@@ -12,12 +12,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::connect::label;
 use super::connect::{pg, Endpoint};
 use super::copy::human_bytes;
-use super::freeze::label;
 use super::tables::INTERNAL_SCHEMA;
 use super::tool::Tool;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Parameters of `postgres.snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -30,8 +32,19 @@ pub struct Snapshot {
     pub to: String,
 }
 
-impl Snapshot {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.snapshot",
+    Snapshot,
+    "write a consistent pg_dump -Fc archive of a database, atomically, with its size and sha256"
+);
+
+#[async_trait(?Send)]
+impl Action for Snapshot {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "archive {} into {} (pg_dump -Fc, one consistent snapshot)",
             label(&self.url),
@@ -39,7 +52,7 @@ impl Snapshot {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         let endpoint = Endpoint::parse(&self.url)?;
         let client = endpoint.connect().await?;
@@ -116,6 +129,11 @@ impl Snapshot {
             }),
             ..Applied::default()
         })
+    }
+
+    // A new archive replaces the old one whole.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

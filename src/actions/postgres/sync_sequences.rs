@@ -7,10 +7,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, quote_ident, Endpoint};
-use super::freeze::label;
 use super::tables::INTERNAL_SCHEMA;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Parameters of `postgres.sync_sequences`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -32,8 +34,19 @@ pub struct SequenceValue {
     pub start: i64,
 }
 
-impl SyncSequences {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.sync_sequences",
+    SyncSequences,
+    "set every sequence of the target to the source's value"
+);
+
+#[async_trait(?Send)]
+impl Action for SyncSequences {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "set the sequences of {} to the values of {}",
             label(&self.target),
@@ -41,7 +54,7 @@ impl SyncSequences {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
@@ -50,6 +63,11 @@ impl SyncSequences {
             data: serde_json::json!({ "sequences": count }),
             ..Applied::default()
         })
+    }
+
+    // Setting the sequences to the source's values twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

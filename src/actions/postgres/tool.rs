@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufRea
 use tokio::process::Command;
 
 use super::connect::Endpoint;
-use crate::actions::{ProcessRecord, StepContext};
+use crate::actions::StepContext;
+use crate::process::ProcessRecord;
 
 /// Lines of a failing tool's stderr kept in the error.
 const ERROR_LINES: usize = 8;

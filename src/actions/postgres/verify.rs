@@ -7,10 +7,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
+use super::connect::label;
 use super::connect::{pg, Endpoint};
-use super::freeze::label;
 use super::tables::{list_tables, Table, TableFilter};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// How closely to compare.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -51,8 +53,19 @@ const STABLE_TEXT: &str = "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, MDY'; \
     SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'; \
     BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-impl Verify {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.verify",
+    Verify,
+    "compare row counts (or checksums) of every table of two databases"
+);
+
+#[async_trait(?Send)]
+impl Action for Verify {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         let what = match self.mode {
             VerifyMode::Counts => "row counts",
             VerifyMode::Checksum => "row counts and checksums",
@@ -70,7 +83,7 @@ impl Verify {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
@@ -149,6 +162,11 @@ impl Verify {
             }),
             ..Applied::default()
         })
+    }
+
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

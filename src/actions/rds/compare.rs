@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::api::{Instance, RdsApi};
 use super::aws::{aws_fields, Here};
 use super::classes;
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
 
 /// Parameters whose smaller value on the target is a smaller database.
 const CAPACITY: &[&str] = &[
@@ -58,22 +60,6 @@ pub struct Findings {
 }
 
 impl RdsCompare {
-    pub fn describe(&self) -> String {
-        format!(
-            "check that RDS instance `{}` is at least as big as `{}` (class, storage, IOPS, version, parameters)",
-            self.target, self.source
-        )
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
-        Ok(Applied {
-            data,
-            ..Applied::default()
-        })
-    }
-
     pub async fn run<A: RdsApi>(
         &self,
         api: &A,
@@ -114,6 +100,40 @@ impl RdsCompare {
             "target": summary(target),
             "warnings": findings.warnings,
         }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.compare",
+    RdsCompare,
+    "preflight: fail where the target RDS instance is smaller than the source; warn on burstable classes"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsCompare {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "check that RDS instance `{}` is at least as big as `{}` (class, storage, IOPS, version, parameters)",
+            self.target, self.source
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    // Reads only.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 

@@ -2,28 +2,24 @@
 //! promotion, scale-ups, a capacity comparison and waits — all behind
 //! `RdsApi`, so the waiting and state logic is tested with a fake.
 
+pub mod compare;
+pub mod delete_instance;
+pub mod delete_snapshot;
+pub mod modify;
+pub mod promote;
+pub mod read_replica;
+pub mod restore;
+pub mod snapshot;
+pub mod wait;
+
 mod api;
 mod aws;
 mod classes;
-mod compare;
-mod delete;
 #[cfg(test)]
 mod fake;
-mod modify;
 mod poll;
-mod replica;
-mod restore;
 mod sdk;
-mod snapshot;
 #[cfg(test)]
 mod tests;
-mod wait;
 
 pub use api::{RdsApi, RdsError};
-pub use compare::RdsCompare;
-pub use delete::{RdsDeleteInstance, RdsDeleteSnapshot};
-pub use modify::RdsModify;
-pub use replica::{RdsPromote, RdsReadReplica};
-pub use restore::RdsRestore;
-pub use snapshot::RdsSnapshot;
-pub use wait::RdsWait;

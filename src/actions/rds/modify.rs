@@ -8,9 +8,11 @@ use serde::Deserialize;
 use super::api::{Instance, ModifyRequest, RdsApi};
 use super::aws::{aws_fields, Here};
 use super::poll::{self, Check, Poll};
-use super::snapshot::{two_hours, yes};
+use super::poll::{two_hours, yes};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 /// Parameters of `rds.modify`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -65,27 +67,6 @@ impl RdsModify {
         changes
     }
 
-    pub fn describe(&self) -> String {
-        let when = if self.apply_immediately {
-            "now"
-        } else {
-            "in the next maintenance window"
-        };
-        let wait = if self.wait && self.apply_immediately {
-            format!(
-                ", wait until in place (at most {})",
-                format_duration(self.timeout.0)
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "modify RDS instance `{}`: {} ({when}){wait}",
-            self.instance,
-            self.changes().join(", ")
-        )
-    }
-
     /// The requested values are the instance's current ones.
     fn in_place(&self, i: &Instance) -> bool {
         self.class.as_ref().is_none_or(|c| *c == i.class)
@@ -107,15 +88,6 @@ impl RdsModify {
             && self
                 .iops
                 .is_none_or(|n| Some(n) == p.iops || Some(n) == i.iops)
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
-        Ok(Applied {
-            data,
-            ..Applied::default()
-        })
     }
 
     pub async fn run<A: RdsApi>(
@@ -178,5 +150,53 @@ impl RdsModify {
             "iops": after.iops,
             "requested": called,
         }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.modify",
+    RdsModify,
+    "scale an RDS instance: class, storage, IOPS; wait until the new values are in place"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsModify {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let when = if self.apply_immediately {
+            "now"
+        } else {
+            "in the next maintenance window"
+        };
+        let wait = if self.wait && self.apply_immediately {
+            format!(
+                ", wait until in place (at most {})",
+                format_duration(self.timeout.0)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "modify RDS instance `{}`: {} ({when}){wait}",
+            self.instance,
+            self.changes().join(", ")
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    // Finds what an earlier attempt of this run did (by id and the `cutover:run` tag) and goes on.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

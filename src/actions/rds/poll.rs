@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::api::{Instance, RdsApi, Snapshot};
 use crate::actions::Progress;
-use crate::playbook::format_duration;
+use crate::duration::{format_duration, DurationText};
 
 /// Instance statuses from which `available` never comes without an operator.
 const BROKEN: &[&str] = &[
@@ -145,4 +145,31 @@ pub async fn snapshot<A: RdsApi>(
         }
     })
     .await
+}
+
+/// The default of every `wait:`.
+pub fn yes() -> bool {
+    true
+}
+
+/// The default longest wait for an instance or a snapshot.
+pub fn two_hours() -> DurationText {
+    DurationText(Duration::from_secs(2 * 3600))
+}
+
+/// The default longest wait for a deletion.
+pub fn one_hour() -> DurationText {
+    DurationText(Duration::from_secs(3600))
+}
+
+/// `, wait until available (at most 2h)` for a description, or nothing.
+pub fn waiting(wait: bool, timeout: DurationText) -> String {
+    if wait {
+        format!(
+            ", wait until available (at most {})",
+            format_duration(timeout.0)
+        )
+    } else {
+        String::new()
+    }
 }

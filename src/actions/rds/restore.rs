@@ -8,11 +8,14 @@ use serde::Deserialize;
 
 use super::api::{RdsApi, RestoreRequest};
 use super::aws::{aws_fields, instance_to_create, run_tags, Here};
+use super::delete_instance::RdsDeleteInstance;
 use super::poll::{self, Poll};
-use super::snapshot::{two_hours, yes};
-use super::RdsDeleteInstance;
+use super::poll::{two_hours, yes};
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Parameters of `rds.restore`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -61,28 +64,8 @@ pub struct RdsRestore {
 aws_fields!(RdsRestore);
 
 impl RdsRestore {
-    pub fn describe(&self) -> String {
-        let class = self
-            .class
-            .as_deref()
-            .map(|c| format!(" as {c}"))
-            .unwrap_or_default();
-        let wait = if self.wait {
-            format!(
-                ", wait until available (at most {})",
-                format_duration(self.timeout.0)
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "restore RDS snapshot `{}` into new instance `{}`{class}{wait}",
-            self.snapshot, self.instance
-        )
-    }
-
     /// Deletes the restored instance (only if this run created it).
-    pub fn inverse(&self) -> RdsDeleteInstance {
+    pub fn undo(&self) -> RdsDeleteInstance {
         RdsDeleteInstance {
             instance: self.instance.clone(),
             final_snapshot: self.rollback_final_snapshot.clone(),
@@ -93,15 +76,6 @@ impl RdsRestore {
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
         }
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
-        Ok(Applied {
-            data,
-            ..Applied::default()
-        })
     }
 
     pub async fn run<A: RdsApi>(
@@ -156,5 +130,62 @@ impl RdsRestore {
             "class": instance.class,
             "endpoint": instance.endpoint,
         }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.restore",
+    RdsRestore,
+    "restore an RDS snapshot into a new instance and wait until it is available; rolled back by deleting it"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsRestore {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let class = self
+            .class
+            .as_deref()
+            .map(|c| format!(" as {c}"))
+            .unwrap_or_default();
+        let wait = if self.wait {
+            format!(
+                ", wait until available (at most {})",
+                format_duration(self.timeout.0)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "restore RDS snapshot `{}` into new instance `{}`{class}{wait}",
+            self.snapshot, self.instance
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(self.undo()))
+    }
+
+    // Finds what an earlier attempt of this run did (by id and the `cutover:run` tag) and goes on.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A restore whose wait failed has left an instance behind; the inverse deletes only
+    // what this run created, and finds nothing when the call never went through.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

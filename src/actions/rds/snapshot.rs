@@ -2,26 +2,19 @@
 //! `available` with its progress. A resumed step finds the snapshot it made
 //! (by its id and its `cutover:run` tag) instead of making a second one.
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, default_snapshot_id, run_tags, Here};
-use super::poll::{self, Poll};
-use super::RdsDeleteSnapshot;
+use super::delete_snapshot::RdsDeleteSnapshot;
+use super::poll::{self, two_hours, yes, Poll};
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
-
-pub(super) fn yes() -> bool {
-    true
-}
-
-pub(super) fn two_hours() -> DurationText {
-    DurationText(Duration::from_secs(2 * 3600))
-}
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Parameters of `rds.snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -55,39 +48,14 @@ pub struct RdsSnapshot {
 aws_fields!(RdsSnapshot);
 
 impl RdsSnapshot {
-    pub fn describe(&self) -> String {
-        let id = self
-            .snapshot_id
-            .as_deref()
-            .unwrap_or("cutover-<run>-<step>");
-        let wait = if self.wait {
-            format!(
-                ", wait until available (at most {})",
-                format_duration(self.timeout.0)
-            )
-        } else {
-            String::new()
-        };
-        format!("snapshot RDS instance `{}` as `{id}`{wait}", self.instance)
-    }
-
     /// Deleting the snapshot, only when `delete_on_rollback` asks for it.
-    pub fn inverse(&self) -> Option<RdsDeleteSnapshot> {
+    pub fn undo(&self) -> Option<RdsDeleteSnapshot> {
         self.delete_on_rollback.then(|| RdsDeleteSnapshot {
             snapshot_id: self.snapshot_id.clone(),
             only_created_by_run: true,
             region: self.region.clone(),
             profile: self.profile.clone(),
             endpoint_url: self.endpoint_url.clone(),
-        })
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
-        Ok(Applied {
-            data,
-            ..Applied::default()
         })
     }
 
@@ -135,5 +103,58 @@ impl RdsSnapshot {
             "created": created,
             "status": status,
         }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.snapshot",
+    RdsSnapshot,
+    "snapshot an RDS instance and wait until the snapshot is available; kept unless delete_on_rollback"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsSnapshot {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let id = self
+            .snapshot_id
+            .as_deref()
+            .unwrap_or("cutover-<run>-<step>");
+        let wait = if self.wait {
+            format!(
+                ", wait until available (at most {})",
+                format_duration(self.timeout.0)
+            )
+        } else {
+            String::new()
+        };
+        format!("snapshot RDS instance `{}` as `{id}`{wait}", self.instance)
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        self.undo().map(|undo| Arc::new(undo) as ActionRef)
+    }
+
+    // Finds what an earlier attempt of this run did (by id and the `cutover:run` tag) and goes on.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A snapshot whose wait failed is left behind; the inverse (when asked for) deletes it
+    // only if this run made it.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

@@ -9,9 +9,16 @@ use serde_json::json;
 
 use super::api::RUN_TAG;
 use super::aws::{default_snapshot_id, identifier, run_tags, Here};
+use super::compare::RdsCompare;
 use super::fake::{instance, snapshot, FakeRds};
+use super::modify::RdsModify;
+use super::promote::RdsPromote;
+use super::read_replica::RdsReadReplica;
+use super::restore::RdsRestore;
+use super::snapshot::RdsSnapshot;
+use super::wait::RdsWait;
 use super::*;
-use crate::actions::Progress;
+use crate::actions::{Action, Progress};
 
 const RUN: &str = "20250101-220000-ab12";
 
@@ -255,12 +262,12 @@ async fn the_rollback_deletes_only_an_instance_this_run_created() {
     let api = FakeRds::default().with_instance(vec![instance("db2", "available")]);
     let restore: RdsRestore = params(json!({ "snapshot": "s1", "instance": "db2" }));
     with_here!(seen, here);
-    let kept = restore.inverse().run(&api, &here).await.unwrap();
+    let kept = restore.undo().run(&api, &here).await.unwrap();
     assert_eq!(kept["deleted"], false);
     assert!(api.calls().is_empty());
 
     let api = FakeRds::default().with_instance(vec![ours(instance("db2", "available"))]);
-    let gone = restore.inverse().run(&api, &here).await.unwrap();
+    let gone = restore.undo().run(&api, &here).await.unwrap();
     assert_eq!(gone["deleted"], true);
     assert_eq!(api.calls(), ["delete_instance db2 None"]);
     assert!(seen
@@ -268,16 +275,16 @@ async fn the_rollback_deletes_only_an_instance_this_run_created() {
         .iter()
         .any(|s| s.starts_with("instance `db2`: deleting (")));
     // Again (a resumed rollback): nothing left to do.
-    let again = restore.inverse().run(&api, &here).await.unwrap();
+    let again = restore.undo().run(&api, &here).await.unwrap();
     assert_eq!(again["deleted"], false);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_snapshot_is_deleted_on_rollback_only_when_asked_and_only_if_ours() {
     let keep: RdsSnapshot = params(json!({ "instance": "db1" }));
-    assert!(keep.inverse().is_none());
+    assert!(keep.undo().is_none());
     let drop: RdsSnapshot = params(json!({ "instance": "db1", "delete_on_rollback": true }));
-    let inverse = drop.inverse().unwrap();
+    let inverse = drop.undo().unwrap();
     let id = default_snapshot_id(RUN, "snap");
     let api = FakeRds::default();
     let mut mine = snapshot(&id, "db1", "available", 100);
@@ -456,11 +463,10 @@ async fn compare_reads_both_instances_and_their_parameter_groups() {
 
 #[test]
 fn a_failed_restore_replica_or_snapshot_is_undone_itself() {
-    use crate::actions::ActionSpec;
     let restore: RdsRestore = params(json!({ "snapshot": "s1", "instance": "db2" }));
     let replica: RdsReadReplica = params(json!({ "source": "db1", "instance": "db2" }));
     let snapshot: RdsSnapshot = params(json!({ "instance": "db1", "delete_on_rollback": true }));
-    assert!(ActionSpec::RdsRestore(restore).undoes_partial_failure());
-    assert!(ActionSpec::RdsReadReplica(replica).undoes_partial_failure());
-    assert!(ActionSpec::RdsSnapshot(snapshot).undoes_partial_failure());
+    assert!(restore.undoes_partial_failure());
+    assert!(replica.undoes_partial_failure());
+    assert!(snapshot.undoes_partial_failure());
 }

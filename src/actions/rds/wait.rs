@@ -9,8 +9,10 @@ use serde::Deserialize;
 use super::api::RdsApi;
 use super::aws::{aws_fields, Here};
 use super::poll::{self, Poll};
+use crate::actions::{descriptor, Action, Descriptor};
 use crate::actions::{ActionFailure, Applied, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 fn available() -> String {
     "available".into()
@@ -46,24 +48,6 @@ pub struct RdsWait {
 aws_fields!(RdsWait);
 
 impl RdsWait {
-    pub fn describe(&self) -> String {
-        format!(
-            "wait until RDS instance `{}` is `{}` (at most {})",
-            self.instance,
-            self.status,
-            format_duration(self.timeout.0)
-        )
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
-        Ok(Applied {
-            data,
-            ..Applied::default()
-        })
-    }
-
     pub async fn run<A: RdsApi>(
         &self,
         api: &A,
@@ -77,5 +61,41 @@ impl RdsWait {
             "status": self.status,
             "waited_ms": started.elapsed().as_millis() as u64,
         }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.wait",
+    RdsWait,
+    "wait until an RDS instance has a status (available, stopped, deleted …)"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsWait {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "wait until RDS instance `{}` is `{}` (at most {})",
+            self.instance,
+            self.status,
+            format_duration(self.timeout.0)
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    // Waits and reads.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

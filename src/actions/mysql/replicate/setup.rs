@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use mysql_async::prelude::Queryable;
 
-use super::channel::{
+use crate::actions::mysql::channel::{
     failed, gtid_reached, literal, position_reached, ChangeMaster, ChannelStatus, Dialect,
 };
 use crate::actions::mysql::connect::{describe, Endpoint};

@@ -3,8 +3,10 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 /// Parameters of `wait`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -14,12 +16,19 @@ pub struct Wait {
     pub duration: DurationText,
 }
 
-impl Wait {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!("wait", Wait, "pause for a fixed time");
+
+#[async_trait(?Send)]
+impl Action for Wait {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!("wait {}", format_duration(self.duration.0))
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let total = self.duration.0.as_millis() as u64;
         let started = tokio::time::Instant::now();
         let tick = std::time::Duration::from_millis(250);
@@ -35,5 +44,10 @@ impl Wait {
             }
             tokio::time::sleep(tick.min(std::time::Duration::from_millis(total - elapsed))).await;
         }
+    }
+
+    // Waiting again only waits.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

@@ -8,8 +8,10 @@ use futures_util::stream::{self, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, Progress, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 fn one() -> u32 {
     1
@@ -55,26 +57,15 @@ pub struct HttpCheck {
 type Answer = Result<Duration, String>;
 
 impl HttpCheck {
-    pub fn describe(&self) -> String {
-        let p95 = self
-            .p95_below
-            .map(|p| format!(", p95 under {}", format_duration(p.0)))
-            .unwrap_or_default();
-        format!(
-            "check {} {} answers {} ({} requests{p95})",
-            self.method, self.url, self.expect_status, self.requests
-        )
-    }
-
     async fn one(&self, client: &reqwest::Client, method: &reqwest::Method) -> Answer {
         let started = Instant::now();
         let response = client
             .request(method.clone(), &self.url)
             .send()
             .await
-            .map_err(crate::actions::http_error)?;
+            .map_err(super::error::http_error)?;
         let status = response.status().as_u16();
-        let body = response.text().await.map_err(crate::actions::http_error)?;
+        let body = response.text().await.map_err(super::error::http_error)?;
         let elapsed = started.elapsed();
         if status != self.expect_status {
             return Err(format!("status {status}, expected {}", self.expect_status));
@@ -86,8 +77,32 @@ impl HttpCheck {
         }
         Ok(elapsed)
     }
+}
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "http.check",
+    HttpCheck,
+    "smoke check: status, body and p95 latency over many requests"
+);
+
+#[async_trait(?Send)]
+impl Action for HttpCheck {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let p95 = self
+            .p95_below
+            .map(|p| format!(", p95 under {}", format_duration(p.0)))
+            .unwrap_or_default();
+        format!(
+            "check {} {} answers {} ({} requests{p95})",
+            self.method, self.url, self.expect_status, self.requests
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let client = reqwest::Client::builder()
             // A smoke check sees the status the service answers, redirects included.
             .redirect(reqwest::redirect::Policy::none())
@@ -162,5 +177,10 @@ impl HttpCheck {
             output_tail: Some(summary),
             ..Applied::default()
         })
+    }
+
+    // A check changes nothing.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

@@ -10,7 +10,10 @@ use anyhow::{bail, Context};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, StepContext};
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 fn default_nginx() -> String {
     "nginx".into()
@@ -47,29 +50,6 @@ fn backup_of(path: &Path, run_id: &str, step: &str) -> PathBuf {
 }
 
 impl NginxSwap {
-    pub fn describe(&self) -> String {
-        if self.restore {
-            format!(
-                "restore nginx upstream `{}` from before the swap ({})",
-                self.upstream,
-                self.upstream_file.display()
-            )
-        } else {
-            format!(
-                "point nginx upstream `{}` at {}",
-                self.upstream,
-                self.servers.join(", ")
-            )
-        }
-    }
-
-    pub fn inverse(&self) -> NginxSwap {
-        NginxSwap {
-            restore: true,
-            ..self.clone()
-        }
-    }
-
     fn render(&self) -> String {
         let servers: String = self
             .servers
@@ -104,8 +84,37 @@ impl NginxSwap {
         }
         Ok(())
     }
+}
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "nginx.swap",
+    NginxSwap,
+    "point an nginx upstream at other servers: atomic rewrite, nginx -t, reload"
+);
+
+#[async_trait(?Send)]
+impl Action for NginxSwap {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        if self.restore {
+            format!(
+                "restore nginx upstream `{}` from before the swap ({})",
+                self.upstream,
+                self.upstream_file.display()
+            )
+        } else {
+            format!(
+                "point nginx upstream `{}` at {}",
+                self.upstream,
+                self.servers.join(", ")
+            )
+        }
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let path = cx.base_dir.join(&self.upstream_file);
         let backup = backup_of(&path, cx.run_id, cx.step);
         let current = std::fs::read_to_string(&path)
@@ -141,6 +150,23 @@ impl NginxSwap {
             data: serde_json::json!({ "file": path, "servers": self.servers, "restored": self.restore }),
             ..Applied::default()
         })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(NginxSwap {
+            restore: true,
+            ..self.clone()
+        }))
+    }
+
+    // Writing the same upstream twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A failed reload can leave the new file in place; the swap back rewrites it.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }
 

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::maintenance_file::Switch;
-use super::{ActionFailure, Applied, StepContext};
+use super::switch::Switch;
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 fn default_method() -> String {
     "POST".into()
@@ -56,8 +59,21 @@ impl MaintenanceHttp {
             "off"
         }
     }
+}
 
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "maintenance.http",
+    MaintenanceHttp,
+    "call an application's maintenance switch and confirm it took effect"
+);
+
+#[async_trait(?Send)]
+impl Action for MaintenanceHttp {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "turn maintenance {} with {} {}",
             self.word(),
@@ -66,14 +82,7 @@ impl MaintenanceHttp {
         )
     }
 
-    pub fn inverse(&self) -> MaintenanceHttp {
-        MaintenanceHttp {
-            state: self.state.flipped(),
-            ..self.clone()
-        }
-    }
-
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -92,7 +101,10 @@ impl MaintenanceHttp {
             request = request.header(name, value);
         }
         let response = request.send().await.map_err(|e| {
-            anyhow::anyhow!("maintenance switch: {}", crate::actions::http_error(e))
+            anyhow::anyhow!(
+                "maintenance switch: {}",
+                crate::actions::http::error::http_error(e)
+            )
         })?;
         let status = response.status().as_u16();
         let accepted = match self.expect_status {
@@ -112,7 +124,9 @@ impl MaintenanceHttp {
                 .get(&confirm.url)
                 .send()
                 .await
-                .map_err(|e| anyhow::anyhow!("confirming: {}", crate::actions::http_error(e)))?
+                .map_err(|e| {
+                    anyhow::anyhow!("confirming: {}", crate::actions::http::error::http_error(e))
+                })?
                 .status()
                 .as_u16();
             if seen != expected {
@@ -128,5 +142,22 @@ impl MaintenanceHttp {
             data: serde_json::json!({ "state": self.word(), "status": status }),
             ..Applied::default()
         })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(MaintenanceHttp {
+            state: self.state.flipped(),
+            ..self.clone()
+        }))
+    }
+
+    // Setting the same switch twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A switch sent but not confirmed may have taken effect; the inverse sets it back either way.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

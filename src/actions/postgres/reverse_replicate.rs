@@ -1,9 +1,9 @@
-//! `postgres.reverse_replicate` and its inverse `postgres.drop_reverse_replication`:
-//! after the swap, logical replication from the new primary (the cutover's
+//! `postgres.reverse_replicate`: after the swap, logical replication from the new primary (the cutover's
 //! target) back to the old one (its source), so that going back after the
 //! point of no return loses no write. The old side keeps refusing the
 //! application — the roles `postgres.read_only` took LOGIN from stay without
-//! it — while the subscription's apply worker is let write.
+//! it — while the subscription's apply worker is let write. Its inverse is
+//! `postgres.drop_reverse_replication`.
 
 use std::time::{Duration, Instant};
 
@@ -12,11 +12,16 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::connect::{pg, quote_ident, quote_literal, Endpoint};
-use super::freeze::{label, recorded_roles};
-use super::replicate::{exists, without_identity, DropReplication, Replicate};
+use super::catalog::{exists, without_identity};
+use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
+use super::drop_reverse_replication::DropReverseReplication;
+use super::freeze::recorded_roles;
+use super::replicate::Replicate;
 use super::tables::{list_tables, Table, TableFilter};
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 /// How long the apply worker may take to start.
 const WORKER_START: Duration = Duration::from_secs(30);
@@ -43,26 +48,37 @@ pub struct ReverseReplicate {
     pub replica_identity_full: bool,
 }
 
-/// Parameters of `postgres.drop_reverse_replication`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DropReverseReplication {
-    /// The cutover's source (the old primary, the subscriber here).
-    pub source: String,
-    /// The cutover's target (the new primary, the publisher here).
-    pub target: String,
-    #[serde(default = "default_name")]
-    pub publication: String,
-    #[serde(default = "default_name")]
-    pub subscription: String,
-}
-
 fn default_name() -> String {
     "cutover_reverse".to_string()
 }
 
 impl ReverseReplicate {
-    pub fn describe(&self) -> String {
+    /// The same checks as a forward replication from the target to the source.
+    fn as_replicate(&self) -> Replicate {
+        Replicate {
+            source: self.target.clone(),
+            target: self.source.clone(),
+            publication: self.publication.clone(),
+            subscription: self.subscription.clone(),
+            tables: self.tables.clone(),
+            replica_identity_full: self.replica_identity_full,
+        }
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "postgres.reverse_replicate",
+    ReverseReplicate,
+    "after the swap, replicate the new primary back to the old one (kept frozen for the application) so going back loses no write"
+);
+
+#[async_trait(?Send)]
+impl Action for ReverseReplicate {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!(
             "replicate {} back to {} (publication `{}`, subscription `{}`, no initial copy); {} stays frozen for the application",
             label(&self.target),
@@ -73,7 +89,7 @@ impl ReverseReplicate {
         )
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let old = Endpoint::parse(&self.source)?;
         let new = Endpoint::parse(&self.target)?;
         let (old_db, new_db) = tokio::try_join!(old.connect(), new.connect())?;
@@ -174,25 +190,18 @@ impl ReverseReplicate {
         })
     }
 
-    /// The same checks as a forward replication from the target to the source.
-    fn as_replicate(&self) -> Replicate {
-        Replicate {
-            source: self.target.clone(),
-            target: self.source.clone(),
-            publication: self.publication.clone(),
-            subscription: self.subscription.clone(),
-            tables: self.tables.clone(),
-            replica_identity_full: self.replica_identity_full,
-        }
-    }
-
-    pub fn inverse(&self) -> DropReverseReplication {
-        DropReverseReplication {
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(DropReverseReplication {
             source: self.source.clone(),
             target: self.target.clone(),
             publication: self.publication.clone(),
             subscription: self.subscription.clone(),
-        }
+        }))
+    }
+
+    // Finds the publication and subscription an earlier attempt made and goes on.
+    fn idempotent(&self) -> bool {
+        true
     }
 }
 
@@ -306,58 +315,5 @@ async fn wait_for_worker(
             ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-impl DropReverseReplication {
-    pub fn describe(&self) -> String {
-        format!(
-            "drop reverse replication: subscription `{}` on {}, publication `{}` on {}; {} stays frozen",
-            self.subscription,
-            label(&self.source),
-            self.publication,
-            label(&self.target),
-            label(&self.source)
-        )
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let drop = DropReplication {
-            source: self.target.clone(),
-            target: self.source.clone(),
-            publication: self.publication.clone(),
-            subscription: self.subscription.clone(),
-        };
-        let mut applied = drop.apply(cx).await?;
-        let old = Endpoint::parse(&self.source)?;
-        let old_db = old.connect().await?;
-        let exempt = old_db
-            .query_opt(
-                "SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase,
-                        unnest(s.setconfig) cfg
-                 WHERE d.datname = current_database()
-                   AND s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-                   AND cfg LIKE 'default\\_transaction\\_read\\_only=%'",
-                &[],
-            )
-            .await
-            .map_err(pg)?
-            .is_some();
-        if exempt {
-            old_db
-                .batch_execute(&format!(
-                    "ALTER ROLE CURRENT_USER IN DATABASE {} RESET default_transaction_read_only",
-                    quote_ident(old.dbname())
-                ))
-                .await
-                .map_err(pg)
-                .context("failed to end the apply worker's exemption from the freeze")?;
-            cx.report(Progress::Status(format!(
-                "{} read-only by default again for every role",
-                old.label()
-            )));
-        }
-        applied.data["exemption_removed"] = serde_json::json!(exempt);
-        Ok(applied)
     }
 }

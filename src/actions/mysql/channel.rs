@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use anyhow::anyhow;
 use mysql_async::prelude::Queryable;
+use serde::{Deserialize, Deserializer};
 
 use crate::actions::mysql::connect::{describe, Endpoint};
 
@@ -23,6 +24,27 @@ pub fn failed(endpoint: &Endpoint) -> impl Fn(mysql_async::Error) -> anyhow::Err
 /// with `NO_BACKSLASH_ESCAPES` (see [`Dialect::plain_escapes`]).
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+pub fn default_channel() -> String {
+    "cutover".to_string()
+}
+
+/// A channel name that is safe in file names and statements.
+pub fn channel_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(name)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a channel name of letters, digits, `_` and `-` (at most 64), found `{name}`"
+        )))
+    }
 }
 
 /// How to talk about replication to one server.

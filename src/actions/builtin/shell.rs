@@ -11,8 +11,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use super::process::{signal_group, ProcessRecord};
-use super::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::process::{signal_group, ProcessRecord};
+use async_trait::async_trait;
 
 /// Lines of output kept for the journal.
 const TAIL_LINES: usize = 20;
@@ -33,8 +35,19 @@ pub struct Shell {
     pub env: BTreeMap<String, String>,
 }
 
-impl Shell {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "shell",
+    Shell,
+    "run a command with bash; a non-zero exit fails the step"
+);
+
+#[async_trait(?Send)]
+impl Action for Shell {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         let first_line = self
             .run
             .lines()
@@ -49,7 +62,7 @@ impl Shell {
         format!("run `{first_line}`{more}")
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let cwd = match &self.cwd {
             Some(dir) => cx.base_dir.join(dir),
             None => cx.base_dir.to_path_buf(),
@@ -76,7 +89,7 @@ impl Shell {
             .map(|id| id as i32)
             .ok_or_else(|| anyhow!("bash exited before it could be tracked"))?;
         // Killed by the run's reaper if cutover dies before the step ends.
-        super::process::watch_group(pid);
+        crate::process::watch_group(pid);
         let guard = GroupGuard(pid);
         (cx.spawned)(&ProcessRecord::of(pid));
 
@@ -113,6 +126,11 @@ impl Shell {
             };
             Err(ActionFailure::from(anyhow!(reason)).output(exit_status, output_tail))
         }
+    }
+
+    // A command of the operator's own may not be safe to run twice.
+    fn idempotent(&self) -> bool {
+        false
     }
 }
 
@@ -184,6 +202,6 @@ struct GroupGuard(i32);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         signal_group(self.0, libc::SIGKILL);
-        super::process::forget_group(self.0);
+        crate::process::forget_group(self.0);
     }
 }

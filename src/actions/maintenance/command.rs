@@ -4,8 +4,12 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::maintenance_file::Switch;
-use super::{ActionFailure, Applied, Shell, StepContext};
+use super::switch::Switch;
+use crate::actions::builtin::shell::Shell;
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 fn on() -> Switch {
     Switch::On
@@ -36,8 +40,21 @@ impl MaintenanceCommand {
             env: Default::default(),
         }
     }
+}
 
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "maintenance.command",
+    MaintenanceCommand,
+    "turn maintenance on or off with commands of your own"
+);
+
+#[async_trait(?Send)]
+impl Action for MaintenanceCommand {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         let state = if self.state == Switch::On {
             "on"
         } else {
@@ -46,14 +63,19 @@ impl MaintenanceCommand {
         format!("turn maintenance {state}: {}", self.command().describe())
     }
 
-    pub fn inverse(&self) -> MaintenanceCommand {
-        MaintenanceCommand {
-            state: self.state.flipped(),
-            ..self.clone()
-        }
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        self.command().apply(cx).await
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        self.command().apply(cx).await
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(MaintenanceCommand {
+            state: self.state.flipped(),
+            ..self.clone()
+        }))
+    }
+
+    // The commands are the operator's own: nobody knows whether they may run twice.
+    fn idempotent(&self) -> bool {
+        false
     }
 }

@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, StepContext};
-use crate::playbook::{format_duration, DurationText};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use crate::duration::{format_duration, DurationText};
+use async_trait::async_trait;
 
 fn default_timeout() -> DurationText {
     DurationText(Duration::from_secs(5))
@@ -22,12 +24,23 @@ pub struct TcpCheck {
     pub timeout: DurationText,
 }
 
-impl TcpCheck {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "tcp.check",
+    TcpCheck,
+    "check that an address accepts connections"
+);
+
+#[async_trait(?Send)]
+impl Action for TcpCheck {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!("check {} accepts connections", self.address)
     }
 
-    pub async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
         match tokio::time::timeout(
             self.timeout.0,
@@ -49,5 +62,10 @@ impl TcpCheck {
             )
             .into()),
         }
+    }
+
+    // A check changes nothing.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

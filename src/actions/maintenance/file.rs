@@ -7,39 +7,11 @@ use anyhow::Context;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, StepContext};
-
-/// `on` or `off`. YAML 1.1 tools read a bare `on` as `true`, so booleans are
-/// accepted too rather than failing a playbook a linter rewrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Switch {
-    On,
-    Off,
-}
-
-impl Switch {
-    pub fn flipped(self) -> Switch {
-        match self {
-            Switch::On => Switch::Off,
-            Switch::Off => Switch::On,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Switch {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::Bool(true) => Ok(Switch::On),
-            serde_json::Value::Bool(false) => Ok(Switch::Off),
-            serde_json::Value::String(s) if s == "on" => Ok(Switch::On),
-            serde_json::Value::String(s) if s == "off" => Ok(Switch::Off),
-            other => Err(serde::de::Error::custom(format!(
-                "expected `on` or `off`, found {other}"
-            ))),
-        }
-    }
-}
+use super::switch::Switch;
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Parameters of `maintenance.file`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -54,15 +26,26 @@ pub struct MaintenanceFile {
     pub content: String,
 }
 
-impl MaintenanceFile {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "maintenance.file",
+    MaintenanceFile,
+    "turn a maintenance flag file on or off"
+);
+
+#[async_trait(?Send)]
+impl Action for MaintenanceFile {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         match self.state {
             Switch::On => format!("turn maintenance on: create {}", self.path.display()),
             Switch::Off => format!("turn maintenance off: remove {}", self.path.display()),
         }
     }
 
-    pub fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
+    async fn preflight(&self, cx: &StepContext<'_>) -> Result<(), ActionFailure> {
         let path = cx.base_dir.join(&self.path);
         let dir = path.parent().unwrap_or(cx.base_dir);
         if !dir.is_dir() {
@@ -71,8 +54,8 @@ impl MaintenanceFile {
         Ok(())
     }
 
-    pub fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        self.preflight(cx)?;
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        self.preflight(cx).await?;
         let path = cx.base_dir.join(&self.path);
         match self.state {
             Switch::On => {
@@ -97,13 +80,23 @@ impl MaintenanceFile {
         })
     }
 
-    pub fn inverse(&self) -> MaintenanceFile {
-        MaintenanceFile {
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(MaintenanceFile {
             state: match self.state {
                 Switch::On => Switch::Off,
                 Switch::Off => Switch::On,
             },
             ..self.clone()
-        }
+        }))
+    }
+
+    // Creating or removing the same file twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    // A failed write or removal leaves the file as it was or as asked; the inverse sets it back either way.
+    fn undoes_partial_failure(&self) -> bool {
+        true
     }
 }

@@ -1,23 +1,28 @@
-//! `mysql.replicate` and its inverse `mysql.drop_replication`: binlog
-//! replication source → target from the position `mysql.copy` recorded on the
+//! `mysql.replicate`: binlog replication source → target from the position `mysql.copy` recorded on the
 //! target. Checks the prerequisites first and says how to fix each one missing,
 //! points a named channel at the source (GTID where the servers have it), and
 //! waits until its threads run. A copy resumed from several snapshots is
-//! replayed idempotently up to the last snapshot, strictly after it.
+//! replayed idempotently up to the last snapshot, strictly after it. Its
+//! inverse is `mysql.drop_replication`.
 
-pub(super) mod channel;
 mod setup;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
-use self::channel::{binary_logs, failed, wild_do_pattern, ChannelStatus, Dialect};
 use self::setup::{Setup, Start};
+use super::channel::{
+    binary_logs, channel_name, default_channel, failed, wild_do_pattern, ChannelStatus, Dialect,
+};
 use super::connect::{label, Endpoint};
+use super::drop_replication::DropReplication;
 use super::position::{self, BinlogPosition, RecordedCopy};
+use crate::actions::{descriptor, Action, ActionRef, Descriptor};
 use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use async_trait::async_trait;
+use std::sync::Arc;
 
 /// Parameters of `mysql.replicate`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -34,40 +39,6 @@ pub struct Replicate {
     /// `host:port` of the source as the target reaches it (default: the source URL's).
     #[serde(default, deserialize_with = "address")]
     pub source_address: Option<String>,
-}
-
-/// Parameters of `mysql.drop_replication`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DropReplication {
-    /// The source.
-    pub source: String,
-    /// The target, where the channel is.
-    pub target: String,
-    /// The replication channel (default `cutover`).
-    #[serde(default = "default_channel", deserialize_with = "channel_name")]
-    pub channel: String,
-}
-
-pub(super) fn default_channel() -> String {
-    "cutover".to_string()
-}
-
-/// A channel name that is safe in file names and statements.
-pub(super) fn channel_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let name = String::deserialize(deserializer)?;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if valid {
-        Ok(name)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "expected a channel name of letters, digits, `_` and `-` (at most 64), found `{name}`"
-        )))
-    }
 }
 
 fn address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -101,116 +72,6 @@ fn split_address(text: &str, default_port: u16) -> Result<(String, u16), String>
 }
 
 impl Replicate {
-    pub fn describe(&self) -> String {
-        format!(
-            "replicate {} to {} (binlog, channel `{}`)",
-            label(&self.source),
-            label(&self.target),
-            self.channel
-        )
-    }
-
-    pub fn inverse(&self) -> DropReplication {
-        DropReplication {
-            source: self.source.clone(),
-            target: self.target.clone(),
-            channel: self.channel.clone(),
-        }
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let source = Endpoint::parse(&self.source)?;
-        let target = Endpoint::parse(&self.target)?;
-        let db = target.db().to_string();
-        if db.is_empty() {
-            return Err(anyhow!(
-                "the target URL names no database: name the one `mysql.copy` copied ({}/DB)",
-                target.label().trim_end_matches('/')
-            )
-            .into());
-        }
-        let source_db = match source.db() {
-            "" => db.clone(),
-            name => name.to_string(),
-        };
-        let (host, port) = match &self.source_address {
-            Some(text) => split_address(text, source.port()).map_err(|e| anyhow!(e))?,
-            None => (source.host(), source.port()),
-        };
-        let target_admin = target.without_db();
-        // The replication account needs no rights on the source's database.
-        let source_admin = source.without_db();
-        let (mut src, mut dst) = tokio::try_join!(source_admin.connect(), target_admin.connect())?;
-        let dialect = Dialect::detect(&mut dst, &target).await?;
-        Dialect::plain_escapes(&mut dst, &target).await?;
-        let recorded = position::recorded(&mut dst, &target, &db).await?;
-        let wild_do = wild_do_pattern(&db);
-        let rewrite = if source_db == db {
-            String::new()
-        } else {
-            format!("{source_db}->{db}")
-        };
-        let setup = Setup {
-            dialect,
-            target: &target,
-            channel: &self.channel,
-            wild_do: &wild_do,
-            rewrite: &rewrite,
-        };
-        let existing = dialect.status(&mut dst, &target, &self.channel).await?;
-        let (until, gtid, from) = match &existing {
-            Some(status) => match self
-                .restart(&setup, &mut dst, status, &host, port, recorded.as_ref(), cx)
-                .await?
-            {
-                Some((until, gtid)) => (until, gtid, None),
-                None => {
-                    return Ok(applied(
-                        &self.channel,
-                        &source,
-                        &host,
-                        port,
-                        None,
-                        None,
-                        true,
-                    ))
-                }
-            },
-            None => {
-                let start = self
-                    .check(
-                        &mut src,
-                        &source,
-                        &mut dst,
-                        &target,
-                        &dialect,
-                        recorded.as_ref(),
-                    )
-                    .await?;
-                setup
-                    .configure(&mut dst, &source, &host, port, &start, cx)
-                    .await?;
-                (start.until, start.gtid, Some(start.from))
-            }
-        };
-        let started = setup
-            .start(&mut dst, until.as_ref(), gtid, &host, port, cx)
-            .await;
-        if let Err(error) = started {
-            setup.clean_up(&mut dst, cx).await;
-            return Err(error.into());
-        }
-        Ok(applied(
-            &self.channel,
-            &source,
-            &host,
-            port,
-            from,
-            until,
-            false,
-        ))
-    }
-
     /// A channel of this name is on the target already. None when it
     /// replicates as wanted; else how to restart it where it stopped (an
     /// earlier attempt set it up): up to which position idempotently, by GTID.
@@ -374,6 +235,134 @@ impl Replicate {
     }
 }
 
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.replicate",
+    Replicate,
+    "binlog replication source → target from the position mysql.copy recorded (GTID where the servers have it)"
+);
+
+#[async_trait(?Send)]
+impl Action for Replicate {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "replicate {} to {} (binlog, channel `{}`)",
+            label(&self.source),
+            label(&self.target),
+            self.channel
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let source = Endpoint::parse(&self.source)?;
+        let target = Endpoint::parse(&self.target)?;
+        let db = target.db().to_string();
+        if db.is_empty() {
+            return Err(anyhow!(
+                "the target URL names no database: name the one `mysql.copy` copied ({}/DB)",
+                target.label().trim_end_matches('/')
+            )
+            .into());
+        }
+        let source_db = match source.db() {
+            "" => db.clone(),
+            name => name.to_string(),
+        };
+        let (host, port) = match &self.source_address {
+            Some(text) => split_address(text, source.port()).map_err(|e| anyhow!(e))?,
+            None => (source.host(), source.port()),
+        };
+        let target_admin = target.without_db();
+        // The replication account needs no rights on the source's database.
+        let source_admin = source.without_db();
+        let (mut src, mut dst) = tokio::try_join!(source_admin.connect(), target_admin.connect())?;
+        let dialect = Dialect::detect(&mut dst, &target).await?;
+        Dialect::plain_escapes(&mut dst, &target).await?;
+        let recorded = position::recorded(&mut dst, &target, &db).await?;
+        let wild_do = wild_do_pattern(&db);
+        let rewrite = if source_db == db {
+            String::new()
+        } else {
+            format!("{source_db}->{db}")
+        };
+        let setup = Setup {
+            dialect,
+            target: &target,
+            channel: &self.channel,
+            wild_do: &wild_do,
+            rewrite: &rewrite,
+        };
+        let existing = dialect.status(&mut dst, &target, &self.channel).await?;
+        let (until, gtid, from) = match &existing {
+            Some(status) => match self
+                .restart(&setup, &mut dst, status, &host, port, recorded.as_ref(), cx)
+                .await?
+            {
+                Some((until, gtid)) => (until, gtid, None),
+                None => {
+                    return Ok(applied(
+                        &self.channel,
+                        &source,
+                        &host,
+                        port,
+                        None,
+                        None,
+                        true,
+                    ))
+                }
+            },
+            None => {
+                let start = self
+                    .check(
+                        &mut src,
+                        &source,
+                        &mut dst,
+                        &target,
+                        &dialect,
+                        recorded.as_ref(),
+                    )
+                    .await?;
+                setup
+                    .configure(&mut dst, &source, &host, port, &start, cx)
+                    .await?;
+                (start.until, start.gtid, Some(start.from))
+            }
+        };
+        let started = setup
+            .start(&mut dst, until.as_ref(), gtid, &host, port, cx)
+            .await;
+        if let Err(error) = started {
+            setup.clean_up(&mut dst, cx).await;
+            return Err(error.into());
+        }
+        Ok(applied(
+            &self.channel,
+            &source,
+            &host,
+            port,
+            from,
+            until,
+            false,
+        ))
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(DropReplication {
+            source: self.source.clone(),
+            target: self.target.clone(),
+            channel: self.channel.clone(),
+        }))
+    }
+
+    // Finds the channel an earlier attempt set up and goes on.
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
 /// None when the source user may replicate (or it cannot tell: then the IO
 /// thread will say); else the problem with its fix.
 async fn replication_grant(
@@ -419,50 +408,6 @@ fn applied(
             "already_replicating": already,
         }),
         ..Applied::default()
-    }
-}
-
-impl DropReplication {
-    pub fn describe(&self) -> String {
-        format!(
-            "stop and remove replication channel `{}` on {} (from {})",
-            self.channel,
-            label(&self.target),
-            label(&self.source)
-        )
-    }
-
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let target = Endpoint::parse(&self.target)?;
-        let mut dst = target.without_db().connect().await?;
-        let dialect = Dialect::detect(&mut dst, &target).await?;
-        let Some(status) = dialect.status(&mut dst, &target, &self.channel).await? else {
-            cx.report(Progress::Status("nothing to drop".into()));
-            return Ok(Applied {
-                data: serde_json::json!({ "dropped": null }),
-                ..Applied::default()
-            });
-        };
-        for sql in [
-            dialect.stop(&self.channel),
-            dialect.reset_all(&self.channel),
-        ] {
-            dst.query_drop(&sql)
-                .await
-                .map_err(failed(&target))
-                .with_context(|| format!("failed to run `{sql}`"))?;
-        }
-        cx.report(Progress::Status(format!(
-            "dropped channel {} (replicated from {}:{})",
-            self.channel, status.host, status.port
-        )));
-        Ok(Applied {
-            data: serde_json::json!({
-                "dropped": self.channel,
-                "from": format!("{}:{}", status.host, status.port),
-            }),
-            ..Applied::default()
-        })
     }
 }
 

@@ -5,7 +5,9 @@ use anyhow::anyhow;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ActionFailure, Applied, StepContext};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, StepContext};
+use async_trait::async_trait;
 
 /// Parameters of `approve`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -20,12 +22,23 @@ fn default_text() -> String {
     "Continue?".into()
 }
 
-impl Approve {
-    pub fn describe(&self) -> String {
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "approve",
+    Approve,
+    "a manual gate: an operator must approve before the run goes on"
+);
+
+#[async_trait(?Send)]
+impl Action for Approve {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
         format!("ask an operator: {}", self.text)
     }
 
-    pub async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let approval = cx
             .input
             .approve(cx.step, &self.text)
@@ -35,5 +48,10 @@ impl Approve {
             data: serde_json::json!({ "operator": approval.operator, "how": approval.how }),
             ..Applied::default()
         })
+    }
+
+    // Asking again only asks.
+    fn idempotent(&self) -> bool {
+        true
     }
 }

@@ -1,0 +1,63 @@
+//! `mysql.read_write`: thaw a server frozen by `mysql.read_only`
+//! (`super_read_only` and `read_only` off). Its inverse freezes again.
+
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+use std::sync::Arc;
+
+use super::connect::{exec, Endpoint};
+use super::freeze::{Freeze, Frozen, Thawed};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
+};
+
+/// Parameters of `mysql.read_write` (shared with its inverse, see `freeze`).
+pub type ReadWrite = Freeze<Thawed>;
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.read_write",
+    ReadWrite,
+    "thaw a server frozen by mysql.read_only"
+);
+
+#[async_trait(?Send)]
+impl Action for ReadWrite {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        let label = Endpoint::parse(&self.params.url)
+            .map(|e| e.label().to_string())
+            .unwrap_or_else(|_| "?".into());
+        format!("thaw writes on {label} (read_only off)")
+    }
+
+    async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let endpoint = Endpoint::parse(&self.params.url)?;
+        let mut conn = endpoint.connect().await?;
+        let has_super: bool = conn
+            .query_first::<(String, String), _>("SHOW GLOBAL VARIABLES LIKE 'super_read_only'")
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+        if has_super {
+            exec(&mut conn, &endpoint, "SET GLOBAL super_read_only = OFF").await?;
+        }
+        exec(&mut conn, &endpoint, "SET GLOBAL read_only = OFF").await?;
+        Ok(Applied {
+            data: serde_json::json!({ "server": endpoint.label() }),
+            ..Applied::default()
+        })
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(self.reversed::<Frozen>()))
+    }
+
+    // Clearing read_only twice lands in the same place.
+    fn idempotent(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,3 @@
+//! nginx: point an upstream at other servers.
+
+pub mod swap;

@@ -1,0 +1,41 @@
+//! Catalog lookups the replication actions share.
+
+use tokio_postgres::Client;
+
+use super::connect::pg;
+use super::tables::Table;
+
+/// Tables whose replica identity is the default but which have no primary key.
+pub async fn without_identity(client: &Client, tables: &[Table]) -> anyhow::Result<Vec<Table>> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND c.relreplident = 'd'
+               AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let bare: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(tables
+        .iter()
+        .filter(|t| bare.contains(&(t.schema.clone(), t.name.clone())))
+        .cloned()
+        .collect())
+}
+
+pub async fn exists(
+    client: &Client,
+    catalog: &str,
+    column: &str,
+    name: &str,
+) -> anyhow::Result<bool> {
+    Ok(client
+        .query_opt(
+            &format!("SELECT 1 FROM {catalog} WHERE {column} = $1"),
+            &[&name],
+        )
+        .await
+        .map_err(pg)?
+        .is_some())
+}

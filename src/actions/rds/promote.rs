@@ -1,0 +1,147 @@
+//! `rds.promote`: PromoteReadReplica, wait until the instance stands alone.
+//! A promotion cannot be undone: it has no implied rollback.
+
+use std::cell::Cell;
+
+use anyhow::{bail, Context};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::api::RdsApi;
+use super::aws::{aws_fields, Here};
+use super::poll::{self, two_hours, waiting, yes, Check, Poll};
+use crate::actions::{descriptor, Action, Descriptor};
+use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::duration::DurationText;
+use async_trait::async_trait;
+
+/// Polls that must see a promoted instance `available` but still naming its
+/// source before the promotion counts as done without RDS saying so.
+const SETTLE_POLLS: u32 = 3;
+
+/// Parameters of `rds.promote`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RdsPromote {
+    /// The read replica to promote to a standalone instance.
+    pub instance: String,
+    /// Wait until the promotion is over and the instance `available`.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// Longest wait.
+    #[serde(default = "two_hours")]
+    pub timeout: DurationText,
+    /// AWS region; by default from the standard chain.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A profile of `~/.aws/config`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Another endpoint for RDS; also `AWS_ENDPOINT_URL`.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+}
+
+aws_fields!(RdsPromote);
+
+impl RdsPromote {
+    /// Promotes unless RDS already shows no source (a resumed step), then
+    /// waits until the instance is `available` without a source. An instance
+    /// `available` that still names its source for `SETTLE_POLLS` polls after
+    /// the call counts as promoted, with a warning (an emulator never clears
+    /// the source; RDS itself shows `modifying` at once).
+    pub async fn run<A: RdsApi>(
+        &self,
+        api: &A,
+        here: &Here<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let id = &self.instance;
+        let Some(before) = api.instance(id).await? else {
+            bail!("instance `{id}` does not exist");
+        };
+        let source = before.replica_source.clone();
+        let called = source.is_some();
+        match &source {
+            Some(source) => {
+                api.promote(id).await.with_context(|| {
+                    format!("failed to promote `{id}` (a read replica of `{source}`)")
+                })?;
+            }
+            None => (here.report)(Progress::Status(format!(
+                "instance `{id}` is not a read replica (promoted earlier?): not promoting"
+            ))),
+        }
+        if !self.wait {
+            return Ok(serde_json::json!({ "instance": id, "promoted_from": source }));
+        }
+        let unchanged = Cell::new(0u32);
+        let lingering = Cell::new(None::<String>);
+        let what = format!("instance `{id}`");
+        let after = poll::until(&what, Poll::within(self.timeout.0), here.report, || async {
+            let Some(now) = api.instance(id).await? else {
+                bail!("instance `{id}` does not exist");
+            };
+            if now.status != "available" {
+                unchanged.set(0);
+                return Ok(Check::Pending(format!("{} (promoting)", now.status)));
+            }
+            let Some(still) = &now.replica_source else {
+                return Ok(Check::Done(now));
+            };
+            unchanged.set(unchanged.get() + 1);
+            if !called || unchanged.get() >= SETTLE_POLLS {
+                lingering.set(Some(still.clone()));
+                return Ok(Check::Done(now));
+            }
+            Ok(Check::Pending(
+                "available, promotion not visible yet".into(),
+            ))
+        })
+        .await?;
+        if let Some(still) = lingering.take() {
+            (here.report)(Progress::Output(format!(
+                "warning: RDS still lists `{id}` as a replica of `{still}` while it is available"
+            )));
+        }
+        Ok(serde_json::json!({
+            "instance": id,
+            "promoted_from": source,
+            "status": after.status,
+        }))
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "rds.promote",
+    RdsPromote,
+    "promote an RDS read replica to a standalone instance and wait until it is available"
+);
+
+#[async_trait(?Send)]
+impl Action for RdsPromote {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "promote RDS read replica `{}` to a standalone instance{}",
+            self.instance,
+            waiting(self.wait, self.timeout)
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let api = self.aws().connect().await?;
+        let data = self.run(&api, &Here::of(cx)).await?;
+        Ok(Applied {
+            data,
+            ..Applied::default()
+        })
+    }
+
+    // Finds what an earlier attempt of this run did (by id and the `cutover:run` tag) and goes on.
+    fn idempotent(&self) -> bool {
+        true
+    }
+}

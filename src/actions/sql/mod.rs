@@ -1,0 +1,3 @@
+//! SQL checks, for PostgreSQL and MySQL/MariaDB URLs alike.
+
+pub mod check;

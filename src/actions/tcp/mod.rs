@@ -1,0 +1,3 @@
+//! TCP checks.
+
+pub mod check;
