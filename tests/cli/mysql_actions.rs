@@ -143,3 +143,60 @@ fn verify_finds_equal_servers_equal_and_names_the_table_that_differs() {
         "NULL and '' must differ"
     );
 }
+
+#[test]
+fn verify_compares_the_tables_its_filter_chooses_and_refuses_the_old_list() {
+    let (source, target) = (Maria::start(), Maria::start());
+    source.seed("shop", 50);
+    target.seed("shop", 50);
+    // The seed's times differ between the servers: compare counts, and make
+    // `orders` differ by a row.
+    target.sql("shop", "DELETE FROM orders WHERE id = 3");
+    let sandbox = Sandbox::new();
+    let verify = |tables: &str| {
+        sandbox.write(
+            "pb.yaml",
+            &playbook("verify", &format!("  - id: verify\n    action: mysql.verify\n    with: {{ source: \"{}\", target: \"{}\", tables: {tables} }}\n", source.url("shop"), target.url("shop"))),
+        );
+        sandbox.run(&["run", "pb.yaml"])
+    };
+    let others = verify("{ exclude: [orders] }");
+    others.expect_code(0);
+    assert!(
+        others
+            .all()
+            .contains("same     audit_log: 50 rows / 50 rows"),
+        "{}",
+        others.all()
+    );
+    assert!(!others.all().contains("orders:"), "{}", others.all());
+    let orders = verify("{ include: [\"shop.ord*\"] }");
+    orders.expect_code(3);
+    assert!(
+        orders
+            .all()
+            .contains("1 of 1 tables differ: orders (50 rows vs 49)"),
+        "{}",
+        orders.all()
+    );
+    // A pattern that chooses nothing proves nothing: the step fails.
+    let nothing = verify("{ include: [order] }");
+    nothing.expect_code(3);
+    assert!(
+        nothing
+            .all()
+            .contains("`tables.include` chose no table of the source")
+            && nothing.all().contains("for `order`"),
+        "{}",
+        nothing.all()
+    );
+    // The old spelling, a list of names, is refused before anything runs.
+    let old = verify("[orders, audit_log]");
+    old.expect_code(2);
+    assert!(
+        old.stderr
+            .contains("hint: write `tables: { include: [orders, audit_log] }`"),
+        "{}",
+        old.stderr
+    );
+}

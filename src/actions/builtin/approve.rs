@@ -2,12 +2,11 @@
 //! at the prompt (typing the step id) or ahead of time with `--approve STEP`.
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
-use async_trait::async_trait;
+use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
 
 /// Parameters of `approve`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

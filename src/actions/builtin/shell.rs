@@ -6,15 +6,16 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::process::{signal_group, ProcessRecord};
-use async_trait::async_trait;
 
 /// Lines of output kept for the journal.
 const TAIL_LINES: usize = 20;

@@ -1,12 +1,13 @@
 //! `wait`: pause for a fixed time (let caches drain, DNS TTLs expire).
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 /// Parameters of `wait`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

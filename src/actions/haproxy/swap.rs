@@ -3,18 +3,19 @@
 //! `drain` passes), what is left of their sessions shut, then put in
 //! maintenance; verified with `show stat`. Its inverse swaps back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::RuntimeApi;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
-use std::sync::Arc;
 
 fn default_drain() -> DurationText {
     DurationText(Duration::from_secs(10))

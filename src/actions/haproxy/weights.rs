@@ -2,17 +2,18 @@
 //! servers, pausing (and optionally checking) between stages. Its inverse puts
 //! all the weight back on the old servers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::RuntimeApi;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
-use std::sync::Arc;
 
 fn default_stages() -> Vec<u8> {
     vec![10, 50, 100]

@@ -1,15 +1,17 @@
 //! `maintenance.command`: turn maintenance on and off with commands of the
 //! operator's own (a feature flag CLI, a config push). Its own inverse.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::switch::Switch;
 use crate::actions::builtin::shell::Shell;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
+};
 
 fn on() -> Switch {
     Switch::On

@@ -2,16 +2,17 @@
 //! `if (-f …/maintenance.on) { return 503; }`). Its own inverse.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::switch::Switch;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
+};
 
 /// Parameters of `maintenance.file`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -2,15 +2,16 @@
 //! confirm it took effect. Its own inverse.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::switch::Switch;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
+};
 
 fn default_method() -> String {
     "POST".into()

@@ -1,16 +1,14 @@
 //! The SQL archive `mysql.snapshot` writes and `mysql.restore` reads: what
-//! its comment lines say while it streams (`DumpNotes`), what its head and
-//! tail say of it at rest (`ArchiveInfo`), and the hidden file it is written
-//! to until complete (`Partial`).
+//! its comment lines say while it streams (`DumpNotes`), and what its head and
+//! tail say of it at rest (`ArchiveInfo`).
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use sha2::{Digest, Sha256};
 
 use super::position::BinlogPosition;
-pub use crate::actions::postgres::human_bytes;
 
 /// The last line of a complete `mysqldump` / `mariadb-dump` archive.
 pub const COMPLETED: &str = "-- Dump completed";
@@ -184,60 +182,6 @@ pub fn inspect(path: &Path) -> anyhow::Result<ArchiveInfo> {
         completed,
         size,
     })
-}
-
-/// The archive while it is written: `.NAME.partial` beside the final name,
-/// removed on drop unless committed — a failed dump, a timeout or Ctrl-C
-/// leaves nothing behind (a kill -9 leaves only the hidden partial file).
-pub struct Partial {
-    pub path: PathBuf,
-    committed: bool,
-}
-
-impl Partial {
-    pub fn create(path: &Path) -> anyhow::Result<Partial> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| anyhow!("`to: {}` names no file", path.display()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create {}", dir.display()))?;
-        if path.is_dir() {
-            return Err(anyhow!("`to: {}` is a directory", path.display()));
-        }
-        Ok(Partial {
-            path: dir.join(format!(".{}.partial", name.to_string_lossy())),
-            committed: false,
-        })
-    }
-
-    /// Renames the synced archive to its final name and syncs the directory,
-    /// so the rename itself survives a power cut.
-    pub fn commit(mut self, path: &Path) -> anyhow::Result<()> {
-        std::fs::rename(&self.path, path).with_context(|| {
-            format!(
-                "failed to rename {} to {}",
-                self.path.display(),
-                path.display()
-            )
-        })?;
-        self.committed = true;
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("failed to sync {}", dir.display()))
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 #[cfg(test)]

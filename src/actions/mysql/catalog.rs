@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use mysql_async::prelude::Queryable;
 
 use super::connect::{describe, Endpoint};
-use crate::actions::postgres::TableFilter;
+use crate::actions::shared::tables::TableFilter;
 
 /// Column types whose values are bytes, sent as hex literals.
 const BINARY_TYPES: &[&str] = &[

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -15,11 +16,11 @@ use super::channel::{
 };
 use super::connect::{label, Endpoint};
 use super::position::{self, BinlogPosition};
-use crate::actions::postgres::human_bytes;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::shared::units::human_bytes;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 /// Parameters of `mysql.catch_up`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -21,11 +22,13 @@ use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
 use super::copy_rows::{self, Chunk, Format, Meter, Work};
 use super::position::{self, BinlogPosition};
-use crate::actions::postgres::{parse_rate, OnExisting, TableFilter};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::shared::on_existing::OnExisting;
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::shared::units::parse_rate;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::DurationText;
-use async_trait::async_trait;
 
 /// Parameters of `mysql.copy`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -331,8 +334,8 @@ impl Copy {
         for table in unbuilt {
             copy_rows::build_indexes(&mut builder_conn, &work, &table, cx).await?;
         }
-        meter.report_total(cx);
-        Ok((meter.rows.get(), meter.bytes.get()))
+        meter.total.report_total(cx);
+        Ok((meter.total.rows(), meter.total.bytes()))
     }
 
     /// `workers` source connections inside one consistent snapshot, and the

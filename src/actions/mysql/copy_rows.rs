@@ -15,7 +15,8 @@ use mysql_async::Value;
 use super::catalog::{quote, DeferredIndex, Table};
 use super::connect::describe;
 use super::copy_ledger as ledger;
-use crate::actions::postgres::human_bytes;
+use crate::actions::shared;
+use crate::actions::shared::units::human_bytes;
 use crate::actions::{Progress, StepContext};
 
 /// One range of one table; `lo` inclusive, `hi` exclusive, None unbounded.
@@ -486,7 +487,7 @@ async fn copy_chunk(
             let added = batch.push_row(&row, table);
             rows.set(rows.get() + 1);
             bytes.set(bytes.get() + added as u64);
-            work.meter.add(&table.name, 1, added as u64, cx).await;
+            work.meter.add(1, added as u64, cx).await;
             if batch.len() >= work.batch && sender.send(batch.take()).await.is_err() {
                 break; // The writer failed: its error is the one to report.
             }
@@ -530,16 +531,13 @@ async fn copy_chunk(
     Ok(())
 }
 
-/// Rows and bytes so far; reports progress with an ETA every half second.
+/// Rows and bytes so far, and the chunks left per table; reports progress
+/// with an ETA every half second.
 pub struct Meter {
-    started: Instant,
-    pub rows: Cell<u64>,
-    pub bytes: Cell<u64>,
+    pub total: shared::meter::Meter,
     rows_expected: u64,
     chunks_left: RefCell<Vec<(String, usize)>>,
     tables_total: usize,
-    last_report: Cell<Instant>,
-    max_rate: Option<u64>,
 }
 
 impl Meter {
@@ -558,31 +556,18 @@ impl Meter {
             }
         }
         Meter {
-            started: Instant::now(),
-            rows: Cell::new(0),
-            bytes: Cell::new(0),
+            total: shared::meter::Meter::new(max_rate),
             rows_expected,
             chunks_left: RefCell::new(chunks_left),
             tables_total,
-            last_report: Cell::new(Instant::now()),
-            max_rate,
         }
     }
 
-    async fn add(&self, _table: &str, rows: u64, bytes: u64, cx: &StepContext<'_>) {
-        self.rows.set(self.rows.get() + rows);
-        self.bytes.set(self.bytes.get() + bytes);
-        if self.last_report.get().elapsed() >= Duration::from_millis(500) {
-            self.last_report.set(Instant::now());
+    async fn add(&self, rows: u64, bytes: u64, cx: &StepContext<'_>) {
+        if self.total.count(rows, bytes) {
             self.report(cx);
         }
-        if let Some(rate) = self.max_rate {
-            let due = Duration::from_secs_f64(self.bytes.get() as f64 / rate as f64);
-            let elapsed = self.started.elapsed();
-            if due > elapsed + Duration::from_millis(5) {
-                tokio::time::sleep(due - elapsed).await;
-            }
-        }
+        self.total.pace().await;
     }
 
     fn finish_chunk(&self, table: &str) {
@@ -593,45 +578,20 @@ impl Meter {
     }
 
     fn report(&self, cx: &StepContext<'_>) {
-        let rows = self.rows.get();
+        let rows = self.total.rows();
         let expected = self.rows_expected.max(rows);
-        cx.report(Progress::Amount {
-            done: rows,
-            total: Some(expected),
-            unit: "rows",
-        });
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        self.total.report_rows(cx, Some(expected));
         let fraction = rows as f64 / expected.max(1) as f64;
-        let eta = if fraction > 0.0 && fraction < 1.0 {
-            format!(", ETA {:.0} s", elapsed * (1.0 - fraction) / fraction)
-        } else {
-            String::new()
-        };
+        let eta = self.total.eta(fraction);
         let left = self.chunks_left.borrow();
         let busy = left.iter().filter(|(_, n)| *n > 0).count();
         cx.report(Progress::Status(format!(
-            "{rows} rows, {} copied ({:.0} rows/s, {}/s), {} of {} tables left, {:.0}%{eta}",
-            human_bytes(self.bytes.get()),
-            rows as f64 / elapsed,
-            human_bytes((self.bytes.get() as f64 / elapsed) as u64),
+            "{rows} rows, {} copied ({}), {} of {} tables left, {:.0}%{eta}",
+            human_bytes(self.total.bytes()),
+            self.total.rates(),
             busy,
             self.tables_total,
             fraction * 100.0
-        )));
-    }
-
-    pub fn report_total(&self, cx: &StepContext<'_>) {
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        cx.report(Progress::Amount {
-            done: self.rows.get(),
-            total: Some(self.rows.get()),
-            unit: "rows",
-        });
-        cx.report(Progress::Status(format!(
-            "rows copied: {} rows, {} in {elapsed:.2} s ({:.0} rows/s)",
-            self.rows.get(),
-            human_bytes(self.bytes.get()),
-            self.rows.get() as f64 / elapsed
         )));
     }
 }

@@ -2,15 +2,16 @@
 //! `mysql.replicate` set up; its implied rollback.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::channel::{channel_name, default_channel, failed, Dialect};
 use super::connect::{label, Endpoint};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `mysql.drop_replication`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

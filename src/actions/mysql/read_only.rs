@@ -3,18 +3,20 @@
 //! killed — replication threads and our own excepted — so no open transaction
 //! goes on writing. Its inverse is `mysql.read_write`.
 
-use async_trait::async_trait;
-use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+
 use super::connect::{exec, Endpoint};
-use super::freeze::{Freeze, Frozen, Thawed, NOT_CLIENTS};
+use super::freeze::{FreezeParams, NOT_CLIENTS};
+use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 
 /// Parameters of `mysql.read_only` (shared with its inverse, see `freeze`).
-pub type ReadOnly = Freeze<Frozen>;
+pub type ReadOnly = Freeze<FreezeParams, Frozen>;
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "mysql.read_only",

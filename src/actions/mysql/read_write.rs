@@ -1,18 +1,20 @@
 //! `mysql.read_write`: thaw a server frozen by `mysql.read_only`
 //! (`super_read_only` and `read_only` off). Its inverse freezes again.
 
-use async_trait::async_trait;
-use mysql_async::prelude::Queryable;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use mysql_async::prelude::Queryable;
+
 use super::connect::{exec, Endpoint};
-use super::freeze::{Freeze, Frozen, Thawed};
+use super::freeze::FreezeParams;
+use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
 };
 
 /// Parameters of `mysql.read_write` (shared with its inverse, see `freeze`).
-pub type ReadWrite = Freeze<Thawed>;
+pub type ReadWrite = Freeze<FreezeParams, Thawed>;
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "mysql.read_write",

@@ -10,30 +10,20 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::archive::{human_bytes, inspect, DumpNotes};
+use super::archive::{inspect, DumpNotes};
 use super::connect::{describe, label, Endpoint};
 use super::position::INTERNAL_DB;
-use super::program::Program;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-
-/// What to do when the target database already holds objects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-// Its own name in the schema: postgres.restore's keeps `RestoreOnExisting`.
-#[schemars(rename = "MysqlRestoreOnExisting")]
-pub enum RestoreOnExisting {
-    /// Refuse to touch a database that holds tables, views, routines or events (default).
-    #[default]
-    Fail,
-    /// Drop every table, view, routine and event of the database first.
-    Clean,
-}
+use super::program;
+use crate::actions::shared::on_existing::RestoreOnExisting;
+use crate::actions::shared::units::human_bytes;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `mysql.restore`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -176,7 +166,7 @@ impl Action for Restore {
         };
         // Not held open through a load that may take hours.
         let _ = conn.disconnect().await;
-        let client = Program::new(CLIENTS, &endpoint)?;
+        let client = program::client(CLIENTS, &endpoint)?;
         let name = client.name().to_string();
         let bytes = client
             .args(["--default-character-set=utf8mb4", "--batch", db.as_str()])

@@ -5,21 +5,22 @@
 //! synced and only then renamed over `to`: the final name never holds half an
 //! archive, whatever happens to the dump or to us.
 
-use std::cell::{Cell, RefCell};
-use std::time::{Duration, Instant};
+use std::cell::RefCell;
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::archive::{human_bytes, DumpNotes, Partial, COMPLETED};
+use super::archive::{DumpNotes, COMPLETED};
 use super::connect::{describe, label, Endpoint};
-use super::program::{self, Program};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use super::program;
+use crate::actions::shared::archive::{ArchiveMeter, Partial};
+use crate::actions::shared::units::human_bytes;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `mysql.snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -55,7 +56,6 @@ impl Action for Snapshot {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let started = Instant::now();
         let endpoint = Endpoint::parse(&self.url)?;
         let db = endpoint.db().to_string();
         if db.is_empty() {
@@ -87,7 +87,7 @@ impl Action for Snapshot {
         if log_bin {
             // The position the archive stands at, commented in its head: a
             // replica restored from it knows where to start.
-            args.extend(position_args(&Program::version(&dumper).await));
+            args.extend(position_args(&program::version(&dumper).await));
         }
         args.push(db.clone());
 
@@ -102,22 +102,15 @@ impl Action for Snapshot {
         let mut file = tokio::fs::File::create(&partial.path)
             .await
             .with_context(|| format!("failed to create {}", partial.path.display()))?;
-        let hasher = RefCell::new(Sha256::new());
+        let meter = ArchiveMeter::default();
         let notes = RefCell::new(DumpNotes::default());
-        let written = Cell::new(0u64);
-        let last_report = Cell::new(Instant::now());
         let on_chunk = |chunk: &[u8]| {
-            hasher.borrow_mut().update(chunk);
             notes.borrow_mut().feed(chunk);
-            written.set(written.get() + chunk.len() as u64);
-            if last_report.get().elapsed() >= Duration::from_millis(500) {
-                last_report.set(Instant::now());
-                report(cx, written.get(), started, &notes.borrow().table);
-            }
+            meter.add(chunk, &notes.borrow().table, cx);
         };
-        let ended = Program::new(&[dumper.as_str()], &endpoint)?
+        let ended = program::client(&[dumper.as_str()], &endpoint)?
             .args(&args)
-            .stream_out(cx, &mut file, on_chunk)
+            .stream_out(cx, &mut file, on_chunk, |_| {})
             .await
             .with_context(|| format!("failed to archive {}", endpoint.label()))?;
         let bytes = ended
@@ -135,13 +128,8 @@ impl Action for Snapshot {
             .into());
         }
         partial.commit(&path)?;
-        let sha256 = hex::encode(hasher.into_inner().finalize());
-        let seconds = started.elapsed().as_secs_f64();
-        cx.report(Progress::Amount {
-            done: bytes,
-            total: Some(bytes),
-            unit: "bytes",
-        });
+        let seconds = meter.seconds();
+        let sha256 = meter.finish(cx);
         if let Some(position) = &notes.position {
             cx.report(Progress::Output(format!(
                 "binary log position of the archive: {position}"
@@ -218,25 +206,6 @@ fn position_args(version: &str) -> Vec<String> {
     } else {
         vec!["--master-data=2".into()]
     }
-}
-
-fn report(cx: &StepContext<'_>, written: u64, started: Instant, table: &str) {
-    cx.report(Progress::Amount {
-        done: written,
-        total: None,
-        unit: "bytes",
-    });
-    let rate = written as f64 / started.elapsed().as_secs_f64().max(0.001);
-    cx.report(Progress::Status(format!(
-        "{} written ({}/s){}",
-        human_bytes(written),
-        human_bytes(rate as u64),
-        if table.is_empty() {
-            String::new()
-        } else {
-            format!(", dumping {table}")
-        }
-    )));
 }
 
 #[cfg(test)]

@@ -2,35 +2,33 @@
 //! or (`checksum`) an order-independent hash of every row computed inside
 //! each server; lists every table that differs and fails if any does.
 
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::catalog::list_tables;
 use super::connect::{describe, Endpoint};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-
-/// `counts` or `checksum`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyMode {
-    #[default]
-    Counts,
-    Checksum,
-}
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::shared::verify_mode::VerifyMode;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `mysql.verify`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
+    /// `mysql://user:password@host:port/db` of the database copied from.
     pub source: String,
+    /// The database copied to.
     pub target: String,
+    /// `counts` (default) or `checksum`.
     #[serde(default)]
     pub mode: VerifyMode,
-    /// Only these tables [default: every base table of the source's database].
+    /// Which tables to compare (default: every base table of the source's database).
     #[serde(default)]
-    pub tables: Option<Vec<String>>,
+    pub tables: TableFilter,
 }
 
 fn quote(identifier: &str) -> String {
@@ -96,8 +94,14 @@ impl Action for Verify {
             VerifyMode::Counts => "row counts",
             VerifyMode::Checksum => "row counts and checksums",
         };
+        let scope = self.tables.describe();
+        let scope = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" ({scope})")
+        };
         format!(
-            "compare {what} of {} and {}",
+            "compare {what} of {} and {}{scope}",
             label(&self.source),
             label(&self.target)
         )
@@ -109,13 +113,16 @@ impl Action for Verify {
             Endpoint::parse(&self.target)?,
         );
         let (mut src, mut dst) = tokio::try_join!(source.connect(), target.connect())?;
-        let tables: Vec<String> = match &self.tables {
-            Some(tables) => tables.clone(),
-            None => src
-                .query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name")
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", source.label(), describe(&e)))?,
-        };
+        let db = source.db().to_string();
+        let mut tables: Vec<String> = list_tables(&mut src, &source, &db, &self.tables)
+            .await?
+            .into_iter()
+            .map(|table| table.name)
+            .collect();
+        tables.sort();
+        let chosen: Vec<(&str, &str)> = tables.iter().map(|t| (db.as_str(), t.as_str())).collect();
+        self.tables
+            .require_matches(&chosen, &format!("the source {}", source.label()))?;
         let mut differ = Vec::new();
         for table in &tables {
             let (a, b) = tokio::try_join!(

@@ -5,16 +5,17 @@
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
-use super::copy::human_bytes;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::shared::units::human_bytes;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 /// Parameters of `postgres.catch_up`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

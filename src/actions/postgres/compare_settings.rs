@@ -3,15 +3,17 @@
 //! CPUs side by side, and fails where the target is smaller.
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::shared::host::{cpus_of, free_bytes};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Settings always compared.
 const SETTINGS: &[&str] = &[
@@ -298,29 +300,9 @@ async fn disk(src: &Client, dst: &Client, target: &Endpoint) -> anyhow::Result<R
     })
 }
 
-fn free_bytes(dir: &str) -> Option<u64> {
-    let path = std::ffi::CString::new(dir).ok()?;
-    // SAFETY: statvfs fills the struct we own; the path is a valid C string.
-    unsafe {
-        let mut stat: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(path.as_ptr(), &mut stat) == 0)
-            .then(|| stat.f_bavail as u64 * stat.f_frsize as u64)
-    }
-}
-
 /// CPUs are visible only for a server on this machine.
 fn cpus(source: &Endpoint, target: &Endpoint) -> Row {
-    let here = std::thread::available_parallelism()
-        .map(|n| n.get().to_string())
-        .unwrap_or_else(|_| "not visible".into());
-    let show = |e: &Endpoint| {
-        if e.is_local() {
-            here.clone()
-        } else {
-            "not visible".into()
-        }
-    };
-    let (a, b) = (show(source), show(target));
+    let (a, b) = (cpus_of(source.is_local()), cpus_of(target.is_local()));
     let problem = match (a.parse::<u32>(), b.parse::<u32>()) {
         (Ok(x), Ok(y)) if y < x => Some("fewer CPUs".to_string()),
         _ => None,
@@ -334,5 +316,5 @@ fn cpus(source: &Endpoint, target: &Endpoint) -> Row {
 }
 
 fn human_bytes(bytes: f64) -> String {
-    super::copy::human_bytes(bytes as u64)
+    crate::actions::shared::units::human_bytes(bytes as u64)
 }

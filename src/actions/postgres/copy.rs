@@ -5,12 +5,13 @@
 //! constraints) built in parallel by pg_restore, then sequences. Resumable per
 //! table through the ledger in the target (`copy_progress.rs`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
@@ -21,22 +22,14 @@ use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
 use super::copy_progress::{self as ledger, POST_DATA, POST_DATA_STARTED, PRE_DATA};
 use super::sync_sequences::copy_sequences;
-use super::tables::{list_tables, Table, TableFilter, INTERNAL_SCHEMA};
-use super::tool::Tool;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-
-/// What to do when the target already has tables.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OnExisting {
-    /// Refuse to touch a target that has tables (default).
-    #[default]
-    Fail,
-    /// Keep the target's schema, empty its tables and copy the rows into them.
-    Truncate,
-}
+use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
+use super::tool::tool;
+use crate::actions::shared::on_existing::OnExisting;
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::shared::units::{human_bytes, parse_rate};
+use crate::actions::{
+    descriptor, shared, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.copy`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -154,14 +147,14 @@ impl Action for Copy {
                 let present = list_tables(&control, &TableFilter::default()).await?;
                 if present.is_empty() {
                     cx.report(Progress::Status("copying the schema (pre-data)".into()));
-                    let dump = Tool::new("pg_dump", &source)
+                    let dump = tool("pg_dump", &source)
                         .args(dump_args("pre-data", &snapshot, &excluded))
                         .run(cx, None)
                         .await
                         .context("failed to dump the schema of the source")?;
                     let mut script = dump;
                     script.extend_from_slice(ledger::create_sql(PRE_DATA).as_bytes());
-                    Tool::new("psql", &target)
+                    tool("psql", &target)
                         .args([
                             "-X",
                             "-q",
@@ -228,7 +221,7 @@ impl Action for Copy {
                 "-f".to_string(),
                 post_data.display().to_string(),
             ]);
-            Tool::new("pg_dump", &source)
+            tool("pg_dump", &source)
                 .args(args)
                 .run(cx, None)
                 .await
@@ -277,7 +270,7 @@ impl Action for Copy {
                 .map(|(src, dst)| worker(src, dst, &queue, shape, &meter, cx));
             futures_util::future::try_join_all(runs).await?;
         }
-        meter.report_total(cx);
+        meter.total.report_total(cx);
 
         if shape == Shape::Fresh && !done.contains(POST_DATA) {
             cx.report(Progress::Status(format!(
@@ -296,7 +289,7 @@ impl Action for Copy {
                 args.extend(["--clean".to_string(), "--if-exists".to_string()]);
             }
             args.push(post_data.display().to_string());
-            Tool::new("pg_restore", &target)
+            tool("pg_restore", &target)
                 .args(args)
                 .run(cx, None)
                 .await
@@ -310,7 +303,7 @@ impl Action for Copy {
         };
         let stamp = format!(
             "{} rows from {} at {}",
-            meter.rows.get(),
+            meter.total.rows(),
             source.label(),
             jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
         );
@@ -327,8 +320,8 @@ impl Action for Copy {
         Ok(Applied {
             data: serde_json::json!({
                 "tables": tables.len(),
-                "rows": meter.rows.get(),
-                "bytes": meter.bytes.get(),
+                "rows": meter.total.rows(),
+                "bytes": meter.total.bytes(),
                 "sequences": sequences,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
                 "resumed": done.len() > 1,
@@ -494,23 +487,17 @@ async fn copy_table(
 
 /// Rows and bytes so far, per table and in total; reports progress and the ETA.
 struct Meter {
-    started: Instant,
-    rows: Cell<u64>,
-    bytes: Cell<u64>,
+    total: shared::meter::Meter,
     /// (table, rows, bytes, finished) for every table in scope.
     tables: RefCell<Vec<(Table, u64, u64, bool)>>,
     rows_estimate: Option<u64>,
-    last_report: Cell<Instant>,
-    max_rate: Option<u64>,
 }
 
 impl Meter {
     fn new(tables: &[Table], done: &BTreeSet<String>, max_rate: Option<u64>) -> Meter {
         let rows_estimate = tables.iter().map(|t| t.rows_estimate).sum::<Option<u64>>();
         Meter {
-            started: Instant::now(),
-            rows: Cell::new(0),
-            bytes: Cell::new(0),
+            total: shared::meter::Meter::new(max_rate),
             tables: RefCell::new(
                 tables
                     .iter()
@@ -521,8 +508,6 @@ impl Meter {
                     .collect(),
             ),
             rows_estimate,
-            last_report: Cell::new(Instant::now()),
-            max_rate,
         }
     }
 
@@ -530,23 +515,14 @@ impl Meter {
         // COPY's text format ends every row with a newline and escapes the
         // newlines inside values.
         let rows = chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        self.rows.set(self.rows.get() + rows);
-        self.bytes.set(self.bytes.get() + chunk.len() as u64);
         if let Some(entry) = self.tables.borrow_mut().iter_mut().find(|e| &e.0 == table) {
             entry.1 += rows;
             entry.2 += chunk.len() as u64;
         }
-        if self.last_report.get().elapsed() >= Duration::from_millis(500) {
-            self.last_report.set(Instant::now());
+        if self.total.count(rows, chunk.len() as u64) {
             self.report(cx);
         }
-        if let Some(rate) = self.max_rate {
-            let due = Duration::from_secs_f64(self.bytes.get() as f64 / rate as f64);
-            let elapsed = self.started.elapsed();
-            if due > elapsed {
-                tokio::time::sleep(due - elapsed).await;
-            }
-        }
+        self.total.pace().await;
     }
 
     fn table_bytes(&self, table: &Table) -> u64 {
@@ -597,19 +573,10 @@ impl Meter {
     }
 
     fn report(&self, cx: &StepContext<'_>) {
-        let rows = self.rows.get();
-        cx.report(Progress::Amount {
-            done: rows,
-            total: self.rows_estimate.map(|e| e.max(rows)),
-            unit: "rows",
-        });
-        let elapsed = self.started.elapsed().as_secs_f64();
+        self.total.report_rows(cx, self.rows_estimate);
+        let rows = self.total.rows();
         let fraction = self.fraction();
-        let eta = if fraction > 0.0 && fraction < 1.0 {
-            format!(", ETA {:.0} s", elapsed * (1.0 - fraction) / fraction)
-        } else {
-            String::new()
-        };
+        let eta = self.total.eta(fraction);
         let tables = self.tables.borrow();
         let finished = tables.iter().filter(|e| e.3).count();
         let active: Vec<String> = tables
@@ -621,8 +588,8 @@ impl Meter {
             .collect();
         cx.report(Progress::Status(format!(
             "{rows} rows, {} copied ({:.0} rows/s), {finished} of {} tables done, {:.0}%{eta}{}",
-            human_bytes(self.bytes.get()),
-            rows as f64 / elapsed.max(0.001),
+            human_bytes(self.total.bytes()),
+            rows as f64 / self.total.seconds(),
             tables.len(),
             fraction * 100.0,
             if active.is_empty() {
@@ -631,64 +598,6 @@ impl Meter {
                 format!("; in flight: {}", active.join(", "))
             }
         )));
-    }
-
-    fn report_total(&self, cx: &StepContext<'_>) {
-        let elapsed = self.started.elapsed().as_secs_f64();
-        cx.report(Progress::Amount {
-            done: self.rows.get(),
-            total: Some(self.rows.get()),
-            unit: "rows",
-        });
-        cx.report(Progress::Status(format!(
-            "rows copied: {} rows, {} in {elapsed:.2} s ({:.0} rows/s, {}/s)",
-            self.rows.get(),
-            human_bytes(self.bytes.get()),
-            self.rows.get() as f64 / elapsed.max(0.001),
-            human_bytes((self.bytes.get() as f64 / elapsed.max(0.001)) as u64)
-        )));
-    }
-}
-
-/// `50MB`, `512kB`, `1GB/s`, `1000000` → bytes per second.
-pub fn parse_rate(text: &str) -> anyhow::Result<u64> {
-    let trimmed = text.trim().trim_end_matches("/s");
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let number: f64 = trimmed[..split]
-        .parse()
-        .map_err(|_| anyhow!("`max_rate: {text}`: expected a size such as `50MB` or `512kB`"))?;
-    let factor = match trimmed[split..].trim() {
-        "" | "B" => 1.0,
-        "kB" | "KB" | "k" => 1024.0,
-        "MB" | "M" => 1024.0 * 1024.0,
-        "GB" | "G" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(anyhow!(
-                "`max_rate: {text}`: unknown unit `{other}` (use B, kB, MB or GB)"
-            ))
-        }
-    };
-    let rate = (number * factor) as u64;
-    if rate == 0 {
-        return Err(anyhow!("`max_rate: {text}` must be more than 0"));
-    }
-    Ok(rate)
-}
-
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }
 
@@ -714,19 +623,5 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(parse_rate("50MB").unwrap(), 50 * 1024 * 1024);
-        assert_eq!(parse_rate("512kB/s").unwrap(), 512 * 1024);
-        assert_eq!(parse_rate("1000").unwrap(), 1000);
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("0MB").is_err());
     }
 }

@@ -2,14 +2,15 @@
 //! publication `postgres.replicate` made; the implied rollback of it.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::catalog::exists;
 use super::connect::{label, pg, quote_ident, Endpoint};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.drop_replication`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

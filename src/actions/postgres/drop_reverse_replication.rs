@@ -3,14 +3,15 @@
 //! frozen, and the apply worker's exemption from the freeze ends.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::connect::{label, pg, quote_ident, Endpoint};
 use super::drop_replication::DropReplication;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.drop_reverse_replication`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -7,12 +7,7 @@
 //! roles named in `roles` and ends their sessions: nothing of theirs runs until
 //! the thaw. The roles frozen are remembered in the database's own settings
 //! (`cutover.frozen_roles`), so the thaw gives LOGIN back to exactly those.
-//!
-//! One parameter type, `Freeze<D>`, serves both actions, `D` saying which: each
-//! action builds its inverse as `Freeze<Other>` without naming the other's
-//! module, so the two files do not import each other.
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -45,51 +40,6 @@ pub struct FreezeParams {
 
 fn yes() -> bool {
     true
-}
-
-/// `postgres.read_only` (`Freeze<Frozen>`) or `postgres.read_write` (`Freeze<Thawed>`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Freeze<D> {
-    pub params: FreezeParams,
-    direction: PhantomData<D>,
-}
-
-/// Writes stopped: `postgres.read_only`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frozen {}
-
-/// Writes allowed again: `postgres.read_write`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Thawed {}
-
-impl<D> Freeze<D> {
-    pub fn new(params: FreezeParams) -> Self {
-        Self {
-            params,
-            direction: PhantomData,
-        }
-    }
-
-    /// The same database and roles, the other way.
-    pub fn reversed<E>(&self) -> Freeze<E> {
-        Freeze::new(self.params.clone())
-    }
-}
-
-impl<'de, D> Deserialize<'de> for Freeze<D> {
-    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
-        FreezeParams::deserialize(deserializer).map(Freeze::new)
-    }
-}
-
-impl<D> JsonSchema for Freeze<D> {
-    fn schema_name() -> String {
-        FreezeParams::schema_name()
-    }
-
-    fn json_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
-        FreezeParams::json_schema(generator)
-    }
 }
 
 pub async fn check_roles(client: &Client, roles: &[String]) -> anyhow::Result<()> {

@@ -4,17 +4,17 @@
 //! its figures. (An incident ran a database out of connections.)
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
-use super::copy::human_bytes;
-use super::size::ByteSize;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::shared::units::{human_bytes, ByteSize};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.health`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

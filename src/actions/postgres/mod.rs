@@ -21,11 +21,7 @@ mod catalog;
 mod connect;
 mod copy_progress;
 mod freeze;
-mod size;
 mod tables;
 mod tool;
 
 pub use connect::{describe as describe_error, Endpoint};
-pub use copy::{human_bytes, parse_rate, OnExisting};
-pub use size::ByteSize;
-pub use tables::TableFilter;

@@ -2,18 +2,20 @@
 //! LOGIN taken from the application roles, their sessions ended. Its inverse is
 //! `postgres.read_write`.
 
-use anyhow::Context;
-use async_trait::async_trait;
 use std::sync::Arc;
 
+use anyhow::Context;
+use async_trait::async_trait;
+
 use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
-use super::freeze::{check_roles, recorded_roles, terminate, Freeze, Frozen, Thawed, MARKER};
+use super::freeze::{check_roles, recorded_roles, terminate, FreezeParams, MARKER};
+use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 
 /// Parameters of `postgres.read_only` (shared with its inverse, see `freeze`).
-pub type ReadOnly = Freeze<Frozen>;
+pub type ReadOnly = Freeze<FreezeParams, Frozen>;
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "postgres.read_only",

@@ -2,18 +2,20 @@
 //! LOGIN given back to the roles the freeze recorded, the read-only default
 //! reset. Its inverse freezes again.
 
-use anyhow::Context;
-use async_trait::async_trait;
 use std::sync::Arc;
 
+use anyhow::Context;
+use async_trait::async_trait;
+
 use super::connect::{label, pg, quote_ident, Endpoint};
-use super::freeze::{check_roles, recorded_roles, Freeze, Frozen, Thawed, MARKER};
+use super::freeze::{check_roles, recorded_roles, FreezeParams, MARKER};
+use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 
 /// Parameters of `postgres.read_write` (shared with its inverse, see `freeze`).
-pub type ReadWrite = Freeze<Thawed>;
+pub type ReadWrite = Freeze<FreezeParams, Thawed>;
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "postgres.read_write",

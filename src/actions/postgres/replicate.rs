@@ -3,9 +3,11 @@
 //! how to fix each one missing, copies the schema, creates the publication and
 //! the subscription, then waits for the initial sync of every table.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
@@ -13,12 +15,12 @@ use tokio_postgres::Client;
 use super::catalog::{exists, without_identity};
 use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
 use super::drop_replication::DropReplication;
-use super::tables::{list_tables, Table, TableFilter, INTERNAL_SCHEMA};
-use super::tool::Tool;
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
+use super::tool::tool;
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.replicate`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -194,12 +196,12 @@ impl Action for Replicate {
             for table in all.iter().filter(|t| !chosen(t)) {
                 args.push(format!("--exclude-table={}", table.qualified()));
             }
-            let schema = Tool::new("pg_dump", &source)
+            let schema = tool("pg_dump", &source)
                 .args(args)
                 .run(cx, None)
                 .await
                 .context("failed to dump the schema of the source")?;
-            Tool::new("psql", &target)
+            tool("psql", &target)
                 .args([
                     "-X",
                     "-q",

@@ -8,6 +8,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
@@ -15,26 +16,16 @@ use tokio_postgres::Client;
 use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
 use super::tables::INTERNAL_SCHEMA;
-use super::tool::Tool;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use super::tool::tool;
+use crate::actions::shared::on_existing::RestoreOnExisting;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// The database setting naming the archive a restore started from.
 const STARTED: &str = "cutover.restore_started";
 /// The database setting naming the archive a restore completed from.
 const DONE: &str = "cutover.restore_done";
-
-/// What to do when the target already holds objects.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RestoreOnExisting {
-    /// Refuse to touch a target that holds tables, schemas, functions or types (default).
-    #[default]
-    Fail,
-    /// Drop the archive's objects first (`pg_restore --clean --if-exists`).
-    Clean,
-}
 
 /// Parameters of `postgres.restore`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -89,7 +80,7 @@ impl Action for Restore {
         let archive = cx.base_dir.join(&self.from);
         let meta = std::fs::metadata(&archive)
             .with_context(|| format!("no archive at {}", archive.display()))?;
-        let toc = Tool::new("pg_restore", &endpoint)
+        let toc = tool("pg_restore", &endpoint)
             .args(["--list".as_ref(), archive.as_os_str()])
             .run(cx, None)
             .await
@@ -184,9 +175,9 @@ impl Action for Restore {
                 )));
             }
         };
-        let ended = Tool::new("pg_restore", &endpoint)
+        let ended = tool("pg_restore", &endpoint)
             .args(args)
-            .stream_status(cx, &mut tokio::io::sink(), |_| {}, on_line)
+            .stream_out(cx, &mut tokio::io::sink(), |_| {}, on_line)
             .await
             .with_context(|| format!("failed to restore into {}", endpoint.label()))?;
         let failed = failed.into_inner();

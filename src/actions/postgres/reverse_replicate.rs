@@ -5,9 +5,11 @@
 //! it — while the subscription's apply worker is let write. Its inverse is
 //! `postgres.drop_reverse_replication`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
@@ -17,11 +19,11 @@ use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
 use super::drop_reverse_replication::DropReverseReplication;
 use super::freeze::recorded_roles;
 use super::replicate::Replicate;
-use super::tables::{list_tables, Table, TableFilter};
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use super::tables::{list_tables, Table};
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 
 /// How long the apply worker may take to start.
 const WORKER_START: Duration = Duration::from_secs(30);

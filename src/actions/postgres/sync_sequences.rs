@@ -3,6 +3,7 @@
 //! does. Also the last part of `postgres.copy`.
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
@@ -10,9 +11,9 @@ use tokio_postgres::Client;
 use super::connect::label;
 use super::connect::{pg, quote_ident, Endpoint};
 use super::tables::INTERNAL_SCHEMA;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.sync_sequences`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

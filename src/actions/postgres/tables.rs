@@ -1,89 +1,14 @@
-//! `TableFilter` and `Table`: which tables an action works on, read from the
-//! catalog. Leaf tables only (a partitioned table's rows live in its
+//! `Table`: the tables an action works on (those its `TableFilter` chooses),
+//! read from the catalog. Leaf tables only (a partitioned table's rows live in its
 //! partitions); a partition is chosen by its own name or its root's.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::connect::{pg, quote_ident};
+use crate::actions::shared::tables::TableFilter;
 
 /// Schemas never copied or compared.
 pub const INTERNAL_SCHEMA: &str = "_cutover";
-
-/// `include` / `exclude` patterns: `schema.table` or `table` (any schema),
-/// with `*` and `?` wildcards. No `include` means every table.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TableFilter {
-    /// Only these tables (default: all).
-    #[serde(default)]
-    pub include: Vec<String>,
-    /// Never these tables (wins over `include`).
-    #[serde(default)]
-    pub exclude: Vec<String>,
-}
-
-impl TableFilter {
-    pub fn is_everything(&self) -> bool {
-        self.include.is_empty() && self.exclude.is_empty()
-    }
-
-    /// Whether a table (`schema`, `name`) is chosen; `root` is the partition
-    /// tree's top table, which may be named instead.
-    pub fn matches(&self, schema: &str, name: &str, root: Option<(&str, &str)>) -> bool {
-        let hit = |patterns: &[String]| {
-            patterns.iter().any(|p| {
-                pattern_matches(p, schema, name)
-                    || root.is_some_and(|(s, n)| pattern_matches(p, s, n))
-            })
-        };
-        (self.include.is_empty() || hit(&self.include)) && !hit(&self.exclude)
-    }
-
-    /// `include: [a, b], exclude: [c]` for descriptions.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.include.is_empty() {
-            parts.push(format!("only {}", self.include.join(", ")));
-        }
-        if !self.exclude.is_empty() {
-            parts.push(format!("except {}", self.exclude.join(", ")));
-        }
-        parts.join(", ")
-    }
-}
-
-fn pattern_matches(pattern: &str, schema: &str, name: &str) -> bool {
-    match pattern.split_once('.') {
-        Some((ps, pn)) => glob(ps, schema) && glob(pn, name),
-        None => glob(pattern, name),
-    }
-}
-
-/// `*` any run, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
 
 /// A table with rows, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,24 +86,4 @@ pub async fn list_tables(client: &Client, filter: &TableFilter) -> anyhow::Resul
         });
     }
     Ok(tables)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_pick_tables() {
-        let filter = TableFilter {
-            include: vec!["shop.*".into(), "wide".into()],
-            exclude: vec!["shop.ev?nts".into()],
-        };
-        assert!(filter.matches("shop", "orders", None));
-        assert!(!filter.matches("shop", "events", None));
-        assert!(filter.matches("public", "wide", None));
-        assert!(!filter.matches("public", "other", None));
-        assert!(filter.matches("part", "m_2024", Some(("shop", "measurements"))));
-        assert!(TableFilter::default().matches("x", "y", None));
-        assert!(glob("a*b*c", "axxbyyc") && !glob("a*b", "axxbc"));
-    }
 }

@@ -3,27 +3,19 @@
 //! each database — and fails naming every table that differs.
 
 use anyhow::anyhow;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
-use super::tables::{list_tables, Table, TableFilter};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-
-/// How closely to compare.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum VerifyMode {
-    /// Row counts per table.
-    #[default]
-    Counts,
-    /// Row counts and a hash of every row's text.
-    Checksum,
-}
+use super::tables::{list_tables, Table};
+use crate::actions::shared::tables::TableFilter;
+use crate::actions::shared::verify_mode::VerifyMode;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `postgres.verify`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -93,6 +85,12 @@ impl Action for Verify {
         )
         .map_err(pg)?;
         let tables = list_tables(&src, &self.tables).await?;
+        let chosen: Vec<(&str, &str)> = tables
+            .iter()
+            .map(|t| (t.schema.as_str(), t.name.as_str()))
+            .collect();
+        self.tables
+            .require_matches(&chosen, &format!("the source {}", source.label()))?;
         let present = list_tables(&dst, &self.tables).await?;
         let mut differences = Vec::new();
         let mut rows_total = 0i64;

@@ -3,49 +3,15 @@
 //! real one over aws-sdk-rds.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+use crate::actions::shared::aws::AwsError;
 
 /// Tag keys cutover puts on what it creates, so a resume finds its own work
 /// and a rollback deletes only what this run made.
 pub const RUN_TAG: &str = "cutover:run";
 pub const STEP_TAG: &str = "cutover:step";
 
-/// An error from RDS as the operator should see it: AWS's code and message,
-/// never the SDK's debug dump (which could carry request details).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RdsError {
-    /// `DBSnapshotNotFound`, `InvalidDBInstanceState`, `Throttling` … or, for
-    /// errors that never reached AWS, `DispatchFailure`, `Timeout`, `Config`.
-    pub code: String,
-    pub message: String,
-}
-
-impl RdsError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-        }
-    }
-
-    pub fn is(&self, code: &str) -> bool {
-        self.code == code
-    }
-}
-
-impl fmt::Display for RdsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() {
-            write!(f, "{}", self.code)
-        } else {
-            write!(f, "{}: {}", self.code, self.message)
-        }
-    }
-}
-
-impl std::error::Error for RdsError {}
-
-pub type RdsResult<T> = Result<T, RdsError>;
+pub type RdsResult<T> = Result<T, AwsError>;
 
 /// Values a `ModifyDBInstance` has accepted but not applied yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

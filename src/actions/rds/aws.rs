@@ -1,26 +1,9 @@
-//! `Aws`: where an `rds.*` step's calls go — the three optional fields every
-//! RDS action takes on top of aws-config's standard chain.
+//! What the `rds.*` actions share beside their API: the tags on what a run
+//! creates, the parts of a step's context they use, identifiers.
 
 use std::collections::BTreeMap;
 
 use super::api::{RUN_TAG, STEP_TAG};
-use super::sdk::SdkRds;
-
-/// `region`, `profile` and `endpoint_url` of one step; `None` leaves the
-/// choice to the standard chain (`AWS_REGION`, `AWS_PROFILE`,
-/// `AWS_ENDPOINT_URL`, the instance role …).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Aws {
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub endpoint_url: Option<String>,
-}
-
-impl Aws {
-    pub async fn connect(&self) -> anyhow::Result<SdkRds> {
-        Ok(SdkRds::connect(self).await?)
-    }
-}
 
 /// The tags cutover puts on what a step creates.
 pub fn run_tags(run: &str, step: &str) -> BTreeMap<String, String> {
@@ -30,21 +13,7 @@ pub fn run_tags(run: &str, step: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// Implements `aws()` for a parameters struct with the three fields.
-macro_rules! aws_fields {
-    ($params:ty) => {
-        impl $params {
-            pub fn aws(&self) -> $crate::actions::rds::aws::Aws {
-                $crate::actions::rds::aws::Aws {
-                    region: self.region.clone(),
-                    profile: self.profile.clone(),
-                    endpoint_url: self.endpoint_url.clone(),
-                }
-            }
-        }
-    };
-}
-pub(crate) use aws_fields;
+pub(crate) use crate::actions::shared::aws::aws_fields;
 
 /// The parts of a `StepContext` the RDS logic uses, so that logic can be
 /// tested without an engine.

@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::{Instance, RdsApi};
 use super::aws::{aws_fields, Here};
 use super::classes;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters whose smaller value on the target is a smaller database.
 const CAPACITY: &[&str] = &[
@@ -123,7 +124,7 @@ impl Action for RdsCompare {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -3,16 +3,17 @@
 //! what this run created.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, Here};
 use super::poll::{self, one_hour, yes, Poll};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::DurationText;
-use async_trait::async_trait;
 
 /// Parameters of `rds.delete_instance`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -111,7 +112,7 @@ impl Action for RdsDeleteInstance {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

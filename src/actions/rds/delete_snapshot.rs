@@ -3,15 +3,16 @@
 //! what this run created.
 
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, default_snapshot_id, Here};
 use super::poll::{self, one_hour, Check, Poll};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `rds.delete_snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -102,7 +103,7 @@ impl Action for RdsDeleteSnapshot {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
 use super::api::{
-    Instance, ModifyRequest, Pending, RdsApi, RdsError, RdsResult, ReplicaRequest, RestoreRequest,
-    Snapshot,
+    Instance, ModifyRequest, Pending, RdsApi, RdsResult, ReplicaRequest, RestoreRequest, Snapshot,
 };
+use crate::actions::shared::aws::AwsError;
 
 /// Each id has a queue of states: a describe returns the front and moves on
 /// while more remain; `None` is "not found".
@@ -87,8 +87,8 @@ fn next<T: Clone>(queue: Option<&mut VecDeque<Option<T>>>) -> Option<T> {
     front
 }
 
-fn not_found(kind: &str, id: &str) -> RdsError {
-    RdsError::new(format!("{kind}NotFound"), format!("{kind} {id} not found."))
+fn not_found(kind: &str, id: &str) -> AwsError {
+    AwsError::new(format!("{kind}NotFound"), format!("{kind} {id} not found."))
 }
 
 impl RdsApi for FakeRds {

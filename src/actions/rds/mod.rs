@@ -22,4 +22,4 @@ mod sdk;
 #[cfg(test)]
 mod tests;
 
-pub use api::{RdsApi, RdsError};
+pub use api::RdsApi;

@@ -2,6 +2,7 @@
 //! wait until the instance is `available` with the new values in place.
 
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -9,10 +10,10 @@ use super::api::{Instance, ModifyRequest, RdsApi};
 use super::aws::{aws_fields, Here};
 use super::poll::{self, Check, Poll};
 use super::poll::{two_hours, yes};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 /// Parameters of `rds.modify`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -187,7 +188,7 @@ impl Action for RdsModify {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -4,16 +4,17 @@
 use std::cell::Cell;
 
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, Here};
 use super::poll::{self, two_hours, waiting, yes, Check, Poll};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::DurationText;
-use async_trait::async_trait;
 
 /// Polls that must see a promoted instance `available` but still naming its
 /// source before the promotion counts as done without RDS saying so.
@@ -132,7 +133,7 @@ impl Action for RdsPromote {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

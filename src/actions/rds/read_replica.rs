@@ -1,7 +1,10 @@
 //! `rds.read_replica`: CreateDBInstanceReadReplica, wait until `available`;
 //! its implied rollback deletes the replica (`rds.delete_instance`).
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -10,11 +13,10 @@ use super::aws::{aws_fields, instance_to_create, run_tags, Here};
 use super::delete_instance::RdsDeleteInstance;
 use super::poll::{self, Poll};
 use super::poll::{two_hours, waiting, yes};
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
+};
 use crate::duration::DurationText;
-use async_trait::async_trait;
-use std::sync::Arc;
 
 /// Parameters of `rds.read_replica`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -129,7 +131,7 @@ impl Action for RdsReadReplica {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -2,7 +2,10 @@
 //! until it is `available`. Its implied rollback deletes the instance it
 //! restored — only if this run created it.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -11,11 +14,10 @@ use super::aws::{aws_fields, instance_to_create, run_tags, Here};
 use super::delete_instance::RdsDeleteInstance;
 use super::poll::{self, Poll};
 use super::poll::{two_hours, yes};
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
-use std::sync::Arc;
 
 /// Parameters of `rds.restore`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -166,7 +168,7 @@ impl Action for RdsRestore {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

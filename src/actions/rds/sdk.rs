@@ -1,26 +1,16 @@
 //! `SdkRds`: `RdsApi` over aws-sdk-rds, configured from aws-config's standard
 //! chain (environment, profile, instance role) with the playbook's overrides.
-//! Errors become `RdsError` (code and message only).
+//! Errors become `AwsError` (code and message only).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbInstance, DbSnapshot, Tag};
 use aws_sdk_rds::Client;
 
 use super::api::{
-    Instance, ModifyRequest, Pending, RdsApi, RdsError, RdsResult, ReplicaRequest, RestoreRequest,
-    Snapshot,
+    Instance, ModifyRequest, Pending, RdsApi, RdsResult, ReplicaRequest, RestoreRequest, Snapshot,
 };
-use super::aws::Aws;
-
-/// Throttling and transient errors are retried by the SDK's standard retry
-/// mode (exponential backoff with jitter); RDS throttles its Describe calls
-/// first, and a cutover would rather wait than fail on them.
-const MAX_ATTEMPTS: u32 = 8;
+use crate::actions::shared::aws::{sdk_error as error, AwsError, AwsTarget};
 
 pub struct SdkRds {
     client: Client,
@@ -29,82 +19,15 @@ pub struct SdkRds {
 impl SdkRds {
     /// A client from the standard chain, with the playbook's `region`,
     /// `profile` and `endpoint_url` taking precedence.
-    pub async fn connect(aws: &Aws) -> RdsResult<Self> {
-        let retry = RetryConfig::standard()
-            .with_max_attempts(MAX_ATTEMPTS)
-            .with_initial_backoff(Duration::from_millis(500));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
-        if let Some(profile) = &aws.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &aws.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(url) = &aws.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let config = loader.load().await;
-        if config.region().is_none() {
-            return Err(RdsError::new(
-                "NoRegion",
-                "no AWS region: set `region` in the step, AWS_REGION, or a profile's region",
-            ));
-        }
+    pub async fn connect(aws: &AwsTarget) -> anyhow::Result<Self> {
+        let config = aws.sdk_config().await?;
         Ok(Self {
             client: Client::new(&config),
         })
     }
 }
 
-/// AWS's code and message; for errors that never reached AWS, the cause chain
-/// (which names a missing credential provider, never a credential).
-fn error<E, R>(error: SdkError<E, R>) -> RdsError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let code = match &error {
-        SdkError::ServiceError(_) => {
-            return RdsError::new(
-                error.code().unwrap_or("Unknown"),
-                error.message().unwrap_or_default(),
-            )
-        }
-        SdkError::TimeoutError(_) => "Timeout",
-        SdkError::DispatchFailure(_) => "DispatchFailure",
-        SdkError::ConstructionFailure(_) => "Config",
-        SdkError::ResponseError(_) => "ResponseError",
-        _ => "Unknown",
-    };
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    if causes.is_empty() {
-        causes.push(error.to_string());
-    }
-    // The connector's error kind says nothing to an operator.
-    let causes: Vec<&str> = causes
-        .iter()
-        .map(String::as_str)
-        .filter(|c| *c != "other")
-        .collect();
-    // The SDK reports a credential chain that found nothing as a dispatch
-    // failure; the operator needs to know it never reached AWS for that reason.
-    let code = if causes.iter().any(|c| c.contains("no credentials found")) {
-        "NoCredentials"
-    } else {
-        code
-    };
-    RdsError::new(code, causes.join(": "))
-}
-
-fn not_found(error: &RdsError, code: &str) -> bool {
+fn not_found(error: &AwsError, code: &str) -> bool {
     error.code.starts_with(code)
 }
 
@@ -168,8 +91,8 @@ fn snapshot(s: &DbSnapshot) -> Snapshot {
     }
 }
 
-fn missing(what: &str) -> RdsError {
-    RdsError::new("ResponseError", format!("RDS answered without the {what}"))
+fn missing(what: &str) -> AwsError {
+    AwsError::new("ResponseError", format!("RDS answered without the {what}"))
 }
 
 impl RdsApi for SdkRds {

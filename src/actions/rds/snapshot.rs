@@ -2,7 +2,10 @@
 //! `available` with its progress. A resumed step finds the snapshot it made
 //! (by its id and its `cutover:run` tag) instead of making a second one.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -10,11 +13,10 @@ use super::api::RdsApi;
 use super::aws::{aws_fields, default_snapshot_id, run_tags, Here};
 use super::delete_snapshot::RdsDeleteSnapshot;
 use super::poll::{self, two_hours, yes, Poll};
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
-use std::sync::Arc;
 
 /// Parameters of `rds.snapshot`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -135,7 +137,7 @@ impl Action for RdsSnapshot {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, Here};
 use super::poll::{self, Poll};
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
+use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 fn available() -> String {
     "available".into()
@@ -86,7 +85,7 @@ impl Action for RdsWait {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let api = self.aws().connect().await?;
+        let api = super::sdk::SdkRds::connect(&self.aws()).await?;
         let data = self.run(&api, &Here::of(cx)).await?;
         Ok(Applied {
             data,

@@ -3,13 +3,12 @@
 
 use std::time::Instant;
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::actions::postgres::Endpoint;
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
-use async_trait::async_trait;
+use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
 
 fn select_one() -> String {
     "SELECT 1".into()

@@ -2,13 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::actions::{descriptor, Action, Descriptor};
-use crate::actions::{ActionFailure, Applied, StepContext};
+use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
 use crate::duration::{format_duration, DurationText};
-use async_trait::async_trait;
 
 fn default_timeout() -> DurationText {
     DurationText(Duration::from_secs(5))

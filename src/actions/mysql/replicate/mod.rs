@@ -7,7 +7,10 @@
 
 mod setup;
 
+use std::sync::Arc;
+
 use anyhow::anyhow;
+use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
@@ -19,10 +22,9 @@ use super::channel::{
 use super::connect::{label, Endpoint};
 use super::drop_replication::DropReplication;
 use super::position::{self, BinlogPosition, RecordedCopy};
-use crate::actions::{descriptor, Action, ActionRef, Descriptor};
-use crate::actions::{ActionFailure, Applied, Progress, StepContext};
-use async_trait::async_trait;
-use std::sync::Arc;
+use crate::actions::{
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+};
 
 /// Parameters of `mysql.replicate`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

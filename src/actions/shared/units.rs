@@ -1,8 +1,10 @@
-//! `ByteSize`: a size in a playbook — a number of bytes, or text such as
-//! `64MB` — checked when the playbook is validated, not when the step runs.
+//! Sizes and rates: `ByteSize`, a size in a playbook (a number of bytes, or
+//! text such as `64MB`) checked when the playbook is validated; rates such as
+//! `50MB/s`; and bytes as an operator reads them (`1.5 GB`).
 
 use std::fmt;
 
+use anyhow::anyhow;
 use schemars::gen::SchemaGenerator;
 use schemars::schema::{InstanceType, Schema, SchemaObject, SingleOrVec};
 use schemars::JsonSchema;
@@ -82,6 +84,48 @@ impl JsonSchema for ByteSize {
     }
 }
 
+/// `50MB`, `512kB`, `1GB/s`, `1000000` → bytes per second.
+pub fn parse_rate(text: &str) -> anyhow::Result<u64> {
+    let trimmed = text.trim().trim_end_matches("/s");
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let number: f64 = trimmed[..split]
+        .parse()
+        .map_err(|_| anyhow!("`max_rate: {text}`: expected a size such as `50MB` or `512kB`"))?;
+    let factor = match trimmed[split..].trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" | "k" => 1024.0,
+        "MB" | "M" => 1024.0 * 1024.0,
+        "GB" | "G" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(anyhow!(
+                "`max_rate: {text}`: unknown unit `{other}` (use B, kB, MB or GB)"
+            ))
+        }
+    };
+    let rate = (number * factor) as u64;
+    if rate == 0 {
+        return Err(anyhow!("`max_rate: {text}` must be more than 0"));
+    }
+    Ok(rate)
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: &[&str] = &["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +142,14 @@ mod tests {
         let parsed: ByteSize = serde_json::from_value(serde_json::json!(4096)).unwrap();
         assert_eq!(parsed, ByteSize(4096));
         assert!(serde_json::from_value::<ByteSize>(serde_json::json!(-1)).is_err());
+    }
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("50MB").unwrap(), 50 * 1024 * 1024);
+        assert_eq!(parse_rate("512kB/s").unwrap(), 512 * 1024);
+        assert_eq!(parse_rate("1000").unwrap(), 1000);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0MB").is_err());
     }
 }
