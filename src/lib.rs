@@ -14,5 +14,6 @@ pub mod report;
 
 // Leaves: imported from every floor, importing nothing of the crate.
 pub mod duration;
+pub mod files;
 pub mod process;
 pub mod redact;

@@ -24,7 +24,7 @@ fn floor(top: &str) -> Option<u8> {
         "report" => 3,
         "plan" => 2,
         "actions" | "playbook" | "journal" => 1,
-        "duration" | "redact" | "process" | "units" => 0,
+        "duration" | "files" | "process" | "redact" => 0,
         _ => return None,
     })
 }

@@ -368,7 +368,8 @@ fn a_broken_upstream_fails_nginx_t_and_leaves_the_old_one_serving() {
     let before = sandbox.read("nginx/upstream.conf");
     sandbox.write(
         "pb.yaml",
-        &nginx_playbook(&command, "127.0.0.1:8080 bogus_parameter=1"),
+        // A parameter nginx knows, with a value it refuses: only `nginx -t` can tell.
+        &nginx_playbook(&command, "127.0.0.1:8080 weight=0"),
     );
     let output = sandbox.run(&["run", "pb.yaml"]);
     output.expect_code(3);
@@ -385,6 +386,98 @@ fn a_broken_upstream_fails_nginx_t_and_leaves_the_old_one_serving() {
     for _ in 0..10 {
         assert_eq!(get(port).as_deref(), Some("old"));
     }
+}
+
+#[test]
+fn nginx_swap_keeps_the_block_s_directives_and_the_file_s_other_upstreams() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_nginx, port, command) = nginx(&sandbox, old.port);
+    let original = format!(
+        "# upstreams of the edge\nupstream app {{\n    zone app 64k;\n    least_conn;\n    server 127.0.0.1:{}; # the old pool\n    keepalive 16;\n}}\n\nupstream admin {{ server 127.0.0.1:9; }}\n",
+        old.port
+    );
+    sandbox.write("nginx/upstream.conf", &original);
+    std::fs::set_permissions(
+        sandbox.path().join("nginx/upstream.conf"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, &format!("127.0.0.1:{} max_fails=2", new.port)),
+    );
+    sandbox.write("go", "");
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    assert!(wait_for_answer(port, "new"));
+    assert_eq!(
+        sandbox.read("nginx/upstream.conf"),
+        format!(
+            "# upstreams of the edge\nupstream app {{\n    zone app 64k;\n    least_conn;\n    server 127.0.0.1:{} max_fails=2;\n    keepalive 16;\n}}\n\nupstream admin {{ server 127.0.0.1:9; }}\n",
+            new.port
+        ),
+        "only the server line changed"
+    );
+    let mode = std::fs::metadata(sandbox.path().join("nginx/upstream.conf")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o640
+    );
+    // A swap back that fails later rolls the file back byte for byte.
+    std::fs::remove_file(sandbox.path().join("go")).unwrap();
+    sandbox.write("nginx/upstream.conf", &original);
+    sandbox.run(&["run", "pb.yaml"]).expect_code(3);
+    assert_eq!(sandbox.read("nginx/upstream.conf"), original);
+    assert!(wait_for_answer(port, "old"));
+}
+
+#[test]
+fn nginx_swap_refuses_a_server_that_would_splice_a_block_and_a_symlinked_file() {
+    let sandbox = Sandbox::new();
+    let old = Backend::start("old");
+    let (_nginx, port, command) = nginx(&sandbox, old.port);
+    let before = sandbox.read("nginx/upstream.conf");
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, "127.0.0.1:8080; } server { listen 127.0.0.1:9999"),
+    );
+    let spliced = sandbox.run(&["run", "pb.yaml"]);
+    spliced.expect_code(2);
+    assert!(
+        spliced
+            .stderr
+            .contains("which nginx would read as configuration"),
+        "{}",
+        spliced.stderr
+    );
+    assert_eq!(sandbox.read("nginx/upstream.conf"), before);
+    // The upstream file replaced by a link to a file root can write: refused,
+    // and the file it points to is untouched.
+    let victim = sandbox.write("victim.conf", "upstream app { server 127.0.0.1:1; }\n");
+    std::fs::rename(
+        sandbox.path().join("nginx/upstream.conf"),
+        sandbox.path().join("nginx/real.conf"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&victim, sandbox.path().join("nginx/upstream.conf")).unwrap();
+    sandbox.write(
+        "pb.yaml",
+        &nginx_playbook(&command, &format!("127.0.0.1:{}", old.port)),
+    );
+    let linked = sandbox.run(&["run", "pb.yaml"]);
+    linked.expect_code(3);
+    assert!(
+        linked
+            .all()
+            .contains("is a symbolic link: refusing to edit through it"),
+        "{}",
+        linked.all()
+    );
+    assert_eq!(
+        sandbox.read("victim.conf"),
+        "upstream app { server 127.0.0.1:1; }\n"
+    );
+    assert_eq!(get(port).as_deref(), Some("old"));
 }
 
 #[test]

@@ -13,6 +13,7 @@ use super::switch::Switch;
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
 };
+use crate::files;
 
 /// Parameters of `maintenance.file`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -59,12 +60,14 @@ impl Action for MaintenanceFile {
         self.preflight(cx).await?;
         let path = cx.base_dir.join(&self.path);
         match self.state {
-            Switch::On => {
-                let tmp = path.with_extension("cutover-tmp");
-                std::fs::write(&tmp, &self.content)
-                    .and_then(|()| std::fs::rename(&tmp, &path))
-                    .with_context(|| format!("failed to create {}", path.display()))?;
-            }
+            // Readable by the web server that looks for it; never written
+            // through a symlink planted at its name.
+            Switch::On => files::replace(
+                &path,
+                self.content.as_bytes(),
+                files::Keep::Existing { mode: 0o644 },
+            )
+            .with_context(|| format!("failed to create {}", path.display()))?,
             Switch::Off => match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}

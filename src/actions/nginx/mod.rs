@@ -1,3 +1,4 @@
 //! nginx: point an upstream at other servers.
 
 pub mod swap;
+mod upstream;

@@ -1,0 +1,234 @@
+//! Files cutover writes beside files that matter (an nginx upstream, a
+//! maintenance flag, its own state): written whole or not at all, never
+//! through a planted symlink, never under a name someone else could guess
+//! and prepare. A new file is created with `O_CREAT | O_EXCL | O_NOFOLLOW`
+//! under a random name in the target's directory, synced, then renamed over
+//! the target; the directory is synced so the rename survives a power cut.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// How a replaced file's owner and mode are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The file's own owner, group and mode when it exists (a config file
+    /// nginx reads); `mode` for a new one.
+    Existing { mode: u32 },
+    /// Always `mode`, owned by whoever runs cutover (its private state).
+    Private { mode: u32 },
+}
+
+/// Why a file was not written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The target is a symbolic link: writing would change the file it points
+    /// to, which may be anything root can write.
+    Symlink(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Symlink(path) => write!(
+                f,
+                "{} is a symbolic link: refusing to write through it (hint: name the file it points to)",
+                path.display()
+            ),
+            WriteError::Io(path, error) => write!(f, "cannot write {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Replaces `path` with `contents` atomically. A symlink at `path` is refused.
+pub fn replace(path: &Path, contents: &[u8], keep: Keep) -> Result<(), WriteError> {
+    let io = |e: io::Error| WriteError::Io(path.to_path_buf(), e);
+    let existing = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(WriteError::Symlink(path.to_path_buf()))
+        }
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let dir = parent(path);
+    let (tmp_path, mut tmp) = create_temporary(dir, path).map_err(io)?;
+    let cleanup = TempGuard(Some(tmp_path.clone()));
+    let mode = match (keep, &existing) {
+        (Keep::Existing { .. }, Some(meta)) => meta.mode() & 0o7777,
+        (Keep::Existing { mode } | Keep::Private { mode }, _) => mode,
+    };
+    tmp.write_all(contents).map_err(io)?;
+    // The mode is set after creation: the umask must not loosen or tighten it.
+    tmp.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    if let (Keep::Existing { .. }, Some(meta)) = (keep, &existing) {
+        // Only root can give a file away; anyone else keeps their own.
+        let _ = std::os::unix::fs::fchown(&tmp, Some(meta.uid()), Some(meta.gid()));
+    }
+    tmp.sync_all().map_err(io)?;
+    drop(tmp);
+    std::fs::rename(&tmp_path, path).map_err(io)?;
+    cleanup.disarm();
+    sync_dir(dir).map_err(io)
+}
+
+/// Creates `path` with `contents` only if nothing (not even a dangling
+/// symlink) is there yet; `Ok(false)` when something is.
+pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, WriteError> {
+    let io = |e: io::Error| WriteError::Io(path.to_path_buf(), e);
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(WriteError::Symlink(path.to_path_buf()))
+        }
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let dir = parent(path);
+    let (tmp_path, mut tmp) = create_temporary(dir, path).map_err(io)?;
+    let cleanup = TempGuard(Some(tmp_path.clone()));
+    tmp.write_all(contents).map_err(io)?;
+    tmp.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io)?;
+    tmp.sync_all().map_err(io)?;
+    drop(tmp);
+    // A hard link fails if the name was taken meanwhile: no race, no overwrite.
+    match std::fs::hard_link(&tmp_path, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(io(e)),
+    }
+    drop(cleanup);
+    sync_dir(dir).map_err(io)?;
+    Ok(true)
+}
+
+/// Reads a file that must not be a symlink (a backup cutover wrote itself).
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let mut contents = Vec::new();
+    file.read_to_end(&mut contents)?;
+    Ok(contents)
+}
+
+/// Removes a file; a symlink is removed itself, never what it points to.
+pub fn remove(path: &Path) -> io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// `.NAME.RANDOM.tmp` in `dir`, created exclusively (a name already there,
+/// or a symlink planted under it, fails the open instead of being followed).
+fn create_temporary(dir: &Path, target: &Path) -> io::Result<(PathBuf, File)> {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for _ in 0..8 {
+        let candidate = dir.join(format!(".{name}.{}.tmp", random_suffix()?));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o600)
+            .open(&candidate)
+        {
+            Ok(file) => return Ok((candidate, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary name after 8 tries",
+    ))
+}
+
+/// 16 hex digits from the kernel's random source.
+fn random_suffix() -> io::Result<String> {
+    let mut bytes = [0u8; 8];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes the temporary file unless it was renamed into place.
+struct TempGuard(Option<PathBuf>);
+
+impl TempGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planted_symlink_is_refused_and_its_victim_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("upstream.conf");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let error = replace(&link, b"owned", Keep::Existing { mode: 0o644 }).unwrap_err();
+        assert!(matches!(error, WriteError::Symlink(_)), "{error}");
+        assert!(!create_new(&link, b"owned", 0o600).is_ok_and(|created| created));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(read_regular(&link).is_err());
+        // Nothing was left behind: only the victim and the link.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_mode_and_a_private_one_gets_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.conf");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        replace(&path, b"new", Keep::Existing { mode: 0o644 }).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let mode = std::fs::metadata(&path).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o640);
+        let state = dir.path().join("state");
+        replace(&state, b"x", Keep::Private { mode: 0o600 }).unwrap();
+        assert_eq!(std::fs::metadata(&state).unwrap().mode() & 0o7777, 0o600);
+        assert!(create_new(&dir.path().join("once"), b"1", 0o600).unwrap());
+        assert!(!create_new(&dir.path().join("once"), b"2", 0o600).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("once")).unwrap(),
+            "1"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+}
