@@ -17,6 +17,8 @@ mod rollback;
 mod runner;
 mod step;
 mod stop;
+#[cfg(test)]
+mod tests;
 
 pub use clock::Clock;
 pub use lock::{LockError, PlaybookLock};
