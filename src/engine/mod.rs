@@ -1,18 +1,29 @@
 //! The engine: runs a `Plan` step by step, owns ordering, retries, timeouts,
 //! rollback and the journal. It never prints: reporters observe its records.
+//!
+//! Top to bottom: `runner` (the state machine) → `resume` → `guard`, `rollback`
+//! → `step` (`Executor`: attempts of one action call) → `recorder` (journal,
+//! state, observer) → `notify`, `stop` (`Finish`, `Stop`). Nothing imports
+//! upward.
 
 mod clock;
 mod guard;
 mod lock;
 mod notify;
 mod options;
+mod recorder;
 mod resume;
 mod rollback;
 mod runner;
 mod step;
+mod stop;
+#[cfg(test)]
+mod tests;
 
 pub use clock::Clock;
 pub use lock::{LockError, PlaybookLock};
 pub use options::{Decision, RunOptions};
+pub use recorder::Journal;
 pub use resume::{resume_blocker, rollback_targets};
-pub use runner::{Finish, Journal, Runner};
+pub use runner::Runner;
+pub use stop::Finish;

@@ -4,12 +4,13 @@
 
 use std::time::Duration;
 
-use super::runner::Runner;
 use crate::journal::{Event, Record};
+use crate::plan::Webhook;
+use crate::redact::Redactor;
 use crate::report::describe_record;
 
 /// How long one webhook may take before it is given up.
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A message waiting to be posted.
 #[derive(Debug, Clone)]
@@ -64,15 +65,11 @@ fn shown(url: &str) -> String {
 }
 
 /// A webhook as a posting task needs it: URL, URL as shown, headers.
-pub(super) type Hook = (String, String, Vec<(String, String)>);
+type Hook = (String, String, Vec<(String, String)>);
 
 /// Posts one announcement to every webhook; returns the events to journal.
 /// Runs as a task of its own, so a slow webhook never delays a step.
-pub(super) async fn post(
-    client: reqwest::Client,
-    hooks: Vec<Hook>,
-    announcement: Announcement,
-) -> Vec<Event> {
+async fn post(client: reqwest::Client, hooks: Vec<Hook>, announcement: Announcement) -> Vec<Event> {
     // All hooks at once: three slow webhooks cost one timeout, not three.
     let posts = hooks.into_iter().map(|(url, shown_url, headers)| {
         let (client, body, about) = (
@@ -108,46 +105,24 @@ pub(super) async fn post(
     futures_util::future::join_all(posts).await
 }
 
-impl Runner<'_> {
-    /// Starts posting an announcement in the background.
-    pub(super) fn announce(
-        &self,
-        announcement: Announcement,
-    ) -> Option<tokio::task::JoinHandle<Vec<Event>>> {
-        let client = reqwest::Client::builder().timeout(TIMEOUT).build().ok()?;
-        let hooks = self
-            .plan
-            .notify
-            .iter()
-            .map(|hook| {
-                (
-                    hook.url.clone(),
-                    self.plan.redactor.redact(&shown(&hook.url)),
-                    hook.headers.clone(),
-                )
-            })
-            .collect();
-        Some(tokio::spawn(post(client, hooks, announcement)))
-    }
-
-    /// Journals the results of finished posts; with `wait`, waits for all.
-    pub(super) async fn collect_announcements(&self, wait: bool) -> anyhow::Result<()> {
-        for handle in self.take_announcements(wait) {
-            let events = if wait {
-                tokio::time::timeout(TIMEOUT * 2, handle)
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default()
-            } else {
-                handle.await.unwrap_or_default()
-            };
-            for event in events {
-                self.emit(event)?;
-            }
-        }
-        Ok(())
-    }
+/// Starts posting an announcement to `hooks` in the background.
+pub(super) fn announce(
+    hooks: &[Webhook],
+    redactor: &Redactor,
+    announcement: Announcement,
+) -> Option<tokio::task::JoinHandle<Vec<Event>>> {
+    let client = reqwest::Client::builder().timeout(TIMEOUT).build().ok()?;
+    let hooks = hooks
+        .iter()
+        .map(|hook| {
+            (
+                hook.url.clone(),
+                redactor.redact(&shown(&hook.url)),
+                hook.headers.clone(),
+            )
+        })
+        .collect();
+    Some(tokio::spawn(post(client, hooks, announcement)))
 }
 
 fn describe(error: reqwest::Error) -> String {

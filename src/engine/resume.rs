@@ -1,8 +1,12 @@
 //! Resume and manual rollback of a stopped run, from the state its journal
 //! rebuilds: settle leftover processes, decide about the step in flight, then
-//! go on forward or finish the rollback.
+//! finish the rollback or hand back to the runner to go on forward.
 
-use super::runner::{Finish, Runner, Stop};
+use super::guard;
+use super::recorder::Recorder;
+use super::rollback;
+use super::step::Executor;
+use super::stop::{Finish, Stop};
 use super::Decision;
 use crate::journal::{Event, RunState, StepStatus};
 use crate::plan::{Plan, PlanItem};
@@ -85,116 +89,111 @@ pub fn rollback_targets(
     Ok((checkpoint, steps))
 }
 
-impl Runner<'_> {
-    /// Takes a stopped run over: journals the resume, kills what an earlier
-    /// attempt left running, applies decisions, then continues.
-    pub async fn resume(&self) -> anyhow::Result<Finish> {
-        self.emit(Event::RunResumed {
-            operator: self.options.operator.clone(),
-            pid: std::process::id(),
-            command: "resume".into(),
+/// Takes a stopped run over: journals the resume, kills what an earlier
+/// attempt left running, applies decisions, and finishes what the stop left
+/// half done. `None`: go on forward from where the run is.
+pub(super) async fn take_over(exec: &Executor<'_, '_>) -> anyhow::Result<Option<Finish>> {
+    let (plan, options, recorder) = (exec.plan, exec.options, exec.recorder);
+    recorder.emit(Event::RunResumed {
+        operator: options.operator.clone(),
+        pid: std::process::id(),
+        command: "resume".into(),
+    })?;
+    if let Some(reason) = &options.override_window {
+        recorder.emit(Event::WindowOverridden {
+            operator: options.operator.clone(),
+            reason: reason.clone(),
         })?;
-        if let Some(reason) = &self.options.override_window {
-            self.emit(Event::WindowOverridden {
-                operator: self.options.operator.clone(),
-                reason: reason.clone(),
-            })?;
-        }
-        self.settle_leftovers().await?;
-        // Stopped before its first step (a crash at a checklist prompt): the
-        // window and the checklist have not let it start yet.
-        if !self.state(|s| s.guarded) {
-            if let Some(refusal) = self.guard_start().await? {
-                return Ok(refusal);
-            }
-        }
-        if let Some(pending) = self.state(|s| s.rollback.clone()) {
-            return self
-                .roll_back(&pending.reason, pending.checkpoint, pending.remaining)
-                .await;
-        }
-        if let Some((step, StepStatus::InFlight { .. })) =
-            self.state(|s| s.in_flight().map(|(a, b)| (a.to_string(), b.clone())))
-        {
-            let decision = match self.options.decisions.get(&step) {
-                Some(decision) => *decision,
-                None => Decision::Rerun, // resume_blocker let it through: idempotent
-            };
-            self.emit(Event::StepDecided {
-                step: step.clone(),
-                decision: decision.as_str().into(),
-                operator: self.options.operator.clone(),
-            })?;
-        }
-        if let Some(failed) = self.state(|s| s.failed_step.clone()) {
-            let past_point_of_no_return = self.state(|s| {
-                self.plan
-                    .steps()
-                    .any(|st| st.point_of_no_return && s.is_finished(&st.id))
-            });
-            if !past_point_of_no_return {
-                // Stopped between a failure and its rollback: finish the job.
-                let index = self.item_index(&failed);
-                return self
-                    .fail(
-                        index,
-                        Stop::Failed {
-                            step: failed,
-                            error: "failed before the stop".into(),
-                        },
-                    )
-                    .await;
-            }
-            // Past the point of no return the operator fixed the cause: retry it.
-        }
-        self.forward().await
     }
-
-    /// `cutover rollback`: undoes completed steps back to a checkpoint.
-    pub async fn rollback_to(
-        &self,
-        checkpoint: Option<String>,
-        steps: Vec<String>,
-    ) -> anyhow::Result<Finish> {
-        self.emit(Event::RunResumed {
-            operator: self.options.operator.clone(),
-            pid: std::process::id(),
-            command: "rollback".into(),
+    settle_leftovers(recorder).await?;
+    // Stopped before its first step (a crash at a checklist prompt): the
+    // window and the checklist have not let it start yet.
+    if !recorder.state(|s| s.guarded) {
+        if let Some(refusal) = guard::check_start(exec).await? {
+            return Ok(Some(refusal));
+        }
+    }
+    if let Some(pending) = recorder.state(|s| s.rollback.clone()) {
+        let finish =
+            rollback::roll_back(exec, &pending.reason, pending.checkpoint, pending.remaining)
+                .await?;
+        return Ok(Some(finish));
+    }
+    if let Some((step, StepStatus::InFlight { .. })) =
+        recorder.state(|s| s.in_flight().map(|(a, b)| (a.to_string(), b.clone())))
+    {
+        let decision = match options.decisions.get(&step) {
+            Some(decision) => *decision,
+            None => Decision::Rerun, // resume_blocker let it through: idempotent
+        };
+        recorder.emit(Event::StepDecided {
+            step: step.clone(),
+            decision: decision.as_str().into(),
+            operator: options.operator.clone(),
         })?;
-        self.settle_leftovers().await?;
-        let reason = format!("rollback requested by {}", self.options.operator);
-        self.roll_back(&reason, checkpoint, steps).await
     }
-
-    async fn settle_leftovers(&self) -> anyhow::Result<()> {
-        let leftovers: Vec<(String, i32, crate::process::ProcessRecord)> = self.state(|s| {
-            s.steps
-                .iter()
-                .filter_map(|(id, status)| match status {
-                    StepStatus::InFlight {
-                        process: Some(p), ..
-                    }
-                    | StepStatus::Compensating { process: Some(p) } => {
-                        Some((id.clone(), p.pid, p.clone()))
-                    }
-                    _ => None,
-                })
-                .collect()
+    if let Some(failed) = recorder.state(|s| s.failed_step.clone()) {
+        let past_point_of_no_return = recorder.state(|s| {
+            plan.steps()
+                .any(|st| st.point_of_no_return && s.is_finished(&st.id))
         });
-        for (step, pid, record) in leftovers {
-            if settle_process_group(&record).await {
-                self.notice(&format!("killed processes left over by the earlier attempt of `{step}` (process group {pid})"));
-                self.emit(Event::ProcessSettled { step, pid })?;
-            }
+        if !past_point_of_no_return {
+            // Stopped between a failure and its rollback: finish the job.
+            let index = item_index(plan, &failed);
+            let stop = Stop::Failed {
+                step: failed,
+                error: "failed before the stop".into(),
+            };
+            return Ok(Some(rollback::fail(exec, index, stop).await?));
         }
-        Ok(())
+        // Past the point of no return the operator fixed the cause: retry it.
     }
+    Ok(None)
+}
 
-    fn item_index(&self, step_id: &str) -> usize {
-        self.plan
-            .items
+/// `cutover rollback`: undoes completed steps back to a checkpoint.
+pub(super) async fn roll_back_to(
+    exec: &Executor<'_, '_>,
+    checkpoint: Option<String>,
+    steps: Vec<String>,
+) -> anyhow::Result<Finish> {
+    exec.recorder.emit(Event::RunResumed {
+        operator: exec.options.operator.clone(),
+        pid: std::process::id(),
+        command: "rollback".into(),
+    })?;
+    settle_leftovers(exec.recorder).await?;
+    let reason = format!("rollback requested by {}", exec.options.operator);
+    rollback::roll_back(exec, &reason, checkpoint, steps).await
+}
+
+async fn settle_leftovers(recorder: &Recorder<'_>) -> anyhow::Result<()> {
+    let leftovers: Vec<(String, i32, crate::process::ProcessRecord)> = recorder.state(|s| {
+        s.steps
             .iter()
-            .position(|item| matches!(item, PlanItem::Step(s) if s.id == step_id))
-            .unwrap_or(self.plan.items.len())
+            .filter_map(|(id, status)| match status {
+                StepStatus::InFlight {
+                    process: Some(p), ..
+                }
+                | StepStatus::Compensating { process: Some(p) } => {
+                    Some((id.clone(), p.pid, p.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    });
+    for (step, pid, record) in leftovers {
+        if settle_process_group(&record).await {
+            recorder.notice(&format!("killed processes left over by the earlier attempt of `{step}` (process group {pid})"));
+            recorder.emit(Event::ProcessSettled { step, pid })?;
+        }
     }
+    Ok(())
+}
+
+fn item_index(plan: &Plan, step_id: &str) -> usize {
+    plan.items
+        .iter()
+        .position(|item| matches!(item, PlanItem::Step(s) if s.id == step_id))
+        .unwrap_or(plan.items.len())
 }

@@ -1,122 +1,193 @@
-//! Rollback: the compensations of completed steps, newest first, each journaled
-//! and retried. It stops at the first compensation that fails for good — the
-//! older ones may depend on it — and says exactly where things stand.
+//! Rollback: what a stop leads to — the compensations of completed steps,
+//! newest first, each journaled and retried, or past the point of no return a
+//! stop for an operator. It stops at the first compensation that fails for
+//! good — the older ones may depend on it — and says exactly where things stand.
 
 use std::time::Instant;
 
-use super::runner::{Finish, Runner};
-use super::step::Interruptible;
+use super::step::{Executor, Interruptible};
+use super::stop::{Finish, Stop};
 use crate::journal::{Event, Outcome, StepStatus};
+use crate::plan::{compensations, FailurePlan, PlanItem};
 
-impl Runner<'_> {
-    /// Runs the compensations of `steps` (newest first) and finishes the run.
-    pub(super) async fn roll_back(
-        &self,
-        reason: &str,
-        checkpoint: Option<String>,
-        steps: Vec<String>,
-    ) -> anyhow::Result<Finish> {
-        // Continuing the same rollback journals nothing new; a different list (an
-        // operator's `rollback --to`) is a new rollback.
-        let resuming = self.state(|s| s.rollback.as_ref().is_some_and(|r| r.remaining == steps));
-        if !resuming {
-            self.emit(Event::RollbackStarted {
-                reason: reason.to_string(),
-                checkpoint: checkpoint.clone(),
-                steps: steps.clone(),
-            })?;
+/// A stop at item `index`: roll back to the last checkpoint, or, past the
+/// point of no return, stop and say what an operator can do.
+pub(super) async fn fail(
+    exec: &Executor<'_, '_>,
+    index: usize,
+    stop: Stop,
+) -> anyhow::Result<Finish> {
+    let (what, reason) = match &stop {
+        Stop::Failed { step, error } => (
+            format!("step `{step}` failed: {error}"),
+            format!("step `{step}` failed"),
+        ),
+        Stop::Interrupted { signal } => (
+            format!("interrupted by {signal}"),
+            format!("interrupted by {signal}"),
+        ),
+        Stop::Overrun { step } => (
+            format!("the rest of the run no longer fits the window before `{step}`"),
+            "the window would be overrun".to_string(),
+        ),
+    };
+    let (plan, recorder) = (exec.plan, exec.recorder);
+    // Only a failed step that got as far as changing something is undone
+    // itself (a failed read-only check changed nothing).
+    let started = recorder.state(|s| {
+        s.failed_apply_began
+            && matches!(&plan.items.get(index), Some(PlanItem::Step(step)) if s.failed_step.as_deref() == Some(step.id.as_str()))
+    });
+    let failure_plan =
+        recorder.state(|state| compensations(plan, index, &|id| state.is_finished(id), started));
+    match failure_plan {
+        FailurePlan::RollBack { checkpoint, undo } => {
+            roll_back(exec, &reason, checkpoint, undo).await
         }
-        let mut undone = Vec::new();
-        for (position, step_id) in steps.iter().enumerate() {
-            if self.state(|s| s.status(step_id) == Some(&StepStatus::Compensated)) {
-                undone.push(step_id.clone());
-                continue;
-            }
-            let Some(call) = self.plan.step(step_id).and_then(|s| s.rollback.as_ref()) else {
-                continue;
+        FailurePlan::Stop {
+            point_of_no_return,
+            manual_undo,
+        } => {
+            let done = recorder.state(|s| {
+                plan.steps()
+                    .filter(|st| s.is_finished(&st.id))
+                    .map(|st| format!("`{}`", st.id))
+                    .collect::<Vec<_>>()
+            });
+            let undo = if manual_undo.is_empty() {
+                "nothing (no step since the last checkpoint has a rollback)".to_string()
+            } else {
+                manual_undo
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", then ")
             };
-            if !self.compensate(step_id, call).await? {
-                let remaining: Vec<String> = steps[position..].to_vec();
-                self.emit(Event::RollbackFinished {
-                    complete: false,
-                    undone: undone.clone(),
-                    remaining: remaining.clone(),
-                })?;
-                let message = format!(
-                    "{reason}, and the rollback of `{step_id}` failed after its retries.\n\
-                     undone: {}\n\
-                     not undone: {}\n\
-                     next: fix the cause, then `{resume}` to continue the rollback",
-                    list(&undone),
-                    list(&remaining),
-                    resume = self.command("resume"),
-                );
-                return self.finish(Outcome::NeedsOperator, message);
-            }
-            undone.push(step_id.clone());
+            let message = format!(
+                "{what}\nthe run is past its point of no return (`{point_of_no_return}`), so nothing was rolled back.\n\
+                 completed: {}\n\
+                 next: fix the cause and `{resume}` to retry, or `{rollback}` to undo {undo}",
+                if done.is_empty() { "nothing".to_string() } else { done.join(", ") },
+                resume = recorder.command("resume"),
+                rollback = recorder.command("rollback"),
+            );
+            recorder.finish(Outcome::NeedsOperator, message)
         }
-        self.emit(Event::RollbackFinished {
-            complete: true,
-            undone: undone.clone(),
-            remaining: Vec::new(),
-        })?;
-        let to = match &checkpoint {
-            Some(name) => format!("checkpoint `{name}`"),
-            None => "the start".to_string(),
-        };
-        self.finish(
-            Outcome::RolledBack,
-            format!("{reason}; rolled back to {to} (undone: {})", list(&undone)),
-        )
     }
+}
 
-    /// One compensation through its attempts; false when it failed for good.
-    async fn compensate(
-        &self,
-        step_id: &str,
-        call: &crate::plan::PlannedCall,
-    ) -> anyhow::Result<bool> {
-        let attempts = call.retries.attempts.max(1);
-        for attempt in 1..=attempts {
-            self.emit(Event::CompensationStarted {
-                step: step_id.to_string(),
-                attempt,
-                action: call.action.name().to_string(),
-                describe: call.action.describe(),
+/// Runs the compensations of `steps` (newest first) and finishes the run.
+pub(super) async fn roll_back(
+    exec: &Executor<'_, '_>,
+    reason: &str,
+    checkpoint: Option<String>,
+    steps: Vec<String>,
+) -> anyhow::Result<Finish> {
+    // Continuing the same rollback journals nothing new; a different list (an
+    // operator's `rollback --to`) is a new rollback.
+    let resuming = exec
+        .recorder
+        .state(|s| s.rollback.as_ref().is_some_and(|r| r.remaining == steps));
+    if !resuming {
+        exec.recorder.emit(Event::RollbackStarted {
+            reason: reason.to_string(),
+            checkpoint: checkpoint.clone(),
+            steps: steps.clone(),
+        })?;
+    }
+    let mut undone = Vec::new();
+    for (position, step_id) in steps.iter().enumerate() {
+        if exec
+            .recorder
+            .state(|s| s.status(step_id) == Some(&StepStatus::Compensated))
+        {
+            undone.push(step_id.clone());
+            continue;
+        }
+        let Some(call) = exec.plan.step(step_id).and_then(|s| s.rollback.as_ref()) else {
+            continue;
+        };
+        if !compensate(exec, step_id, call).await? {
+            let remaining: Vec<String> = steps[position..].to_vec();
+            exec.recorder.emit(Event::RollbackFinished {
+                complete: false,
+                undone: undone.clone(),
+                remaining: remaining.clone(),
             })?;
-            let started = Instant::now();
-            let result = self
-                .attempt(step_id, call, attempt, Interruptible::No)
-                .await;
-            let duration_ms = started.elapsed().as_millis() as u64;
-            match result {
-                Ok(applied) => {
-                    self.emit(Event::CompensationFinished {
-                        step: step_id.to_string(),
-                        attempt,
-                        duration_ms,
-                        output_tail: applied.output_tail,
-                    })?;
-                    return Ok(true);
-                }
-                Err(failure) => {
-                    let final_attempt = attempt == attempts;
-                    self.emit(Event::CompensationFailed {
-                        step: step_id.to_string(),
-                        attempt,
-                        duration_ms,
-                        error: failure.error,
-                        output_tail: failure.output_tail,
-                        final_attempt,
-                    })?;
-                    if !final_attempt {
-                        tokio::time::sleep(call.retries.backoff.0).await;
-                    }
+            let message = format!(
+                "{reason}, and the rollback of `{step_id}` failed after its retries.\n\
+                 undone: {}\n\
+                 not undone: {}\n\
+                 next: fix the cause, then `{resume}` to continue the rollback",
+                list(&undone),
+                list(&remaining),
+                resume = exec.recorder.command("resume"),
+            );
+            return exec.recorder.finish(Outcome::NeedsOperator, message);
+        }
+        undone.push(step_id.clone());
+    }
+    exec.recorder.emit(Event::RollbackFinished {
+        complete: true,
+        undone: undone.clone(),
+        remaining: Vec::new(),
+    })?;
+    let to = match &checkpoint {
+        Some(name) => format!("checkpoint `{name}`"),
+        None => "the start".to_string(),
+    };
+    exec.recorder.finish(
+        Outcome::RolledBack,
+        format!("{reason}; rolled back to {to} (undone: {})", list(&undone)),
+    )
+}
+
+/// One compensation through its attempts; false when it failed for good.
+async fn compensate(
+    exec: &Executor<'_, '_>,
+    step_id: &str,
+    call: &crate::plan::PlannedCall,
+) -> anyhow::Result<bool> {
+    let attempts = call.retries.attempts.max(1);
+    for attempt in 1..=attempts {
+        exec.recorder.emit(Event::CompensationStarted {
+            step: step_id.to_string(),
+            attempt,
+            action: call.action.name().to_string(),
+            describe: call.action.describe(),
+        })?;
+        let started = Instant::now();
+        let result = exec
+            .attempt(step_id, call, attempt, Interruptible::No)
+            .await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(applied) => {
+                exec.recorder.emit(Event::CompensationFinished {
+                    step: step_id.to_string(),
+                    attempt,
+                    duration_ms,
+                    output_tail: applied.output_tail,
+                })?;
+                return Ok(true);
+            }
+            Err(failure) => {
+                let final_attempt = attempt == attempts;
+                exec.recorder.emit(Event::CompensationFailed {
+                    step: step_id.to_string(),
+                    attempt,
+                    duration_ms,
+                    error: failure.error,
+                    output_tail: failure.output_tail,
+                    final_attempt,
+                })?;
+                if !final_attempt {
+                    tokio::time::sleep(call.retries.backoff.0).await;
                 }
             }
         }
-        Ok(false)
     }
+    Ok(false)
 }
 
 fn list(steps: &[String]) -> String {

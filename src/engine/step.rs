@@ -1,13 +1,30 @@
-//! One step, or one compensation: attempts, timeouts, retries with backoff,
-//! interruption, and the dry-run simulation.
+//! `Executor`: one step, or one compensation — attempts, timeouts, retries
+//! with backoff, interruption, and the dry-run simulation. It lends each action
+//! a `StepContext` and journals through the `Recorder`.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use super::runner::{Runner, Stop};
-use crate::actions::{ActionFailure, Applied, StepContext};
+use tokio::sync::watch;
+
+use super::recorder::Recorder;
+use super::stop::Stop;
+use super::RunOptions;
+use crate::actions::{ActionFailure, Applied, Input, StepContext};
 use crate::journal::{Event, Mode};
-use crate::plan::{PlannedCall, PlannedStep};
+use crate::plan::{Plan, PlannedCall, PlannedStep};
 use crate::process::ProcessRecord;
+
+/// What running an action call needs, borrowed from the runner for the length
+/// of one call.
+pub(super) struct Executor<'r, 'a> {
+    pub recorder: &'r Recorder<'a>,
+    pub plan: &'a Plan,
+    pub options: &'r RunOptions,
+    pub input: &'a dyn Input,
+    /// Carries the signal's name once SIGINT or SIGTERM arrived.
+    pub interrupt: &'r watch::Receiver<Option<String>>,
+}
 
 /// Whether an attempt may be cut short by Ctrl-C. Compensations may not: a
 /// half-undone rollback is worse than a late one.
@@ -23,15 +40,22 @@ pub(super) struct AttemptFailure {
     pub output_tail: Option<String>,
     pub timed_out: bool,
     pub interrupted: Option<String>,
+    /// The action got past its read-only checks.
+    pub apply_began: bool,
 }
 
-impl Runner<'_> {
+impl Executor<'_, '_> {
+    /// The signal that interrupted the run, if one did.
+    pub fn interrupted(&self) -> Option<String> {
+        self.interrupt.borrow().clone()
+    }
+
     /// Runs a forward step through its attempts. `Ok(Err(stop))` is a step that
     /// failed for good; `Err` is a journal that could not be written.
-    pub(super) async fn run_step(&self, step: &PlannedStep) -> anyhow::Result<Result<(), Stop>> {
+    pub async fn run_step(&self, step: &PlannedStep) -> anyhow::Result<Result<(), Stop>> {
         let attempts = step.call.retries.attempts.max(1);
         for attempt in 1..=attempts {
-            self.emit(Event::StepStarted {
+            self.recorder.emit(Event::StepStarted {
                 step: step.id.clone(),
                 attempt,
                 action: step.call.action.name().to_string(),
@@ -44,7 +68,7 @@ impl Runner<'_> {
             let duration_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
                 Ok(applied) => {
-                    self.emit(Event::StepFinished {
+                    self.recorder.emit(Event::StepFinished {
                         step: step.id.clone(),
                         attempt,
                         duration_ms,
@@ -59,7 +83,7 @@ impl Runner<'_> {
             let last = attempt == attempts || failure.interrupted.is_some();
             if !last {
                 let backoff = step.call.retries.backoff.0;
-                self.emit(Event::StepRetrying {
+                self.recorder.emit(Event::StepRetrying {
                     step: step.id.clone(),
                     attempt,
                     error: failure.error.clone(),
@@ -69,7 +93,7 @@ impl Runner<'_> {
                     continue;
                 }
             }
-            self.emit(Event::StepFailed {
+            self.recorder.emit(Event::StepFailed {
                 step: step.id.clone(),
                 attempt,
                 duration_ms,
@@ -77,11 +101,11 @@ impl Runner<'_> {
                 exit_status: failure.exit_status,
                 output_tail: failure.output_tail,
                 timed_out: failure.timed_out,
-                apply_began: self.apply_began.get(),
+                apply_began: failure.apply_began,
             })?;
             let stop = match failure.interrupted.or_else(|| self.interrupted()) {
                 Some(signal) => {
-                    self.emit(Event::Interrupted {
+                    self.recorder.emit(Event::Interrupted {
                         signal: signal.clone(),
                     })?;
                     Stop::Interrupted { signal }
@@ -97,17 +121,15 @@ impl Runner<'_> {
     }
 
     /// One attempt of an action call, simulated in a dry run.
-    pub(super) async fn attempt(
+    pub async fn attempt(
         &self,
         step_id: &str,
         call: &PlannedCall,
         attempt: u32,
         interruptible: Interruptible,
     ) -> Result<Applied, AttemptFailure> {
-        self.apply_began.set(false);
         if self.options.mode == Mode::DryRun {
             // A simulated step "changes" what it would change: its undo is rehearsed too.
-            self.apply_began.set(true);
             return self.simulate(step_id, call, interruptible);
         }
         // A rehearsal rehearses a failure for real: the step fails before it
@@ -122,6 +144,7 @@ impl Runner<'_> {
                 output_tail: None,
                 timed_out: false,
                 interrupted: None,
+                apply_began: false,
             });
         }
         // The action keeps its own output tail, but an attempt cut short by a
@@ -135,7 +158,7 @@ impl Runner<'_> {
                 }
                 recent.push_back(line.clone());
             }
-            self.progress(step_id, p)
+            self.recorder.progress(step_id, p)
         };
         let tail = || {
             Some(
@@ -151,13 +174,13 @@ impl Runner<'_> {
         let spawned = |process: &ProcessRecord| {
             // A journal that cannot record the process is reported when the step
             // ends; the process itself still dies with us (PDEATHSIG).
-            let _ = self.emit(Event::ProcessSpawned {
+            let _ = self.recorder.emit(Event::ProcessSpawned {
                 step: step_id.to_string(),
                 process: process.clone(),
             });
         };
         let cx = StepContext {
-            run_id: self.run_id(),
+            run_id: self.recorder.run_id(),
             step: step_id,
             attempt,
             base_dir: &self.plan.base_dir,
@@ -165,10 +188,10 @@ impl Runner<'_> {
             progress: &progress,
             spawned: &spawned,
         };
-        self.apply_began.set(false);
+        let apply_began = Cell::new(false);
         let work = async {
             call.action.preflight(&cx).await?;
-            self.apply_began.set(true);
+            apply_began.set(true);
             call.action.apply(&cx).await
         };
         let timed = async {
@@ -188,13 +211,14 @@ impl Runner<'_> {
         tokio::select! {
             result = timed => match result {
                 Ok(Ok(applied)) => Ok(applied),
-                Ok(Err(failure)) => Err(self.describe_failure(failure)),
+                Ok(Err(failure)) => Err(describe_failure(failure, apply_began.get())),
                 Err(limit) => Err(AttemptFailure {
                     error: format!("timed out after {}", crate::duration::format_duration(limit)),
                     exit_status: None,
                     output_tail: tail(),
                     timed_out: true,
                     interrupted: None,
+                    apply_began: apply_began.get(),
                 }),
             },
             signal = interrupted => Err(AttemptFailure {
@@ -203,18 +227,8 @@ impl Runner<'_> {
                 output_tail: tail(),
                 timed_out: false,
                 interrupted: Some(signal),
+                apply_began: apply_began.get(),
             }),
-        }
-    }
-
-    fn describe_failure(&self, failure: ActionFailure) -> AttemptFailure {
-        // `{:#}` keeps anyhow's context chain on one line: "failed to X: because Y".
-        AttemptFailure {
-            error: format!("{:#}", failure.error),
-            exit_status: failure.exit_status,
-            output_tail: failure.output_tail,
-            timed_out: false,
-            interrupted: None,
         }
     }
 
@@ -224,7 +238,7 @@ impl Runner<'_> {
         call: &PlannedCall,
         interruptible: Interruptible,
     ) -> Result<Applied, AttemptFailure> {
-        self.progress(
+        self.recorder.progress(
             step_id,
             crate::actions::Progress::Status(format!("would {}", call.action.describe())),
         );
@@ -235,6 +249,7 @@ impl Runner<'_> {
                 output_tail: None,
                 timed_out: false,
                 interrupted: None,
+                apply_began: true,
             });
         }
         Ok(Applied {
@@ -244,11 +259,23 @@ impl Runner<'_> {
     }
 
     /// Sleeps; returns false if interrupted first.
-    pub(super) async fn sleep_unless_interrupted(&self, duration: Duration) -> bool {
+    pub async fn sleep_unless_interrupted(&self, duration: Duration) -> bool {
         let mut interrupt = self.interrupt.clone();
         tokio::select! {
             _ = tokio::time::sleep(duration) => true,
             _ = interrupt.wait_for(Option::is_some) => false,
         }
+    }
+}
+
+fn describe_failure(failure: ActionFailure, apply_began: bool) -> AttemptFailure {
+    // `{:#}` keeps anyhow's context chain on one line: "failed to X: because Y".
+    AttemptFailure {
+        error: format!("{:#}", failure.error),
+        exit_status: failure.exit_status,
+        output_tail: failure.output_tail,
+        timed_out: false,
+        interrupted: None,
+        apply_began,
     }
 }

@@ -1,0 +1,195 @@
+//! `Recorder`: the journal-facing half of a run. Every event goes through it —
+//! redacted, appended and fsynced, folded into the run's state, shown to the
+//! observer, announced to webhooks — so the rest of the engine only decides.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::notify;
+use super::stop::Finish;
+use crate::actions::Progress;
+use crate::journal::{replay, Event, Mode, Outcome, RunDir, RunState, Writer};
+use crate::plan::Plan;
+use crate::report::Observer;
+
+/// A run's journal as the runner takes it over: where it lives, the writer
+/// positioned at its end, and the state replayed from it (None for a new run).
+pub struct Journal {
+    pub run_dir: RunDir,
+    pub writer: Writer,
+    pub state: Option<RunState>,
+}
+
+pub(super) struct Recorder<'a> {
+    plan: &'a Plan,
+    mode: Mode,
+    run_dir: RunDir,
+    started: Instant,
+    inner: RefCell<Inner<'a>>,
+}
+
+struct Inner<'a> {
+    writer: Writer,
+    state: Option<RunState>,
+    observer: &'a mut dyn Observer,
+    /// Webhook posts under way.
+    announcements: Vec<tokio::task::JoinHandle<Vec<Event>>>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        mode: Mode,
+        journal: Journal,
+        observer: &'a mut dyn Observer,
+    ) -> Self {
+        let Journal {
+            run_dir,
+            writer,
+            state,
+        } = journal;
+        Self {
+            plan,
+            mode,
+            run_dir,
+            started: Instant::now(),
+            inner: RefCell::new(Inner {
+                writer,
+                state,
+                observer,
+                announcements: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_dir.id
+    }
+
+    /// The command line an operator types next (`cutover resume ID`), with
+    /// `--state-dir` unless it is the default those commands assume.
+    pub fn command(&self, verb: &str) -> String {
+        let state_dir = self.run_dir.path.parent().and_then(|runs| runs.parent());
+        match state_dir {
+            Some(dir) if dir != std::path::Path::new(".cutover") => {
+                format!(
+                    "cutover {verb} {} --state-dir {}",
+                    self.run_id(),
+                    dir.display()
+                )
+            }
+            _ => format!("cutover {verb} {}", self.run_id()),
+        }
+    }
+
+    /// Journals an event (redacted, fsynced), folds it into the state, then shows it.
+    pub fn emit(&self, event: Event) -> anyhow::Result<()> {
+        let event = self.redact(event);
+        let mut inner = self.inner.borrow_mut();
+        let record = inner.writer.append(event)?;
+        match &mut inner.state {
+            Some(state) => state.apply(&record.event),
+            None => inner.state = Some(replay(std::slice::from_ref(&record))?),
+        }
+        inner.observer.record(&record);
+        // A dry run connects to nothing, webhooks included.
+        if !self.plan.notify.is_empty() && self.mode != Mode::DryRun {
+            if let Some(announcement) =
+                notify::announcement(&self.plan.name, &self.run_dir.id, &record)
+            {
+                if let Some(handle) =
+                    notify::announce(&self.plan.notify, &self.plan.redactor, announcement)
+                {
+                    inner.announcements.push(handle);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every string of an event goes through the redactor before it is written.
+    fn redact(&self, event: Event) -> Event {
+        let mut value = serde_json::to_value(&event).expect("events serialize");
+        self.plan.redactor.redact_json(&mut value);
+        serde_json::from_value(value).unwrap_or(event)
+    }
+
+    pub fn progress(&self, step: &str, progress: Progress) {
+        let progress = match progress {
+            Progress::Output(line) => Progress::Output(self.plan.redactor.redact(&line)),
+            Progress::Status(text) => Progress::Status(self.plan.redactor.redact(&text)),
+            other => other,
+        };
+        self.inner.borrow_mut().observer.progress(step, &progress);
+    }
+
+    pub fn notice(&self, text: &str) {
+        let text = self.plan.redactor.redact(text);
+        self.inner.borrow_mut().observer.notice(&text);
+    }
+
+    pub fn state<T>(&self, f: impl FnOnce(&RunState) -> T) -> T {
+        let inner = self.inner.borrow();
+        f(inner.state.as_ref().expect("the run has started"))
+    }
+
+    /// Journals the results of finished webhook posts; with `wait`, waits for all.
+    pub async fn collect_announcements(&self, wait: bool) -> anyhow::Result<()> {
+        for handle in self.take_announcements(wait) {
+            let events = if wait {
+                tokio::time::timeout(notify::TIMEOUT * 2, handle)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+            } else {
+                handle.await.unwrap_or_default()
+            };
+            for event in events {
+                self.emit(event)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Posts under way: all of them, or only those already finished.
+    fn take_announcements(&self, all: bool) -> Vec<tokio::task::JoinHandle<Vec<Event>>> {
+        let mut inner = self.inner.borrow_mut();
+        let (done, running): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.announcements)
+            .into_iter()
+            .partition(|h| all || h.is_finished());
+        inner.announcements = running;
+        done
+    }
+
+    /// Journals the end of the run and records the journal's head.
+    pub fn finish(&self, outcome: Outcome, message: String) -> anyhow::Result<Finish> {
+        let message = self.plan.redactor.redact(&message);
+        self.emit(Event::RunFinished {
+            outcome,
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            message: message.clone(),
+        })?;
+        let inner = self.inner.borrow();
+        inner
+            .writer
+            .write_head(&self.run_dir.head())
+            .context("failed to record the journal head")?;
+        Ok(Finish { outcome, message })
+    }
+
+    /// After the run's end: waits for webhook posts still under way, journals
+    /// their results, and records the journal's head again.
+    pub async fn conclude(&self) -> anyhow::Result<()> {
+        self.collect_announcements(true).await?;
+        let mut inner = self.inner.borrow_mut();
+        // The head must never count lines a power loss could take.
+        inner.writer.sync()?;
+        inner
+            .writer
+            .write_head(&self.run_dir.head())
+            .context("failed to record the journal head")
+    }
+}
