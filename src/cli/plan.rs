@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::args::{Output, PlanArgs};
 use super::inputs::parse_now;
 use super::validate::{compile, read_source};
-use super::CliError;
+use super::{CliError, ExitCode};
 use crate::duration::format_duration;
 use crate::journal::{step_durations, StateDir};
 use crate::plan::window::Fit;
@@ -14,7 +14,7 @@ use crate::plan::{
     compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin,
 };
 
-pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
+pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let mut plan = compile(&source, EnvMode::Lenient, &[])?;
     let state_dir = args
@@ -38,7 +38,7 @@ pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
             print!("{}", plan.redactor.redact(&text))
         }
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 fn estimate_label(step: &crate::plan::PlannedStep) -> String {
@@ -276,7 +276,8 @@ pub fn to_text(plan: &Plan) -> String {
                     manual_undo,
                 } => {
                     format!(
-                "STOP, exit 4 (past `{point_of_no_return}`); `cutover rollback` would undo {}",
+                "STOP, exit {} (past `{point_of_no_return}`); `cutover rollback` would undo {}",
+                ExitCode::NeedsOperator.code(),
                 if manual_undo.is_empty() { "nothing".into() } else { manual_undo.join(", ") }
             )
                 }
