@@ -142,7 +142,11 @@ impl Crate {
         };
         for (index, segment) in rest.iter().enumerate() {
             let module = self.modules.get(&current)?;
-            if module.children.contains(segment) {
+            // `mod load; pub use load::load;`: a path ending in `load` names the
+            // function (a module alone is not a use), so the item wins there.
+            let last = index + 1 == rest.len();
+            let also_item = module.items.contains(segment) || module.aliases.contains_key(segment);
+            if module.children.contains(segment) && !(last && also_item) {
                 current.push(segment.clone());
                 continue;
             }

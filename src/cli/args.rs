@@ -4,22 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done
-  1  internal error (I/O), or `audit verify` found a line that does not verify
-  2  invalid playbook or command line
-  3  rolled back: a step failed, the run was interrupted, or `cutover rollback` ran
-  4  an operator must decide: a failure past the point of no return, a rollback
-     that failed, or a resume without a decision
-  5  refused before the first step: outside the window, the checklist not
-     confirmed or a check failed, the playbook locked by another run, or an
-     approval gate with no terminal and no --approve";
+use super::ExitCode;
 
 /// Runs database migration cutovers from YAML playbooks: rollback points,
 /// dry runs, resumable runs and a hash-chained journal.
 #[derive(Debug, Parser)]
-#[command(name = "cutover", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "cutover", version, after_help = ExitCode::help(), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,13 +22,13 @@ pub enum Command {
     /// Show what a run would do, its estimates and rollback map; connects to nothing.
     Plan(PlanArgs),
     /// Run a playbook (or rehearse it with --dry-run).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ExitCode::help())]
     Run(RunArgs),
     /// Continue a run stopped by a crash, a kill or an operator decision.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ExitCode::help())]
     Resume(ResumeArgs),
     /// Undo the completed steps of a stopped run, back to a checkpoint.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = ExitCode::help())]
     Rollback(RollbackArgs),
     /// Inspect past runs: list, show, verify.
     Audit(AuditArgs),

@@ -9,7 +9,7 @@ use crate::journal::{self, Event, Record, StateDir};
 use crate::report::{clock, describe_record};
 use crate::report::{html, markdown, RunSummary};
 
-pub fn audit(args: AuditArgs) -> Result<i32, CliError> {
+pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let state_dir = StateDir::new(args.state_dir.clone().unwrap_or_else(|| ".cutover".into()));
     match args.command {
         AuditCommand::List {
@@ -103,7 +103,7 @@ fn report(
     run_id: &str,
     format: ReportFormat,
     out: Option<std::path::PathBuf>,
-) -> Result<i32, CliError> {
+) -> Result<ExitCode, CliError> {
     let run = state_dir
         .find_run(run_id)
         .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
@@ -117,7 +117,7 @@ fn report(
     let path = out.unwrap_or_else(|| format!("cutover-{}.{extension}", run.id).into());
     if path.as_os_str() == "-" {
         print!("{text}");
-        return Ok(0);
+        return Ok(ExitCode::Done);
     }
     std::fs::write(&path, text).map_err(|e| {
         CliError::new(
@@ -126,10 +126,10 @@ fn report(
         )
     })?;
     println!("{}", path.display());
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
-fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<i32, CliError> {
+fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<ExitCode, CliError> {
     let load = |id: &str| -> Result<RunSummary, CliError> {
         let run = state_dir
             .find_run(id)
@@ -176,7 +176,7 @@ fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<i32, CliError> {
         "A = {} ({}), B = {} ({})",
         left.run_id, left.outcome, right.run_id, right.outcome
     );
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 /// One line of `audit list`.
@@ -226,7 +226,7 @@ fn elapsed_ms(from: &str, to: &str) -> Option<u64> {
     Some(to.duration_since(from).as_millis().max(0) as u64)
 }
 
-fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, CliError> {
+fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<ExitCode, CliError> {
     let summaries: Vec<Summary> = state_dir
         .run_ids()
         .iter()
@@ -243,11 +243,11 @@ fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, Cl
                 serde_json::to_string(summary).expect("summaries serialize")
             );
         }
-        return Ok(0);
+        return Ok(ExitCode::Done);
     }
     if summaries.is_empty() {
         eprintln!("no runs in {}", state_dir.runs().display());
-        return Ok(0);
+        return Ok(ExitCode::Done);
     }
     println!(
         "{:<22} {:<24} {:<9} {:<12} {:<20} {:>9}  outcome",
@@ -269,10 +269,10 @@ fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<i32, Cl
             s.outcome
         );
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
-fn show(state_dir: &StateDir, run_id: &str) -> Result<i32, CliError> {
+fn show(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
     let run = state_dir
         .find_run(run_id)
         .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
@@ -307,7 +307,7 @@ fn show(state_dir: &StateDir, run_id: &str) -> Result<i32, CliError> {
         );
     }
     print!("{out}");
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 /// Per step: start (time of day), total duration, attempts, outcome (with undo).
@@ -378,7 +378,7 @@ fn step_rows(records: &[Record]) -> Vec<(String, String, String, u32, String)> {
     rows
 }
 
-fn verify(state_dir: &StateDir, run_id: &str) -> Result<i32, CliError> {
+fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
     let run = state_dir
         .find_run(run_id)
         .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
@@ -389,7 +389,7 @@ fn verify(state_dir: &StateDir, run_id: &str) -> Result<i32, CliError> {
                 "run {}: {} lines, hash chain verifies",
                 run.id, verification.lines
             );
-            Ok(0)
+            Ok(ExitCode::Done)
         }
         Some(problem) => {
             eprintln!(
@@ -397,7 +397,7 @@ fn verify(state_dir: &StateDir, run_id: &str) -> Result<i32, CliError> {
                 run.id, problem.line, problem.reason
             );
             eprintln!("  --> {}:{}", run.journal().display(), problem.line);
-            Ok(ExitCode::Internal as i32)
+            Ok(ExitCode::Internal)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::args::{Output, PlanArgs};
 use super::inputs::parse_now;
 use super::validate::{compile, read_source};
-use super::CliError;
+use super::{CliError, ExitCode};
 use crate::duration::format_duration;
 use crate::journal::{step_durations, StateDir};
 use crate::plan::window::Fit;
@@ -14,7 +14,7 @@ use crate::plan::{
     compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin,
 };
 
-pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
+pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let mut plan = compile(&source, EnvMode::Lenient, &[])?;
     let state_dir = args
@@ -38,7 +38,7 @@ pub fn plan(args: PlanArgs) -> Result<i32, CliError> {
             print!("{}", plan.redactor.redact(&text))
         }
     }
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 fn estimate_label(step: &crate::plan::PlannedStep) -> String {
@@ -250,40 +250,53 @@ pub fn to_text(plan: &Plan) -> String {
         }
     }
     let _ = writeln!(out, "\nrollback map (if a step fails):");
-    for (step, failure) in failure_plans(plan) {
-        let line =
-            match failure {
-                FailurePlan::RollBack { undo, checkpoint } if undo.is_empty() => {
-                    format!(
-                        "nothing to undo (back to {})",
-                        checkpoint
-                            .map(|c| format!("checkpoint `{c}`"))
-                            .unwrap_or_else(|| "the start".into())
-                    )
-                }
-                FailurePlan::RollBack { undo, checkpoint } => format!(
-                    "undo {} → back to {}",
-                    undo.iter()
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    checkpoint
-                        .map(|c| format!("checkpoint `{c}`"))
-                        .unwrap_or_else(|| "the start".into())
-                ),
-                FailurePlan::Stop {
-                    point_of_no_return,
-                    manual_undo,
-                } => {
-                    format!(
-                "STOP, exit 4 (past `{point_of_no_return}`); `cutover rollback` would undo {}",
-                if manual_undo.is_empty() { "nothing".into() } else { manual_undo.join(", ") }
-            )
-                }
-            };
-        let _ = writeln!(out, "  {step:<24} {line}");
+    let failures = failure_plans(plan);
+    // Ids longer than the usual column push it right for every line alike.
+    let width = failures
+        .iter()
+        .map(|(step, _)| step.chars().count() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(25);
+    for (step, failure) in failures {
+        let _ = writeln!(out, "  {step:<width$}{}", failure_line(failure));
     }
     out
+}
+
+/// One line of the rollback map: what a failure of one step leads to.
+fn failure_line(failure: FailurePlan) -> String {
+    let steps = |ids: &[String]| {
+        ids.iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let back_to = |checkpoint: Option<String>| {
+        checkpoint
+            .map(|c| format!("checkpoint `{c}`"))
+            .unwrap_or_else(|| "the start".into())
+    };
+    match failure {
+        FailurePlan::RollBack { undo, checkpoint } if undo.is_empty() => {
+            format!("nothing to undo (back to {})", back_to(checkpoint))
+        }
+        FailurePlan::RollBack { undo, checkpoint } => {
+            format!("undo {} → back to {}", steps(&undo), back_to(checkpoint))
+        }
+        FailurePlan::Stop {
+            point_of_no_return,
+            manual_undo,
+        } => format!(
+            "STOP, exit {} (past `{point_of_no_return}`); `cutover rollback` would undo {}",
+            ExitCode::NeedsOperator.code(),
+            if manual_undo.is_empty() {
+                "nothing".into()
+            } else {
+                steps(&manual_undo)
+            }
+        ),
+    }
 }
 
 pub fn to_json(plan: &Plan) -> serde_json::Value {

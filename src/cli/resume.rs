@@ -103,7 +103,7 @@ fn options(
     })
 }
 
-pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
+pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     let Stopped {
         run_dir,
         state,
@@ -113,7 +113,7 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     match state.outcome {
         Some(Outcome::Done) => {
             eprintln!("run {id} already finished: done; nothing to resume");
-            return Ok(0);
+            return Ok(ExitCode::Done);
         }
         Some(Outcome::RolledBack) => {
             return Err(CliError::new(
@@ -182,7 +182,7 @@ pub fn resume(args: ResumeArgs) -> Result<i32, CliError> {
     )
 }
 
-pub fn rollback(args: RollbackArgs) -> Result<i32, CliError> {
+pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
     let Stopped {
         run_dir,
         state,

@@ -9,7 +9,7 @@ use crate::engine::{Clock, Journal, RunOptions};
 use crate::journal::{new_run_id, step_durations, Mode, StateDir, Writer};
 use crate::plan::EnvMode;
 
-pub fn run(args: RunArgs) -> Result<i32, CliError> {
+pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let mode = match (args.dry_run, args.rehearsal) {
         (true, _) => Mode::DryRun,

@@ -1,16 +1,16 @@
 //! `cutover schema`: the JSON Schema of playbooks, derived from the model types
 //! and every action's parameter struct, so editors complete and check playbooks.
 
-use super::CliError;
+use super::{CliError, ExitCode};
 use crate::actions::ACTIONS;
 use crate::playbook::Playbook;
 
-pub fn schema() -> Result<i32, CliError> {
+pub fn schema() -> Result<ExitCode, CliError> {
     println!(
         "{}",
         serde_json::to_string_pretty(&playbook_schema()).expect("schemas serialize")
     );
-    Ok(0)
+    Ok(ExitCode::Done)
 }
 
 /// The playbook schema with `with` typed per action (`if action == X then with: X's params`).

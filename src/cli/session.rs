@@ -48,7 +48,7 @@ pub fn host() -> String {
     }
 }
 
-/// Checks `--approve` names approval gates, and refuses (exit 5) a live run
+/// Checks `--approve` names approval gates, and refuses (`ExitCode::Refused`) a live run
 /// without a terminal whose remaining gates are not approved ahead: better
 /// than stopping half-way at a gate nobody can answer. `done` skips the gates
 /// a resumed run has already passed.
@@ -95,7 +95,7 @@ pub fn check_approvals(
     ))
 }
 
-/// Takes the playbook's lock, or refuses with exit 5 saying who holds it.
+/// Takes the playbook's lock, or refuses (`ExitCode::Refused`) saying who holds it.
 pub fn lock(
     state_dir: &crate::journal::StateDir,
     plan: &Plan,
@@ -136,7 +136,7 @@ pub fn execute(
     exec: &ExecArgs,
     journal: Journal,
     start: Start,
-) -> Result<i32, CliError> {
+) -> Result<ExitCode, CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -178,7 +178,7 @@ pub fn execute(
     Ok(report_finish(&run_id, &finish, plan))
 }
 
-fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> i32 {
+fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> ExitCode {
     let message = plan.redactor.redact(&finish.message);
     match finish.outcome {
         Outcome::Done => eprintln!("run {run_id}: done: {message}"),
@@ -188,5 +188,5 @@ fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> i32 {
         Outcome::NeedsOperator => eprintln!("error: run {run_id} needs an operator: {message}"),
         Outcome::Refused => eprintln!("error: run {run_id} refused: {message}"),
     }
-    finish.outcome.exit_code()
+    finish.outcome.into()
 }

@@ -1,10 +1,10 @@
-//! `cutover validate`: every problem in a playbook, or exit 0.
+//! `cutover validate`: every problem in a playbook, or `valid`.
 
 use super::args::{Output, ValidateArgs};
 use super::{CliError, ExitCode};
 use crate::playbook::{Diagnostics, Severity, Source};
 
-pub fn validate(args: ValidateArgs) -> Result<i32, CliError> {
+pub fn validate(args: ValidateArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let result = crate::plan::validate(&source);
     let (diagnostics, ok) = match result {
@@ -21,7 +21,7 @@ pub fn validate(args: ValidateArgs) -> Result<i32, CliError> {
             println!("{}: valid", source.path().display());
         }
     }
-    Ok(if ok { 0 } else { ExitCode::Usage as i32 })
+    Ok(if ok { ExitCode::Done } else { ExitCode::Usage })
 }
 
 /// Reads a playbook; unreadable files are usage errors with the path.

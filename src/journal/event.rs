@@ -52,16 +52,6 @@ impl Outcome {
             Outcome::Refused => "refused",
         }
     }
-
-    /// The process exit code documented for this outcome.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Done => 0,
-            Outcome::RolledBack => 3,
-            Outcome::NeedsOperator => 4,
-            Outcome::Refused => 5,
-        }
-    }
 }
 
 /// One journaled event. The `step` of a record is taken from the variant.

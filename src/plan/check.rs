@@ -232,25 +232,18 @@ fn check_templates(
                             len: r.name.len() + r.scope.name().len() + 8,
                             ..at(r.offset)
                         };
-                        match r.scope {
+                        let message = match r.scope {
                             Scope::Vars if !values.has_var(&r.name) => {
-                                let d =
-                                    diagnostics.error(span, format!("undefined var `{}`", r.name));
-                                match did_you_mean(&r.name, values.var_names()) {
-                                    Some(s) => d.hint(format!("did you mean `{s}`?")),
-                                    None => d.hint(format!(
-                                        "define it under `vars:`, e.g. `{}: …`",
-                                        r.name
-                                    )),
-                                };
+                                format!("undefined var `{}`", r.name)
                             }
                             Scope::Secrets if !playbook.secrets.contains(&r.name) => {
-                                diagnostics
-                                    .error(span, format!("`secrets.{}` is not listed under `secrets`", r.name))
-                                    .hint(format!("add `{}` to `secrets:` so it is read from the environment and masked", r.name));
+                                format!("`secrets.{}` is not listed under `secrets`", r.name)
                             }
-                            _ => {}
-                        }
+                            _ => continue,
+                        };
+                        diagnostics
+                            .error(span, message)
+                            .hint(unknown_reference_hint(r.scope, &r.name, values));
                     }
                 }
             }
@@ -316,19 +309,33 @@ fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diag
                             Scope::Env => true,
                         };
                         if !known {
-                            diagnostics.error(
-                                hook.span,
-                                format!(
-                                    "webhook refers to unknown `{}.{}`",
-                                    r.scope.name(),
-                                    r.name
-                                ),
-                            );
+                            diagnostics
+                                .error(
+                                    hook.span,
+                                    format!(
+                                        "webhook refers to unknown `{}.{}`",
+                                        r.scope.name(),
+                                        r.name
+                                    ),
+                                )
+                                .hint(unknown_reference_hint(r.scope, &r.name, values));
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// What to do about a `vars.X` or `secrets.X` the playbook does not define,
+/// wherever the reference is (a step's `with`, a webhook).
+fn unknown_reference_hint(scope: Scope, name: &str, values: &Values) -> String {
+    match scope {
+        Scope::Vars => match did_you_mean(name, values.var_names()) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None => format!("define it under `vars:`, e.g. `{name}: …`"),
+        },
+        _ => format!("add `{name}` to `secrets:` so it is read from the environment and masked"),
     }
 }
 

@@ -4,20 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::Plan;
-
-/// Where a step's estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "from")]
-pub enum EstimateSource {
-    /// Measured: the median of this many earlier runs.
-    History { runs: usize },
-    /// The playbook's `estimate`.
-    Playbook,
-    /// Nothing known.
-    #[default]
-    Unknown,
-}
+use super::{EstimateSource, Plan, PlanItem};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -28,7 +15,7 @@ impl Plan {
     /// Replaces playbook estimates with measured ones where earlier runs exist.
     pub fn apply_history(&mut self, history: &BTreeMap<String, Vec<Duration>>) {
         for item in &mut self.items {
-            let super::PlanItem::Step(step) = item else {
+            let PlanItem::Step(step) = item else {
                 continue;
             };
             match history.get(&step.id).filter(|d| !d.is_empty()) {

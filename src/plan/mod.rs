@@ -12,7 +12,8 @@ pub mod window;
 
 pub use check::check;
 pub use compile::{compile, validate, CompileError, EnvMode};
-pub use estimate::EstimateSource;
-pub use model::{Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Webhook};
+pub use model::{
+    EstimateSource, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Webhook,
+};
 pub use rollback_map::{compensations, FailurePlan};
 pub use values::Values;

@@ -67,6 +67,19 @@ pub enum RollbackOrigin {
     NoInverse,
 }
 
+/// Where a step's estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "from")]
+pub enum EstimateSource {
+    /// Measured: the median of this many earlier runs.
+    History { runs: usize },
+    /// The playbook's `estimate`.
+    Playbook,
+    /// Nothing known.
+    #[default]
+    Unknown,
+}
+
 #[derive(Debug, Clone)]
 pub struct PlannedStep {
     pub id: String,
@@ -76,7 +89,7 @@ pub struct PlannedStep {
     pub estimate: Option<Duration>,
     /// 90th percentile of earlier runs, when measured.
     pub estimate_p90: Option<Duration>,
-    pub estimate_source: super::EstimateSource,
+    pub estimate_source: EstimateSource,
     pub idempotent: bool,
     pub point_of_no_return: bool,
     pub rollback: Option<PlannedCall>,

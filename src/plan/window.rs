@@ -20,7 +20,7 @@ const HORIZON_DAYS: i64 = 35;
 pub enum OnOverrun {
     /// Treat it as a failure: roll back to the last checkpoint.
     Rollback,
-    /// Stop and wait for an operator (exit 4; `cutover resume` later).
+    /// Stop and wait for an operator (outcome `needs_operator`; `cutover resume` later).
     Pause,
     /// Journal a warning and go on.
     Continue,

@@ -1,12 +1,13 @@
 //! `decode`: spanned YAML tree → `Playbook`, collecting every problem rather than
 //! stopping at the first, each at the position of the node it concerns.
 
-use super::model::{Checkpoint, PlaybookSpans, StepSpans};
-use super::{
-    did_you_mean, ActionCall, Diagnostics, Entry, Node, NodeKind, Playbook, Retries, RollbackSpec,
-    Step,
+use super::call::{decode_retries, decode_rollback, decode_with};
+use super::decode_guardrails::decode_guardrails;
+use super::expect::{
+    check_keys, expect_bool, expect_duration, expect_map, expect_name, expect_string,
 };
-use crate::duration::{parse_duration, DurationText};
+use super::model::{Checkpoint, PlaybookSpans, StepSpans};
+use super::{Diagnostics, Entry, Node, NodeKind, Playbook, Retries, RollbackSpec, Step};
 
 /// Keys a playbook's top level accepts.
 pub const TOP_KEYS: &[&str] = &[
@@ -32,14 +33,6 @@ pub const STEP_KEYS: &[&str] = &[
     "idempotent",
     "point_of_no_return",
 ];
-const CALL_KEYS: &[&str] = &["action", "with", "timeout", "retries"];
-const RETRY_KEYS: &[&str] = &["attempts", "backoff"];
-/// What a rollback gets when it does not say: compensations matter more than
-/// forward steps, so they get a few tries.
-pub const ROLLBACK_RETRIES: Retries = Retries {
-    attempts: 3,
-    backoff: DurationText(std::time::Duration::from_secs(2)),
-};
 
 /// Decodes the document root; problems go into `diagnostics`, and the returned
 /// playbook holds whatever could be decoded (only used when there were none).
@@ -79,7 +72,7 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
     if let Some(secrets) = root.get("secrets") {
         decode_secrets(secrets, &mut playbook, diagnostics);
     }
-    super::decode_guardrails::decode_guardrails(root, &mut playbook, diagnostics);
+    decode_guardrails(root, &mut playbook, diagnostics);
     match root.get("steps") {
         Some(steps) => playbook.steps = decode_steps(steps, diagnostics),
         None => {
@@ -239,258 +232,4 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
             expect_bool(ponr, "`point_of_no_return`", diagnostics).unwrap_or(false);
     }
     Some(Entry::Step(Box::new(step)))
-}
-
-fn decode_with(node: &Node, diagnostics: &mut Diagnostics) -> Option<serde_json::Value> {
-    if node.is_null() {
-        return None;
-    }
-    check_unique_keys(node, diagnostics);
-    expect_map(node, "`with`", diagnostics)?;
-    Some(node.to_json())
-}
-
-pub(super) fn decode_rollback(node: &Node, diagnostics: &mut Diagnostics) -> RollbackSpec {
-    if node.as_scalar() == Some("none") {
-        return RollbackSpec::None;
-    }
-    if let NodeKind::Scalar { text, .. } = &node.kind {
-        diagnostics
-            .error(
-                node.span,
-                format!("`rollback` must be an action call or `none`, found `{text}`"),
-            )
-            .hint("write `rollback: none`, or `rollback: { action: shell, with: { run: … } }`");
-        return RollbackSpec::None;
-    }
-    match decode_call(node, "rollback", ROLLBACK_RETRIES, diagnostics) {
-        Some(call) => RollbackSpec::Call(call),
-        None => RollbackSpec::None,
-    }
-}
-
-/// `{ action, with, timeout, retries }` under `what` (`rollback`, `verify`).
-pub(super) fn decode_call(
-    node: &Node,
-    what: &str,
-    retry_defaults: Retries,
-    diagnostics: &mut Diagnostics,
-) -> Option<ActionCall> {
-    let entries = expect_map(node, &format!("`{what}`"), diagnostics)?;
-    check_keys(entries, CALL_KEYS, what, diagnostics);
-    let Some(action_node) = node.get("action") else {
-        diagnostics
-            .error(node.span, format!("`{what}` has no `action`"))
-            .hint(format!(
-                "write `{what}: {{ action: shell, with: {{ run: … }} }}`"
-            ));
-        return None;
-    };
-    let with_node = node.get("with");
-    Some(ActionCall {
-        action: expect_string(action_node, "`action`", diagnostics).unwrap_or_default(),
-        with: with_node.and_then(|w| decode_with(w, diagnostics)),
-        timeout: node
-            .get("timeout")
-            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
-        retries: node
-            .get("retries")
-            .and_then(|n| decode_retries(n, retry_defaults, diagnostics)),
-        action_span: action_node.span,
-        with_node: with_node.cloned(),
-    })
-}
-
-/// `defaults` fills what the playbook leaves out: a rollback that only sets
-/// `backoff` keeps its three attempts.
-fn decode_retries(
-    node: &Node,
-    defaults: Retries,
-    diagnostics: &mut Diagnostics,
-) -> Option<Retries> {
-    let entries = expect_map(node, "`retries`", diagnostics)?;
-    check_keys(entries, RETRY_KEYS, "retries", diagnostics);
-    let mut retries = defaults;
-    if let Some(attempts) = node.get("attempts") {
-        match attempts.as_scalar().map(str::parse::<u32>) {
-            Some(Ok(n)) if (1..=100).contains(&n) => retries.attempts = n,
-            _ => {
-                diagnostics
-                    .error(attempts.span, "`attempts` must be a whole number from 1 to 100")
-                    .hint("`attempts` counts every try, the first included: `attempts: 3` tries up to three times");
-            }
-        }
-    }
-    if let Some(backoff) = node.get("backoff") {
-        retries.backoff = expect_duration(backoff, "`backoff`", diagnostics).unwrap_or_default();
-    }
-    Some(retries)
-}
-
-pub(super) fn check_keys(
-    entries: &[(Node, Node)],
-    allowed: &[&str],
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) {
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for (key, _) in entries {
-        let Some(name) = key.as_scalar() else {
-            diagnostics.error(
-                key.span,
-                format!(
-                    "a {what} key must be a plain name, found {}",
-                    key.kind_name()
-                ),
-            );
-            continue;
-        };
-        if seen.contains(&name) {
-            diagnostics.error(
-                key.span,
-                format!("key `{name}` appears twice in this {what}"),
-            );
-            continue;
-        }
-        seen.insert(name);
-        if !allowed.contains(&name) {
-            let diagnostic = diagnostics.error(key.span, format!("unknown {what} key `{name}`"));
-            match did_you_mean(name, allowed.iter().copied()) {
-                Some(suggestion) => diagnostic.hint(format!("did you mean `{suggestion}`?")),
-                None => diagnostic.hint(format!("a {what} accepts: {}", allowed.join(", "))),
-            };
-        }
-    }
-}
-
-pub(super) fn expect_map<'a>(
-    node: &'a Node,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<&'a [(Node, Node)]> {
-    match &node.kind {
-        NodeKind::Map(entries) => Some(entries),
-        _ => {
-            diagnostics.error(
-                node.span,
-                format!(
-                    "{what} must be a mapping (`key: value` lines), found {}",
-                    node.kind_name()
-                ),
-            );
-            None
-        }
-    }
-}
-
-pub(super) fn expect_string(
-    node: &Node,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<String> {
-    match &node.kind {
-        NodeKind::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
-        _ => {
-            diagnostics.error(
-                node.span,
-                format!("{what} must be text, found {}", node.kind_name()),
-            );
-            None
-        }
-    }
-}
-
-/// Ids and names: referenced from the command line and file names, so kept simple.
-pub(super) fn expect_name(
-    node: &Node,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<String> {
-    let text = expect_string(node, what, diagnostics)?;
-    // Names referenced from templates cannot hold a dot (`vars.a.b` is ambiguous);
-    // ids and the playbook name can, but never lead with one: they become file
-    // names (`locks/NAME.lock`).
-    let referenced = matches!(what, "var name" | "environment variable name");
-    let valid = !text.is_empty()
-        && text.len() <= 128
-        && !text.starts_with('.')
-        && text.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_') || (c == '.' && !referenced)
-        });
-    if valid {
-        Some(text)
-    } else {
-        let allowed = if referenced {
-            "letters, digits, `-` and `_`"
-        } else {
-            "letters, digits, `-`, `_` and `.` (not first)"
-        };
-        diagnostics
-            .error(
-                node.span,
-                format!("`{}` is not a valid {what}", shorten(&text)),
-            )
-            .hint(format!("use {allowed}, at most 128 characters"));
-        None
-    }
-}
-
-fn expect_bool(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Option<bool> {
-    match node.as_scalar() {
-        Some("true" | "True" | "TRUE") if !is_quoted(node) => Some(true),
-        Some("false" | "False" | "FALSE") if !is_quoted(node) => Some(false),
-        _ => {
-            diagnostics.error(node.span, format!("{what} must be `true` or `false`"));
-            None
-        }
-    }
-}
-
-fn is_quoted(node: &Node) -> bool {
-    matches!(node.kind, NodeKind::Scalar { quoted: true, .. })
-}
-
-pub(super) fn expect_duration(
-    node: &Node,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<DurationText> {
-    let text = expect_string(node, what, diagnostics)?;
-    match parse_duration(&text) {
-        Ok(duration) => Some(DurationText(duration)),
-        Err(message) => {
-            diagnostics.error(node.span, format!("{what}: {message}"));
-            None
-        }
-    }
-}
-
-fn shorten(text: &str) -> String {
-    if text.chars().count() > 40 {
-        format!("{}…", text.chars().take(40).collect::<String>())
-    } else {
-        text.to_string()
-    }
-}
-
-/// A key written twice inside `with` would silently keep the last value: an
-/// error everywhere else, so here too.
-fn check_unique_keys(node: &Node, diagnostics: &mut Diagnostics) {
-    match &node.kind {
-        NodeKind::Map(entries) => {
-            let mut seen = std::collections::HashSet::new();
-            for (key, value) in entries {
-                if let Some(name) = key.as_scalar() {
-                    if !seen.insert(name) {
-                        diagnostics.error(key.span, format!("key `{name}` appears twice"));
-                    }
-                }
-                check_unique_keys(value, diagnostics);
-            }
-        }
-        NodeKind::Seq(items) => items
-            .iter()
-            .for_each(|item| check_unique_keys(item, diagnostics)),
-        NodeKind::Scalar { .. } => {}
-    }
 }

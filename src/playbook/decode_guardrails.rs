@@ -1,11 +1,10 @@
 //! Decoding the guardrail sections of a playbook: `checklist`, `window`, `notify`.
 //! Range syntax and time zones are checked later, in `plan::check`.
 
-use super::decode::{
-    check_keys, decode_call, expect_duration, expect_map, expect_name, expect_string,
-};
+use super::call::decode_call;
+use super::expect::{check_keys, expect_duration, expect_map, expect_name, expect_string};
 use super::model::{ChecklistItem, Notify, Window, WindowSpans};
-use super::{Diagnostics, Node, NodeKind, Playbook, Retries};
+use super::{Diagnostics, Node, NodeKind, Playbook, Retries, Span};
 
 const ITEM_KEYS: &[&str] = &["id", "text", "verify"];
 const WINDOW_KEYS: &[&str] = &["timezone", "allow", "deny", "margin", "on_overrun"];
@@ -73,11 +72,7 @@ fn decode_item(node: &Node, diagnostics: &mut Diagnostics) -> Option<ChecklistIt
     })
 }
 
-fn strings(
-    node: &Node,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) -> Vec<(String, crate::playbook::Span)> {
+fn strings(node: &Node, what: &str, diagnostics: &mut Diagnostics) -> Vec<(String, Span)> {
     list(node, what, diagnostics)
         .iter()
         .filter_map(|item| expect_string(item, what, diagnostics).map(|text| (text, item.span)))

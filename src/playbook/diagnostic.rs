@@ -21,16 +21,6 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
-impl serde::Serialize for Span {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Span", 2)?;
-        s.serialize_field("line", &self.line)?;
-        s.serialize_field("col", &self.col)?;
-        s.end()
-    }
-}
-
 impl Diagnostic {
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Self {

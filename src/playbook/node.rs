@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::Diagnostic;
+use super::{Diagnostic, Span};
 
 /// Most weight one document may expand to, aliases included: a node weighs 1,
 /// plus 1 per 64 bytes of text, so aliases of a large string count by size
@@ -21,25 +21,6 @@ fn text_weight(text: &str) -> usize {
 }
 /// Deepest nesting accepted; a playbook needs a handful of levels.
 const MAX_DEPTH: usize = 256;
-
-/// A 1-based line and column in the playbook's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
-pub struct Span {
-    pub line: usize,
-    pub col: usize,
-    /// How many characters the caret should underline (at least 1).
-    pub len: usize,
-}
-
-impl Span {
-    fn at(marker: Marker, len: usize) -> Self {
-        Self {
-            line: marker.line().max(1),
-            col: marker.col() + 1,
-            len: len.max(1),
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
