@@ -400,7 +400,6 @@ fn graph() -> BTreeSet<(String, String)> {
 }
 
 #[test]
-#[ignore = "issue 11: the cycles are being removed; run with --ignored"]
 fn no_module_imports_another_that_imports_it_back() {
     let edges = graph();
     let found = cycles(&edges);
@@ -423,7 +422,6 @@ fn no_module_imports_another_that_imports_it_back() {
 }
 
 #[test]
-#[ignore = "issue 11: the cycles are being removed; run with --ignored"]
 fn no_module_imports_its_own_floor_or_above() {
     let edges = graph();
     let mut wrong = Vec::new();

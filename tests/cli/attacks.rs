@@ -16,7 +16,9 @@ fn a_symlink_planted_at_the_maintenance_flag_is_refused_and_its_victim_untouched
     let output = sandbox.run(&["run", "pb.yaml"]);
     output.expect_code(3);
     assert!(
-        output.all().contains("is a symbolic link: refusing to write through it"),
+        output
+            .all()
+            .contains("is a symbolic link: refusing to write through it"),
         "{}",
         output.all()
     );

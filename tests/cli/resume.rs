@@ -31,6 +31,11 @@ fn crash_during_slow(sandbox: &Sandbox, tag: &str) -> String {
     let mut child = sandbox.spawn(&["run", "pb.yaml"]);
     sandbox.wait_for_file("slow-started", Duration::from_secs(10));
     let id = sandbox.wait_for_journal("\"process_spawned\"", Duration::from_secs(5));
+    // The shell execs the tagged sleep a moment after it is journaled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !process_running(tag) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(process_running(tag));
     for reaper in children_of(child.id()) {
         unsafe_kill(reaper);
