@@ -238,6 +238,119 @@ steps:
     }
 }
 
+/// Starts HAProxy again from its configuration file, as a reload does: the
+/// runtime state is gone, only the file counts.
+fn restart_haproxy(sandbox: &Sandbox, port: u16) -> Daemon {
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(sandbox.path().join("haproxy.cfg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy");
+    let daemon = Daemon(child);
+    wait_for_port(port);
+    daemon
+}
+
+#[test]
+fn haproxy_swap_with_config_survives_a_reload_and_its_rollback_puts_the_file_back() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    let original = sandbox.read("haproxy.cfg");
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            r#"name: swap
+steps:
+  - id: swap
+    action: haproxy.swap
+    with: {{ socket: "{socket}", backend: app, from: [old], to: [new], drain: 1s, config: haproxy.cfg }}
+  - id: boom
+    action: shell
+    with: {{ run: "test -f go" }}
+"#
+        ),
+    );
+    sandbox.write("go", "");
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    assert_eq!(get(port).as_deref(), Some("new"));
+    let edited = sandbox.read("haproxy.cfg");
+    assert_eq!(
+        edited,
+        original
+            .replace(
+                &format!("server old 127.0.0.1:{} \n", old.port),
+                &format!("server old 127.0.0.1:{} disabled \n", old.port)
+            )
+            .replace(
+                &format!("server new 127.0.0.1:{} disabled ", new.port),
+                &format!("server new 127.0.0.1:{} ", new.port)
+            ),
+        "only the two server lines changed"
+    );
+    // A reload (a fresh HAProxy from the file) keeps the traffic on the new server.
+    drop(haproxy);
+    let haproxy = restart_haproxy(&sandbox, port);
+    for _ in 0..20 {
+        assert_eq!(
+            get(port).as_deref(),
+            Some("new"),
+            "the reload kept the swap"
+        );
+    }
+    // A failing run after the swap rolls back the runtime and the file.
+    std::fs::remove_file(sandbox.path().join("go")).unwrap();
+    sandbox.write("haproxy.cfg", &original);
+    drop(haproxy);
+    let haproxy = restart_haproxy(&sandbox, port);
+    sandbox.run(&["run", "pb.yaml"]).expect_code(3);
+    assert_eq!(
+        sandbox.read("haproxy.cfg"),
+        original,
+        "the file is back as it was"
+    );
+    assert_eq!(get(port).as_deref(), Some("old"));
+    drop(haproxy);
+    let _haproxy = restart_haproxy(&sandbox, port);
+    assert_eq!(
+        get(port).as_deref(),
+        Some("old"),
+        "and a reload keeps the rollback"
+    );
+}
+
+#[test]
+fn haproxy_swap_with_a_config_haproxy_refuses_moves_nothing() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (_haproxy, port, socket) = haproxy(&sandbox, old.port, new.port);
+    // The file HAProxy checks is broken elsewhere: the edit must not go live.
+    let original = sandbox.read("haproxy.cfg");
+    let broken = format!("{original}  bogus-keyword\n");
+    sandbox.write("haproxy.cfg", &broken);
+    sandbox.write(
+        "pb.yaml",
+        &format!("name: swap\nsteps:\n  - id: swap\n    action: haproxy.swap\n    with: {{ socket: \"{socket}\", backend: app, from: [old], to: [new], config: haproxy.cfg }}\n"),
+    );
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    output.expect_code(3);
+    assert!(
+        output.all().contains("does not pass `haproxy -c`"),
+        "{}",
+        output.all()
+    );
+    assert_eq!(
+        sandbox.read("haproxy.cfg"),
+        broken,
+        "the file is back as it was"
+    );
+    for _ in 0..10 {
+        assert_eq!(get(port).as_deref(), Some("old"));
+    }
+}
+
 #[test]
 fn haproxy_swap_names_an_unknown_server_and_changes_nothing() {
     let sandbox = Sandbox::new();

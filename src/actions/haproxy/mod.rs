@@ -2,6 +2,7 @@
 //! weights gradually.
 
 mod api;
+mod config;
 pub mod swap;
 pub mod weights;
 

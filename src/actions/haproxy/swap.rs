@@ -1,8 +1,11 @@
 //! `haproxy.swap`: move a backend's traffic from some servers to others — the
 //! new ones made ready, the old ones drained (until their sessions reach 0 or
 //! `drain` passes), what is left of their sessions shut, then put in
-//! maintenance; verified with `show stat`. Its inverse swaps back.
+//! maintenance; verified with `show stat`. With `config`, the configuration
+//! file's `server` lines are made to match first (checked with `haproxy -c`),
+//! so a reload keeps the new routing. Its inverse swaps back, file included.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,11 +14,14 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::config::set_disabled;
 use super::RuntimeApi;
+use crate::actions::shared::command_line;
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 use crate::duration::{format_duration, DurationText};
+use crate::files;
 
 fn default_drain() -> DurationText {
     DurationText(Duration::from_secs(10))
@@ -44,9 +50,75 @@ pub struct HaproxySwap {
     /// client's idle connection would otherwise keep writing to the old host).
     #[serde(default = "yes")]
     pub shutdown_sessions: bool,
+    /// The configuration file HAProxy loads: its `server` lines for `from`
+    /// get `disabled` and those for `to` lose it, so a reload keeps the swap.
+    /// Without it, a reload undoes the swap.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// The command line that checks the configuration; ` -c -f CONFIG` is
+    /// appended (e.g. `haproxy -f /etc/haproxy/conf.d`, `sudo -n haproxy`).
+    #[serde(default = "default_haproxy")]
+    pub haproxy: String,
+}
+
+fn default_haproxy() -> String {
+    "haproxy".into()
 }
 
 impl HaproxySwap {
+    /// Makes the configuration file say what the swap does, before the
+    /// runtime changes: a file HAProxy refuses is put back and nothing moves.
+    /// Returns whether the file changed.
+    async fn persist(&self, cx: &StepContext<'_>) -> anyhow::Result<bool> {
+        let Some(config) = &self.config else {
+            return Ok(false);
+        };
+        let path = cx.base_dir.join(config);
+        let current = files::read_regular(&path)
+            .map_err(|error| {
+                if error.raw_os_error() == Some(libc::ELOOP) {
+                    anyhow::anyhow!(
+                        "{} is a symbolic link: refusing to edit through it (hint: name the file it points to)",
+                        path.display()
+                    )
+                } else {
+                    anyhow::anyhow!("cannot read {}: {error}", path.display())
+                }
+            })
+            .and_then(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
+            })?;
+        let next = set_disabled(&current, &self.backend, &self.to, &self.from)?;
+        if next == current {
+            return Ok(false);
+        }
+        let write = |text: &str| {
+            files::replace(
+                &path,
+                text.as_bytes(),
+                files::Keep::Existing { mode: 0o644 },
+            )
+            .map_err(anyhow::Error::new)
+        };
+        write(&next)?;
+        let target = path.display().to_string();
+        if let Err(error) =
+            command_line::run(&self.haproxy, &["-c", "-f", &target], cx.base_dir).await
+        {
+            write(&current)?;
+            return Err(error.context(format!(
+                "the edited {target} does not pass `haproxy -c`; the old file is back in place and nothing was swapped"
+            )));
+        }
+        cx.report(Progress::Status(format!(
+            "{target}: {} disabled, {} enabled (a reload keeps the swap)",
+            self.from.join(", "),
+            self.to.join(", ")
+        )));
+        Ok(true)
+    }
+
     /// Waits until every new server is up (health checks passing, if it has
     /// any): a swap to a dead server must fail before the old ones drain.
     async fn wait_until_up(&self, api: &RuntimeApi, cx: &StepContext<'_>) -> anyhow::Result<()> {
@@ -154,8 +226,12 @@ impl Action for HaproxySwap {
     }
 
     fn describe(&self) -> String {
+        let config = match &self.config {
+            Some(path) => format!(", and in {}", path.display()),
+            None => String::new(),
+        };
         format!(
-            "swap HAProxy backend `{}` from {} to {} (drain {})",
+            "swap HAProxy backend `{}` from {} to {} (drain {}){config}",
             self.backend,
             self.from.join(", "),
             self.to.join(", "),
@@ -190,6 +266,7 @@ impl Action for HaproxySwap {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        let config_changed = self.persist(cx).await?;
         let api = RuntimeApi::at(&self.socket, cx.base_dir);
         let backend = &self.backend;
         for server in &self.to {
@@ -225,6 +302,8 @@ impl Action for HaproxySwap {
                 "in_maintenance": self.from,
                 "drained_by_themselves": drained,
                 "status": servers,
+                "config": self.config.as_ref().map(|c| cx.base_dir.join(c)),
+                "config_changed": config_changed,
             }),
             ..Applied::default()
         })

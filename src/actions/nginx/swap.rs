@@ -15,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use super::upstream::{check_server, servers_of, set_servers};
+use crate::actions::shared::command_line;
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
@@ -88,26 +89,10 @@ fn server_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 
 impl NginxSwap {
     async fn nginx(&self, cx: &StepContext<'_>, extra: &[&str]) -> anyhow::Result<()> {
-        let mut words = self.nginx.split_whitespace();
-        let program = words.next().context("`nginx` is empty")?;
-        let output = tokio::process::Command::new(program)
-            .args(words)
-            .args(extra)
-            .current_dir(cx.base_dir)
-            .output()
-            .await
-            .with_context(|| format!("failed to start `{program}`"))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            bail!(
-                "`{} {}` failed ({}): {}",
-                self.nginx,
-                extra.join(" "),
-                output.status,
-                stderr.trim()
-            );
+        if self.nginx.trim().is_empty() {
+            bail!("`nginx` is empty");
         }
-        Ok(())
+        command_line::run(&self.nginx, extra, cx.base_dir).await
     }
 }
 

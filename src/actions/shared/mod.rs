@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod aws;
 pub mod client;
+pub mod command_line;
 pub mod freeze;
 pub mod host;
 pub mod meter;
