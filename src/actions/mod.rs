@@ -13,6 +13,7 @@ pub mod http;
 pub mod maintenance;
 pub mod mysql;
 pub mod nginx;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod rds;
 pub mod shared;

@@ -3,7 +3,9 @@
 //! (`<family>/<verb>.rs`, its `DESCRIPTOR`); the engine does not change.
 
 use super::Descriptor;
-use super::{builtin, haproxy, http, maintenance, mysql, nginx, postgres, rds, sql, tcp};
+use super::{
+    builtin, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, sql, tcp,
+};
 
 /// Every action a playbook may name, in the order `cutover schema` and the docs list them.
 pub static ACTIONS: &[&Descriptor] = &[
@@ -16,6 +18,9 @@ pub static ACTIONS: &[&Descriptor] = &[
     &haproxy::swap::DESCRIPTOR,
     &haproxy::weights::DESCRIPTOR,
     &nginx::swap::DESCRIPTOR,
+    &pgbouncer::pause::DESCRIPTOR,
+    &pgbouncer::resume::DESCRIPTOR,
+    &pgbouncer::switch::DESCRIPTOR,
     &http::check::DESCRIPTOR,
     &tcp::check::DESCRIPTOR,
     &sql::check::DESCRIPTOR,

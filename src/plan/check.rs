@@ -145,7 +145,7 @@ fn check_call(
         return;
     };
     if with_is_map {
-        check_params(info, action_span, with, values, diagnostics);
+        check_params(info, action_span, with, values, playbook, diagnostics);
     }
 }
 
@@ -154,6 +154,7 @@ fn check_params(
     action_span: Span,
     with: Option<&Node>,
     values: &Values,
+    playbook: &Playbook,
     diagnostics: &mut Diagnostics,
 ) {
     let json = with
@@ -164,8 +165,12 @@ fn check_params(
     if let Err(error) = (info.decode)(json) {
         let node = with.map(|node| node.find(error.path.iter().map(String::as_str)));
         // A value that comes from the environment is only known at run time
-        // (`duration: ${{ env.PAUSE }}`): `run` checks it then.
-        if node.and_then(Node::as_scalar).is_some_and(from_environment) {
+        // (`duration: ${{ env.PAUSE }}`, or a var that takes it from there):
+        // `run` checks it then.
+        if node
+            .and_then(Node::as_scalar)
+            .is_some_and(|text| from_environment(text, playbook))
+        {
             return;
         }
         // An unknown parameter is its key's fault, not its value's.
@@ -340,11 +345,24 @@ fn unknown_reference_hint(scope: Scope, name: &str, values: &Values) -> String {
 }
 
 /// True when a value takes something from the environment (`${{ env.X }}`,
-/// `${{ secrets.X }}`), which only `run` can resolve.
-fn from_environment(text: &str) -> bool {
+/// `${{ secrets.X }}`, or a var made of them), which only `run` can resolve.
+fn from_environment(text: &str, playbook: &Playbook) -> bool {
     template::parse(text).is_ok_and(|pieces| {
-        pieces
-            .iter()
-            .any(|piece| matches!(piece, Piece::Ref(r) if r.scope != Scope::Vars))
+        pieces.iter().any(|piece| match piece {
+            Piece::Ref(r) if r.scope == Scope::Vars => playbook
+                .vars
+                .iter()
+                .find(|(name, _)| *name == r.name)
+                // A var cannot refer to a var: one level is all there is.
+                .is_some_and(|(_, value)| {
+                    template::parse(value).is_ok_and(|inner| {
+                        inner
+                            .iter()
+                            .any(|p| matches!(p, Piece::Ref(r) if r.scope != Scope::Vars))
+                    })
+                }),
+            Piece::Ref(_) => true,
+            Piece::Text(_) => false,
+        })
     })
 }

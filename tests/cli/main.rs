@@ -17,6 +17,7 @@ mod mysql_copy;
 mod mysql_cutover;
 mod mysql_replicate;
 mod output;
+mod pgbouncer;
 mod resume;
 mod run;
 mod secrets;

@@ -284,7 +284,7 @@ fn postgres_ids() -> (u32, u32) {
 }
 
 /// A fresh directory under /tmp the postgres user can use.
-fn scratch_dir(prefix: &str) -> PathBuf {
+pub fn scratch_dir(prefix: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
@@ -353,7 +353,7 @@ fn remove_at_exit(root: PathBuf) {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
