@@ -3,7 +3,7 @@ CARGO ?= cargo
 BIN := target/release/cutover
 DEMO_DIR := sandbox/drill
 
-.PHONY: all build demo drill test lint fmt bench clean report-check
+.PHONY: all build demo demo-pgbouncer drill test lint fmt bench clean report-check
 
 all: build
 
@@ -15,6 +15,11 @@ build:
 ## playbook with progress, then the audit of the run.
 demo: build
 	bash scripts/demo.sh
+
+## The same cutover with the application behind PgBouncer: pause, switch its
+## entry, resume, with no failed query.
+demo-pgbouncer: build
+	DEMO_VIA=pgbouncer bash scripts/demo.sh
 
 ## The engine alone, with nothing but local files: a shell-only cutover drill.
 drill: build

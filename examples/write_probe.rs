@@ -38,7 +38,9 @@ fn main() {
                 };
             }
             if let Some(c) = &client {
-                match c.execute("INSERT INTO probe DEFAULT VALUES", &[]).await {
+                // The simple protocol: no prepared statement, so the probe
+                // works through PgBouncer's transaction pooling too.
+                match c.simple_query("INSERT INTO probe DEFAULT VALUES").await {
                     Ok(_) => commits.push(Instant::now()),
                     Err(_) => {
                         errors += 1;

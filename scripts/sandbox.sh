@@ -1,8 +1,11 @@
 # Sourced by scripts/demo.sh and bench/downtime.sh: a throwaway PostgreSQL pair
-# behind HAProxy (TCP mode) on loopback ports, with pgbench data and an `app`
-# role that reaches the database only through HAProxy.
+# behind HAProxy (TCP mode) and behind PgBouncer (transaction pooling) on
+# loopback ports, with pgbench data and an `app` role that reaches the
+# database only through one of them.
 #   sandbox_up DIR SCALE   → exports OLD_PORT NEW_PORT APP_PORT SOURCE_URL
 #                            TARGET_URL APP_URL APP_ROLE HAPROXY_SOCKET
+#                            PGB_PORT PGB_URL PGBOUNCER_ADMIN PGBOUNCER_INI
+#                            PGBOUNCER_DB TARGET_HOST TARGET_PORT
 #   sandbox_down DIR
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -43,6 +46,30 @@ backend db
   server new 127.0.0.1:$NEW_PORT disabled
 CFG
   haproxy -D -p "$dir/haproxy.pid" -f "$dir/haproxy.cfg"
+  PGB_PORT=$(free_port)
+  printf '"app" ""\n"postgres" ""\n"admin" ""\n' > "$dir/userlist.txt"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+shop = host=127.0.0.1 port=$OLD_PORT dbname=shop
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+admin_users = admin
+pool_mode = transaction
+default_pool_size = 10
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  # PgBouncer refuses to run as root: it switches to `postgres` itself.
+  [ "$(id -u)" = 0 ] && echo "user = postgres" >> "$dir/pgbouncer.ini"
+  pgbouncer -d "$dir/pgbouncer.ini"
+  export PGB_PORT PGB_URL="postgres://app@127.0.0.1:$PGB_PORT/shop"
+  export PGBOUNCER_ADMIN="postgres://admin@127.0.0.1:$PGB_PORT/pgbouncer"
+  export PGBOUNCER_INI=$dir/pgbouncer.ini PGBOUNCER_DB=shop TARGET_HOST=127.0.0.1 TARGET_PORT=$NEW_PORT
   export OLD_PORT NEW_PORT APP_PORT APP_ROLE=app HAPROXY_SOCKET=$dir/haproxy.sock
   export SOURCE_URL="postgres://postgres@127.0.0.1:$OLD_PORT/shop"
   export TARGET_URL="postgres://postgres@127.0.0.1:$NEW_PORT/shop"
@@ -53,5 +80,6 @@ sandbox_down() {
   local dir=$1 c
   for c in old new; do [ -d "$dir/$c" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/$c" -m immediate stop >/dev/null 2>&1; done
   [ -f "$dir/haproxy.pid" ] && kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
+  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
   return 0
 }

@@ -55,10 +55,28 @@ pub struct StepContext<'a> {
     /// Called right after a child process starts, before the action waits on it,
     /// so the journal knows what to settle if cutover dies.
     pub spawned: &'a dyn Fn(&ProcessRecord),
+    /// Journals (and syncs) a note of what the action is about to create or
+    /// change; an error means it could not be journaled, and the action must
+    /// not go on.
+    pub noted: &'a dyn Fn(&serde_json::Value) -> anyhow::Result<()>,
+    /// What this step's earlier attempts noted and its last success
+    /// returned (an object, empty when nothing was): what an undo undoes.
+    pub memory: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl StepContext<'_> {
     pub fn report(&self, progress: Progress) {
         (self.progress)(progress);
+    }
+
+    /// Notes what is about to be created or changed, before doing it: the
+    /// undo of this step finds it in `recall`, even after a crash.
+    pub fn note(&self, note: serde_json::Value) -> anyhow::Result<()> {
+        (self.noted)(&note)
+    }
+
+    /// A value this step noted (or returned) earlier, if any.
+    pub fn recall(&self, key: &str) -> Option<&serde_json::Value> {
+        self.memory.get(key)
     }
 }

@@ -179,6 +179,18 @@ impl Executor<'_, '_> {
                 process: process.clone(),
             });
         };
+        let noted = |note: &serde_json::Value| {
+            // Journaled and synced before the action goes on to do what it noted.
+            self.recorder.emit(Event::StepNoted {
+                step: step_id.to_string(),
+                attempt,
+                note: note.clone(),
+            })
+        };
+        let memory = self
+            .recorder
+            .state(|s| s.memory.get(step_id).cloned())
+            .unwrap_or_default();
         let cx = StepContext {
             run_id: self.recorder.run_id(),
             step: step_id,
@@ -187,6 +199,8 @@ impl Executor<'_, '_> {
             input: self.input,
             progress: &progress,
             spawned: &spawned,
+            noted: &noted,
+            memory: &memory,
         };
         let apply_began = Cell::new(false);
         let work = async {

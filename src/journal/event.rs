@@ -90,6 +90,14 @@ pub enum Event {
         action: String,
         describe: String,
     },
+    /// The action noted what it is about to create or change (an id, the
+    /// state before), before doing it: its undo finds it there even when the
+    /// step never finished. Later notes of a step add to earlier ones.
+    StepNoted {
+        step: String,
+        attempt: u32,
+        note: serde_json::Value,
+    },
     /// The action started a process group (so a crash can be cleaned up).
     ProcessSpawned {
         step: String,
@@ -227,6 +235,7 @@ impl Event {
         match self {
             Event::StepStarted { step, .. }
             | Event::ProcessSpawned { step, .. }
+            | Event::StepNoted { step, .. }
             | Event::StepRetrying { step, .. }
             | Event::StepFinished { step, .. }
             | Event::StepFailed { step, .. }
@@ -249,6 +258,7 @@ impl Event {
             Event::RunStarted { .. }
                 | Event::RunResumed { .. }
                 | Event::StepStarted { .. }
+                | Event::StepNoted { .. }
                 | Event::StepDecided { .. }
                 | Event::RollbackStarted { .. }
                 | Event::CompensationStarted { .. }

@@ -59,6 +59,9 @@ pub struct RunState {
     /// The guardrails let the run start: a step (or a refusal) came after them.
     /// A run stopped before that must pass them again when resumed.
     pub guarded: bool,
+    /// What each step's action noted and what its last success returned,
+    /// merged (a later key wins): what an undo or a resumed attempt finds.
+    pub memory: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl RunState {
@@ -121,6 +124,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         checkpoints: Vec::new(),
         overrun_warned: false,
         guarded: false,
+        memory: BTreeMap::new(),
     };
     for record in &records[1..] {
         state.apply(&record.event);
@@ -155,12 +159,14 @@ fn apply(state: &mut RunState, event: &Event) {
                 process: None,
             },
         ),
+        Event::StepNoted { step, note, .. } => remember(state, step, note),
         Event::ProcessSpawned { step, process } => match state.steps.get_mut(step) {
             Some(StepStatus::InFlight { process: slot, .. })
             | Some(StepStatus::Compensating { process: slot }) => *slot = Some(process.clone()),
             _ => {}
         },
-        Event::StepFinished { step, .. } => {
+        Event::StepFinished { step, applied, .. } => {
+            remember(state, step, applied);
             set(state, step, StepStatus::Finished);
             if state.failed_step.as_deref() == Some(step) {
                 state.failed_step = None;
@@ -210,5 +216,21 @@ fn apply(state: &mut RunState, event: &Event) {
         Event::RunResumed { .. } => state.outcome = None,
         Event::WindowOverrun { .. } => state.overrun_warned = true,
         _ => {}
+    }
+}
+
+/// Merges an object into a step's memory; anything else is kept under `value`.
+fn remember(state: &mut RunState, step: &str, value: &serde_json::Value) {
+    let memory = state.memory.entry(step.to_string()).or_default();
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                memory.insert(key.clone(), v.clone());
+            }
+        }
+        serde_json::Value::Null => {}
+        other => {
+            memory.insert("value".into(), other.clone());
+        }
     }
 }

@@ -49,7 +49,7 @@ pub fn describe_record(record: &Record) -> Option<String> {
             };
             format!("step `{step}` started{again}: {describe}")
         }
-        Event::ProcessSpawned { .. } => return None,
+        Event::ProcessSpawned { .. } | Event::StepNoted { .. } => return None,
         Event::StepRetrying {
             step,
             attempt,

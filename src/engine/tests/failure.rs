@@ -161,3 +161,31 @@ async fn a_compensation_that_fails_for_good_stops_the_rollback_where_it_is() {
         ["a #1", "b #1", "c #1", "d #1", "undo c #1", "undo b #1"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn what_a_step_noted_before_failing_is_journaled_and_found_by_its_next_attempt() {
+    let (log, harness) = (Log::start(), Harness::new());
+    let plan = harness.plan(
+        PlanBuilder::new(&log)
+            .step("make", &[Call::NoteThenFail("bucket-1")])
+            .retries(2, std::time::Duration::from_secs(1)),
+    );
+
+    let finish = harness.run(&plan, options()).await;
+
+    assert_eq!(finish.outcome, crate::journal::Outcome::Done);
+    assert_eq!(
+        harness.journal(),
+        [
+            "run_started",
+            "step_started make #1",
+            "step_noted make #1: {\"made\":\"bucket-1\"}",
+            "step_retrying make #1: make broke after making bucket-1 (backoff 1000ms)",
+            "step_started make #2",
+            "step_finished make #2",
+            "run_finished done",
+        ]
+    );
+    // The second attempt found what the first noted.
+    assert_eq!(log.calls(), ["make #1", "make #2", "make recalls \"bucket-1\" #2"]);
+}

@@ -18,6 +18,8 @@ pub enum Call {
     Sleep(Duration),
     /// Never returns: a process killed mid-step, or a timeout.
     Hang,
+    /// Notes `{"made": NAME}` (journaled before going on), then fails.
+    NoteThenFail(&'static str),
 }
 
 /// Every call of every fake of a test, in order: `label #attempt @ms`, the
@@ -114,11 +116,19 @@ impl Action for Fake {
             .pop_front()
             .unwrap_or(Call::Succeed);
         self.log.push(&self.label, cx.attempt);
+        // What an undo finds of the step it undoes.
+        if let Some(made) = cx.recall("made") {
+            self.log.push(&format!("{} recalls {made}", self.label), cx.attempt);
+        }
         match call {
             Call::Succeed => {}
             Call::Fail => return Err(anyhow::anyhow!("{} broke", self.label).into()),
             Call::Sleep(duration) => tokio::time::sleep(duration).await,
             Call::Hang => std::future::pending::<()>().await,
+            Call::NoteThenFail(name) => {
+                cx.note(serde_json::json!({ "made": name }))?;
+                return Err(anyhow::anyhow!("{} broke after making {name}", self.label).into());
+            }
         }
         Ok(Applied::default())
     }

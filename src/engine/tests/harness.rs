@@ -306,6 +306,11 @@ fn line(event: &Event) -> String {
             if *timed_out { " (timed out)" } else { "" }
         ),
         Event::StepDecided { step, decision, .. } => format!("step_decided {step} {decision}"),
+        Event::StepNoted {
+            step,
+            attempt,
+            note,
+        } => format!("step_noted {step} #{attempt}: {note}"),
         Event::RollbackStarted {
             checkpoint, steps, ..
         } => format!(
