@@ -72,7 +72,7 @@ one() { # variant → prints "gap_ms lost commits took failed"
   sandbox_up "$WORK" "$SCALE"
   local url=$APP_URL
   case $1 in pgbouncer*) url=$PGB_URL; export APP_URL=$PGB_URL ;; esac
-  "$PROBE" "$url" 600 >"$WORK/probe.out" &
+  "$PROBE" "$url" 600 >"$WORK/probe.out" 2>"$WORK/probe.err" &
   local probe=$!
   sleep 1
   local started=$(date +%s.%N)
@@ -92,6 +92,7 @@ one() { # variant → prints "gap_ms lost commits took failed"
   local gap=${out##*longest_gap_ms=}
   local failed=${out#*errors=}; failed=${failed%% *}
   local on_new; on_new=$(psql_at "$NEW_PORT" "SELECT count(*) FROM probe")
+  [ -s "$WORK/probe.err" ] && sed "s/^/  $1 probe: /" "$WORK/probe.err" | head -3 >&2
   sandbox_down "$WORK"
   echo "$gap $((commits - on_new)) $commits $took $failed"
 }

@@ -31,8 +31,9 @@ fn main() {
                         tokio::spawn(connection);
                         Some(c)
                     }
-                    Err(_) => {
+                    Err(error) => {
                         errors += 1;
+                        eprintln!("{:?} connect: {error}", started.elapsed());
                         None
                     }
                 };
@@ -42,8 +43,9 @@ fn main() {
                 // works through PgBouncer's transaction pooling too.
                 match c.simple_query("INSERT INTO probe DEFAULT VALUES").await {
                     Ok(_) => commits.push(Instant::now()),
-                    Err(_) => {
+                    Err(error) => {
                         errors += 1;
+                        eprintln!("{:?} commit: {error}", started.elapsed());
                         client = None;
                     }
                 }

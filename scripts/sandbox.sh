@@ -14,7 +14,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 sandbox_up() {
   local dir=$1 scale=${2:-5}
-  rm -rf "$dir" && mkdir -p "$dir"
+  rm -rf "$dir" 2>/dev/null || { sleep 1; rm -rf "$dir"; }
+  mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
   OLD_PORT=$(free_port); NEW_PORT=$(free_port); APP_PORT=$(free_port)
   local c name port
@@ -67,6 +68,8 @@ INI
   # PgBouncer refuses to run as root: it switches to `postgres` itself.
   [ "$(id -u)" = 0 ] && echo "user = postgres" >> "$dir/pgbouncer.ini"
   pgbouncer -d "$dir/pgbouncer.ini"
+  # -d returns before it listens.
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PGB_PORT") 2>/dev/null && break; sleep 0.05; done
   export PGB_PORT PGB_URL="postgres://app@127.0.0.1:$PGB_PORT/shop"
   export PGBOUNCER_ADMIN="postgres://admin@127.0.0.1:$PGB_PORT/pgbouncer"
   export PGBOUNCER_INI=$dir/pgbouncer.ini PGBOUNCER_DB=shop TARGET_HOST=127.0.0.1 TARGET_PORT=$NEW_PORT
@@ -80,6 +83,11 @@ sandbox_down() {
   local dir=$1 c
   for c in old new; do [ -d "$dir/$c" ] && as_pg "$PGBIN/pg_ctl" -D "$dir/$c" -m immediate stop >/dev/null 2>&1; done
   [ -f "$dir/haproxy.pid" ] && kill "$(cat "$dir/haproxy.pid")" 2>/dev/null
-  [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null
+  if [ -f "$dir/pgbouncer.pid" ]; then
+    local pid; pid=$(cat "$dir/pgbouncer.pid")
+    kill "$pid" 2>/dev/null
+    # It may still write its log: the next sandbox must find the directory gone.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   return 0
 }
