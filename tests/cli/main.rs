@@ -29,6 +29,7 @@ mod postgres_copy;
 mod postgres_health;
 mod postgres_replicate;
 mod postgres_reverse;
+mod postgres_servers_differ;
 
 mod moto;
 mod rds;
