@@ -15,6 +15,7 @@ mod mysql_archive;
 mod mysql_copy;
 mod mysql_cutover;
 mod mysql_replicate;
+mod mysql_servers_differ;
 mod resume;
 mod run;
 mod secrets;
