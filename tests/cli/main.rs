@@ -16,6 +16,7 @@ mod mysql_archive;
 mod mysql_copy;
 mod mysql_cutover;
 mod mysql_replicate;
+mod mysql_servers_differ;
 mod output;
 mod pgbouncer;
 mod resume;
@@ -32,6 +33,7 @@ mod postgres_copy;
 mod postgres_health;
 mod postgres_replicate;
 mod postgres_reverse;
+mod postgres_servers_differ;
 
 mod moto;
 mod rds;

@@ -16,6 +16,7 @@ use super::channel::{
 };
 use super::connect::{label, Endpoint};
 use super::position::{self, BinlogPosition};
+use super::session::connect_pinned;
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
@@ -183,7 +184,8 @@ impl Action for CatchUp {
         let target_admin = target.without_db();
         // The replication account needs no rights on the source's database.
         let source_admin = source.without_db();
-        let (mut src, mut dst) = tokio::try_join!(source_admin.connect(), target_admin.connect())?;
+        let (mut src, mut dst) =
+            tokio::try_join!(connect_pinned(&source_admin), connect_pinned(&target_admin))?;
         let dialect = Dialect::detect(&mut dst, &target).await?;
         let status = dialect
             .status(&mut dst, &target, &self.channel)

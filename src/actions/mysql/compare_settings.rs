@@ -1,7 +1,10 @@
 //! `mysql.compare_settings`: a capacity preflight. Puts the source's and the
-//! target's server (MariaDB or MySQL, and version), memory and connection
-//! settings, disk and CPUs side by side, and fails where the target is
-//! smaller — or is the other kind of server, unless that is intended.
+//! target's server (MariaDB or MySQL, and version), character set,
+//! collation and name folding, memory and connection settings, disk and CPUs
+//! side by side, and fails where the target is smaller, would change the
+//! data (another character set or collation, `lower_case_table_names`) — or
+//! is the other kind of server, unless that is intended. Session defaults
+//! cutover pins in its own sessions (`session.rs`) are shown, not failed.
 
 use std::collections::HashMap;
 
@@ -24,6 +27,26 @@ const SETTINGS: &[&str] = &[
     "innodb_buffer_pool_size",
     "max_allowed_packet",
 ];
+
+/// Server defaults that change the data or its names: the hint says why.
+const SAME_DATA: &[(&str, &str)] = &[
+    (
+        "character_set_server",
+        "copied columns keep their character set, but the application's sessions that set none and every database or table created without one get the target's (hint: set `character-set-server` and `collation-server` on the target to the source's)",
+    ),
+    (
+        "collation_server",
+        "text created without a collation would sort and compare differently, unique keys included (hint: set `collation-server` on the target to the source's)",
+    ),
+    (
+        "lower_case_table_names",
+        "table and database names would be folded to lower case: names that differ only in case collide, and queries must use the new case (hint: give the target the source's `lower_case_table_names`; MySQL 8 fixes it when the data directory is initialised)",
+    ),
+];
+
+/// Session defaults that change how the application's values are read and
+/// written; cutover's own sessions pin them.
+const PINNED_DEFAULTS: &[&str] = &["time_zone", "sql_mode", "explicit_defaults_for_timestamp"];
 
 /// Parameters of `mysql.compare_settings`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -54,7 +77,10 @@ struct Row {
 enum Verdict {
     Ok,
     Smaller(String),
+    /// Why, and maybe a ` (hint: …)`.
     Differs(String),
+    /// Different, but pinned in cutover's sessions.
+    Pinned,
 }
 
 /// What one server says of itself.
@@ -96,7 +122,7 @@ impl CompareSettings {
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "mysql.compare_settings",
     CompareSettings,
-    "preflight: fail where the target's version, memory, connections or disk are smaller than the source's"
+    "preflight: fail where the target's version, memory, connections or disk are smaller than the source's, or its character set, collation or name folding differ"
 );
 
 #[async_trait(?Send)]
@@ -129,8 +155,18 @@ impl Action for CompareSettings {
                 keys.push(key);
             }
         }
+        for (key, why) in SAME_DATA {
+            if !keys.iter().any(|k| k == key) {
+                rows.push(same_data(key, why, &a, &b));
+            }
+        }
         for key in &keys {
             rows.push(compare(key, a.variables.get(key), b.variables.get(key)));
+        }
+        for key in PINNED_DEFAULTS {
+            if !keys.iter().any(|k| k == key) {
+                rows.push(pinned(key, &a, &b));
+            }
         }
         rows.push(disk(&mut src, &source, &b, &target).await?);
         rows.push(cpus(&source, &target));
@@ -142,17 +178,36 @@ impl Action for CompareSettings {
         let problems: Vec<String> = rows
             .iter()
             .filter_map(|r| match &r.verdict {
-                Verdict::Ok => None,
+                Verdict::Ok | Verdict::Pinned => None,
                 Verdict::Smaller(p) | Verdict::Differs(p) => Some(format!(
-                    "{} ({p}: source {}, target {})",
-                    r.what, r.source, r.target
+                    "{} ({}: source {}, target {})",
+                    r.what,
+                    without_hint(p),
+                    r.source,
+                    r.target
                 )),
             })
             .collect();
+        let mut hints: Vec<&str> = Vec::new();
+        for row in &rows {
+            if let Verdict::Differs(p) = &row.verdict {
+                if let Some((_, hint)) = p.split_once(" (hint: ") {
+                    let hint = hint.strip_suffix(')').unwrap_or(hint);
+                    if !hints.contains(&hint) {
+                        hints.push(hint);
+                    }
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(anyhow!(
-                "the target falls short of the source: {}",
-                problems.join("; ")
+                "the target falls short of the source: {}{}",
+                problems.join("; "),
+                if hints.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (hint: {})", hints.join("; "))
+                }
             )
             .into());
         }
@@ -282,6 +337,59 @@ fn cpus(source: &Endpoint, target: &Endpoint) -> Row {
     }
 }
 
+/// A server default that must be the same on both.
+fn same_data(key: &str, why: &str, a: &Server, b: &Server) -> Row {
+    let (x, y) = (a.variables.get(key), b.variables.get(key));
+    let text = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unknown)".into());
+    Row {
+        what: key.to_string(),
+        verdict: match (x, y) {
+            (Some(x), Some(y)) if !x.eq_ignore_ascii_case(y) => {
+                Verdict::Differs(format!("different: {why}"))
+            }
+            _ => Verdict::Ok,
+        },
+        source: text(x),
+        target: text(y),
+    }
+}
+
+/// A session default cutover pins: shown, never a failure. `SYSTEM` is shown
+/// with the zone it stands for.
+fn pinned(key: &str, a: &Server, b: &Server) -> Row {
+    let text = |s: &Server| {
+        let value = s
+            .variables
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| "(unknown)".into());
+        match s.variables.get("system_time_zone") {
+            Some(zone) if key == "time_zone" && value == "SYSTEM" => format!("SYSTEM ({zone})"),
+            _ if value.is_empty() => "(empty)".into(),
+            _ => value,
+        }
+    };
+    let (source, target) = (text(a), text(b));
+    Row {
+        what: key.to_string(),
+        verdict: if source == target {
+            Verdict::Ok
+        } else {
+            Verdict::Pinned
+        },
+        source,
+        target,
+    }
+}
+
+/// A verdict's reason without its hint (the error ends with one hint).
+fn without_hint(problem: &str) -> &str {
+    problem
+        .split_once(" (hint: ")
+        .map(|(p, _)| p)
+        .unwrap_or(problem)
+}
+
 /// The rows side by side, each ending with its verdict.
 fn table(rows: &[Row]) -> Vec<String> {
     let width =
@@ -304,7 +412,10 @@ fn table(rows: &[Row]) -> Vec<String> {
             match &row.verdict {
                 Verdict::Ok => "ok".to_string(),
                 Verdict::Smaller(p) => format!("TARGET SMALLER: {p}"),
-                Verdict::Differs(p) => format!("TARGET DIFFERS: {p}"),
+                Verdict::Differs(p) => format!("TARGET DIFFERS: {}", without_hint(p)),
+                Verdict::Pinned =>
+                    "differs: pinned in cutover's sessions; the application gets the target's"
+                        .to_string(),
             }
         ));
     }
@@ -339,5 +450,35 @@ mod tests {
         assert_eq!(pool.source, "128.0 MB");
         assert_eq!(series("10.11.19-MariaDB-0+deb12u1"), (10, 11));
         assert!(series("10.6.1-MariaDB") < series("10.11.0-MariaDB"));
+    }
+
+    fn server(pairs: &[(&str, &str)]) -> Server {
+        Server {
+            version: "10.11.19-MariaDB".into(),
+            mariadb: true,
+            variables: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn what_changes_the_data_fails_and_what_is_pinned_is_only_shown() {
+        let a = server(&[
+            ("character_set_server", "latin1"),
+            ("time_zone", "SYSTEM"),
+            ("system_time_zone", "CET"),
+        ]);
+        let b = server(&[("character_set_server", "utf8mb4"), ("time_zone", "+00:00")]);
+        let charset = same_data("character_set_server", "why (hint: fix)", &a, &b);
+        assert!(
+            matches!(&charset.verdict, Verdict::Differs(p) if without_hint(p) == "different: why")
+        );
+        let same = same_data("character_set_server", "why", &a, &a);
+        assert!(matches!(same.verdict, Verdict::Ok));
+        let zone = pinned("time_zone", &a, &b);
+        assert!(matches!(zone.verdict, Verdict::Pinned));
+        assert_eq!(zone.source, "SYSTEM (CET)");
     }
 }

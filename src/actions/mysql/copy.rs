@@ -22,6 +22,7 @@ use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
 use super::copy_rows::{self, Chunk, Format, Meter, Work};
 use super::position::{self, BinlogPosition};
+use super::session::{connect_pinned, pin};
 use crate::actions::shared::on_existing::OnExisting;
 use crate::actions::shared::tables::TableFilter;
 use crate::actions::shared::units::parse_rate;
@@ -73,11 +74,12 @@ fn default_lock_timeout() -> DurationText {
 /// Bytes of SQL per INSERT at most (less if the target's max_allowed_packet is smaller).
 const BATCH: usize = 1024 * 1024;
 
-/// Session settings of the target's writers: no checks a copy of consistent
-/// data does not need, zero kept as a value in AUTO_INCREMENT columns,
-/// TIMESTAMPs in UTC as the readers produce them.
-const TARGET_SESSION: &str = "SET NAMES utf8mb4, SESSION foreign_key_checks = 0, SESSION unique_checks = 0, SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', SESSION time_zone = '+00:00'";
-const SOURCE_SESSION: &str = "SET NAMES utf8mb4, SESSION time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+/// Every session is pinned (`session.rs`: utf8mb4, TIMESTAMPs in UTC, a
+/// `sql_mode` of its own, zero kept as a value in AUTO_INCREMENT columns);
+/// the target's writers also skip the checks a copy of consistent data does
+/// not need.
+const WRITER_SESSION: &str = "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0";
+const READER_SESSION: &str = "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 
 /// How the target is being filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +202,7 @@ impl Copy {
                 rows_done: std::cell::Cell::new(true),
             };
             // Every row was in before; indexes may still be missing.
-            let mut conn = target.connect().await?;
+            let mut conn = connect_pinned(target).await?;
             for table in work.deferred.keys() {
                 copy_rows::build_indexes(&mut conn, &work, table, cx).await?;
             }
@@ -255,8 +257,8 @@ impl Copy {
         // The largest tables were listed first: their ranges start first.
         let mut writers = Vec::new();
         for _ in 0..readers.len() {
-            let mut conn = target.connect().await?;
-            conn.query_drop(TARGET_SESSION)
+            let mut conn = connect_pinned(target).await?;
+            conn.query_drop(WRITER_SESSION)
                 .await
                 .map_err(fail(target))?;
             writers.push(conn);
@@ -310,7 +312,7 @@ impl Copy {
         // Indexes are built on a connection of their own while the workers
         // go on with other tables: a worker building them would leave its
         // share of the rows waiting (8.6 s for 4M rows here).
-        let mut builder_conn = target.connect().await?;
+        let mut builder_conn = connect_pinned(target).await?;
         let runs = readers
             .iter_mut()
             .zip(writers.iter_mut())
@@ -348,8 +350,8 @@ impl Copy {
     ) -> anyhow::Result<(Vec<mysql_async::Conn>, Option<BinlogPosition>)> {
         let mut readers = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let mut conn = source.connect().await?;
-            conn.query_drop(SOURCE_SESSION)
+            let mut conn = connect_pinned(source).await?;
+            conn.query_drop(READER_SESSION)
                 .await
                 .map_err(fail(source))?;
             readers.push(conn);
@@ -366,7 +368,7 @@ impl Copy {
             };
             return Ok((readers, position));
         }
-        let mut locker = source.connect().await?;
+        let mut locker = connect_pinned(source).await?;
         let held = self.global_read_lock(&mut locker, source).await?;
         let lined_up = async {
             for reader in readers.iter_mut() {
@@ -495,7 +497,10 @@ impl Action for Copy {
             .into());
         }
         let target_server = target.without_db();
-        let (mut src, mut control) = tokio::try_join!(source.connect(), target_server.connect())?;
+        // Pinned: `SHOW CREATE TABLE` under the source's `ANSI_QUOTES` would
+        // quote names with `"`, which the target cannot parse.
+        let (mut src, mut control) =
+            tokio::try_join!(connect_pinned(&source), connect_pinned(&target_server))?;
         create_database_if_missing(&mut src, &source, &mut control, &target, &target_db, cx)
             .await?;
         position::ensure_internal(&mut control, &target)
@@ -506,7 +511,7 @@ impl Action for Copy {
             .await
             .map_err(fail(&target))?;
         control
-            .query_drop(TARGET_SESSION)
+            .query_drop(WRITER_SESSION)
             .await
             .map_err(fail(&target))?;
 
@@ -779,8 +784,9 @@ async fn create_objects(
         }
         pending = failed;
     }
+    pin(control, target).await?;
     control
-        .query_drop(TARGET_SESSION)
+        .query_drop(WRITER_SESSION)
         .await
         .map_err(fail(target))?;
     Ok(created)

@@ -21,5 +21,6 @@ mod copy_rows;
 mod freeze;
 mod position;
 mod program;
+mod session;
 
 pub use connect::{describe as describe_error, Endpoint};

@@ -19,6 +19,7 @@ use super::archive::{inspect, DumpNotes};
 use super::connect::{describe, label, Endpoint};
 use super::position::INTERNAL_DB;
 use super::program;
+use super::session;
 use crate::actions::shared::on_existing::RestoreOnExisting;
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
@@ -168,8 +169,17 @@ impl Action for Restore {
         let _ = conn.disconnect().await;
         let client = program::client(CLIENTS, &endpoint)?;
         let name = client.name().to_string();
+        // The archive sets its own time zone, character set and sql_mode; the
+        // pin also covers what it leaves to the server (autocommit, MariaDB's
+        // explicit_defaults_for_timestamp and max_statement_time).
+        let pin = format!("--init-command={}", session::PIN);
         let bytes = client
-            .args(["--default-character-set=utf8mb4", "--batch", db.as_str()])
+            .args([
+                "--default-character-set=utf8mb4",
+                pin.as_str(),
+                "--batch",
+                db.as_str(),
+            ])
             .stream_in(cx, &mut file, on_chunk)
             .await
             .and_then(|ended| ended.bytes(&name))

@@ -1,6 +1,8 @@
 //! `mysql.verify`: the two databases hold the same rows — per table, row counts
 //! or (`checksum`) an order-independent hash of every row computed inside
-//! each server; lists every table that differs and fails if any does.
+//! each server; lists every table that differs and fails if any does. Both
+//! sessions are pinned (`session.rs`): a TIMESTAMP reads the same on two
+//! servers in different time zones.
 
 use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
@@ -9,6 +11,7 @@ use serde::Deserialize;
 
 use super::catalog::list_tables;
 use super::connect::{describe, Endpoint};
+use super::session::connect_pinned;
 use crate::actions::shared::tables::TableFilter;
 use crate::actions::shared::verify_mode::VerifyMode;
 use crate::actions::{
@@ -47,25 +50,18 @@ async fn fingerprint(
     let sql = match mode {
         VerifyMode::Counts => format!("SELECT COUNT(*), '' FROM {}", quote(table)),
         VerifyMode::Checksum => {
-            let columns: Vec<String> = conn
+            let columns: Vec<(String, u8)> = conn
                 .exec(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+                    "SELECT column_name, character_set_name IS NOT NULL FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
                     (table,),
                 )
                 .await
                 .map_err(fail)?;
-            let values: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-            // CONCAT_WS skips NULLs: the ISNULL flags tell NULL from ''.
-            let nulls: Vec<String> = columns
-                .iter()
-                .map(|c| format!("ISNULL({})", quote(c)))
+            let columns: Vec<(String, bool)> = columns
+                .into_iter()
+                .map(|(name, text)| (name, text != 0))
                 .collect();
-            format!(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5(CONCAT_WS('|', {}, CONCAT({}))), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}",
-                values.join(", "),
-                nulls.join(", "),
-                quote(table)
-            )
+            checksum_sql(table, &columns)
         }
     };
     let row: Option<(u64, String)> = conn.query_first(sql).await.map_err(fail)?;
@@ -112,7 +108,8 @@ impl Action for Verify {
             Endpoint::parse(&self.source)?,
             Endpoint::parse(&self.target)?,
         );
-        let (mut src, mut dst) = tokio::try_join!(source.connect(), target.connect())?;
+        let (mut src, mut dst) =
+            tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
         let db = source.db().to_string();
         let mut tables: Vec<String> = list_tables(&mut src, &source, &db, &self.tables)
             .await?
@@ -156,5 +153,49 @@ impl Action for Verify {
     // Reads only.
     fn idempotent(&self) -> bool {
         true
+    }
+}
+
+/// The row count and the sum of 60 bits of each row's MD5. A row is its
+/// columns one after the other, each as `length:value` (`-` for NULL): no
+/// value can end where another begins, so moving a `|` or swapping a NULL
+/// and an `''` between columns changes the hash (a separator would not).
+/// Text is converted to utf8mb4 first, so the hash is of the characters, not
+/// of the column's character set.
+fn checksum_sql(table: &str, columns: &[(String, bool)]) -> String {
+    let terms: Vec<String> = columns
+        .iter()
+        .map(|(name, text)| {
+            let value = if *text {
+                format!("CONVERT({} USING utf8mb4)", quote(name))
+            } else {
+                quote(name)
+            };
+            format!("COALESCE(CONCAT(LENGTH({value}), ':', {value}), '-')")
+        })
+        .collect();
+    let row = if terms.is_empty() {
+        "''".to_string()
+    } else {
+        format!("CONCAT({})", terms.join(", "))
+    };
+    format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {}",
+        quote(table)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_is_length_prefixed_and_text_hashed_as_utf8mb4() {
+        let sql = checksum_sql("q", &[("t".into(), true), ("n".into(), false)]);
+        assert!(
+            sql.contains("MD5(CONCAT(COALESCE(CONCAT(LENGTH(CONVERT(`t` USING utf8mb4)), ':', CONVERT(`t` USING utf8mb4)), '-'), COALESCE(CONCAT(LENGTH(`n`), ':', `n`), '-')))"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("FROM `q`"), "{sql}");
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
+use super::session::connect_pinned;
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
@@ -69,7 +70,7 @@ impl Action for CatchUp {
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
-        let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
+        let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
         let enabled = dst
             .query_opt(
                 "SELECT subenabled FROM pg_subscription WHERE subname = $1",

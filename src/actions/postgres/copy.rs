@@ -21,6 +21,7 @@ use tokio_postgres::Client;
 use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
 use super::copy_progress::{self as ledger, POST_DATA, POST_DATA_STARTED, PRE_DATA};
+use super::session::connect_pinned;
 use super::sync_sequences::copy_sequences;
 use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
 use super::tool::tool;
@@ -107,7 +108,9 @@ impl Action for Copy {
         let max_rate = self.max_rate.as_deref().map(parse_rate).transpose()?;
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
-        let (exporter, control) = tokio::try_join!(source.connect(), target.connect())?;
+        // Every session pinned: the rows travel as text (`session.rs`).
+        let (exporter, control) =
+            tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
 
         if let Some(done) = already_done(&control, &target).await? {
             cx.report(Progress::Status(format!(
@@ -239,10 +242,10 @@ impl Action for Copy {
             let mut sources = vec![exporter];
             let mut targets = Vec::new();
             for _ in 1..workers {
-                sources.push(source.connect().await?);
+                sources.push(connect_pinned(&source).await?);
             }
             for _ in 0..workers {
-                targets.push(target.connect().await?);
+                targets.push(connect_pinned(&target).await?);
             }
             for client in sources.iter().skip(1) {
                 client
@@ -298,7 +301,7 @@ impl Action for Copy {
         }
 
         let sequences = {
-            let src = source.connect().await?;
+            let src = connect_pinned(&source).await?;
             copy_sequences(&src, &control, cx).await?
         };
         let stamp = format!(

@@ -21,6 +21,7 @@ mod catalog;
 mod connect;
 mod copy_progress;
 mod freeze;
+mod session;
 mod tables;
 mod tool;
 

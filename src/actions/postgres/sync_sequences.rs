@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, quote_ident, Endpoint};
+use super::session::connect_pinned;
 use super::tables::INTERNAL_SCHEMA;
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
@@ -58,7 +59,7 @@ impl Action for SyncSequences {
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
-        let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
+        let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
         let count = copy_sequences(&src, &dst, cx).await?;
         Ok(Applied {
             data: serde_json::json!({ "sequences": count }),

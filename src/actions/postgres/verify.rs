@@ -1,6 +1,8 @@
 //! `postgres.verify`: compares two databases table by table — row counts, or
 //! with `checksum` an order-independent hash of every row computed inside
-//! each database — and fails naming every table that differs.
+//! each database — and fails naming every table that differs. Both sessions
+//! are pinned (`session.rs`), so the rows' text is the same on both servers
+//! whatever their defaults.
 
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -9,7 +11,8 @@ use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::connect::label;
-use super::connect::{pg, Endpoint};
+use super::connect::{pg, quote_ident, Endpoint};
+use super::session::connect_pinned;
 use super::tables::{list_tables, Table};
 use crate::actions::shared::tables::TableFilter;
 use crate::actions::shared::verify_mode::VerifyMode;
@@ -40,10 +43,8 @@ struct Figures {
     hash: String,
 }
 
-/// Session settings that make `row::text` the same on both servers.
-const STABLE_TEXT: &str = "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, MDY'; \
-    SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'; \
-    BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+/// Each side reads one snapshot of all its tables.
+const SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "postgres.verify",
@@ -78,12 +79,8 @@ impl Action for Verify {
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
-        let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
-        tokio::try_join!(
-            src.batch_execute(STABLE_TEXT),
-            dst.batch_execute(STABLE_TEXT)
-        )
-        .map_err(pg)?;
+        let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
+        tokio::try_join!(src.batch_execute(SNAPSHOT), dst.batch_execute(SNAPSHOT)).map_err(pg)?;
         let tables = list_tables(&src, &self.tables).await?;
         let chosen: Vec<(&str, &str)> = tables
             .iter()
@@ -100,11 +97,25 @@ impl Action for Verify {
                 total: Some(tables.len() as u64),
                 unit: "tables",
             });
-            if !present
+            let Some(theirs) = present
                 .iter()
-                .any(|t| t.schema == table.schema && t.name == table.name)
-            {
+                .find(|t| t.schema == table.schema && t.name == table.name)
+            else {
                 differences.push(format!("{}: missing on the target", table.display()));
+                continue;
+            };
+            let missing: Vec<&str> = table
+                .columns
+                .iter()
+                .filter(|c| !theirs.columns.contains(c))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                differences.push(format!(
+                    "{}: the target lacks column(s) {}",
+                    table.display(),
+                    missing.join(", ")
+                ));
                 continue;
             }
             let (a, b) = tokio::try_join!(
@@ -172,13 +183,7 @@ async fn figures(client: &Client, table: &Table, mode: VerifyMode) -> anyhow::Re
     let name = table.qualified();
     let sql = match mode {
         VerifyMode::Counts => format!("SELECT count(*), '' FROM ONLY {name}"),
-        // Two 64-bit halves of each row's md5, summed as numeric: the sum does
-        // not depend on row order and cannot overflow.
-        VerifyMode::Checksum => format!(
-            "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text
-                 || '/' || coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
-             FROM (SELECT md5(t::text) AS h FROM ONLY {name} AS t) rows"
-        ),
+        VerifyMode::Checksum => checksum_sql(table),
     };
     let row = client
         .query_one(&sql, &[])
@@ -188,4 +193,44 @@ async fn figures(client: &Client, table: &Table, mode: VerifyMode) -> anyhow::Re
         rows: row.get(0),
         hash: row.get(1),
     })
+}
+
+/// Two 64-bit halves of each row's md5, summed as numeric: the sum does not
+/// depend on row order and cannot overflow. The row is `ROW(every column by
+/// name, in the source's order)`, never the table's alias: a column named
+/// like the alias would stand in for the row (the table's `t` column hashed
+/// alone), and naming the columns compares them by name, not position.
+/// Generated columns are left out, as the copy leaves them: the server
+/// computes them from the others.
+fn checksum_sql(table: &Table) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(c)).collect();
+    format!(
+        "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text
+             || '/' || coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text
+         FROM (SELECT pg_catalog.md5(ROW({})::text) AS h FROM ONLY {}) AS hashes",
+        columns.join(", "),
+        table.qualified()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checksum_hashes_every_column_by_name_and_no_alias() {
+        let table = Table {
+            schema: "public".into(),
+            name: "quirks".into(),
+            bytes: 0,
+            rows_estimate: None,
+            columns: vec!["t".into(), "row".into(), "h".into()],
+        };
+        let sql = checksum_sql(&table);
+        assert!(
+            sql.contains(r#"md5(ROW("t", "row", "h")::text) AS h FROM ONLY "public"."quirks")"#),
+            "{sql}"
+        );
+        assert!(!sql.contains("AS t"), "{sql}");
+    }
 }

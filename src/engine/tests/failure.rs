@@ -187,5 +187,8 @@ async fn what_a_step_noted_before_failing_is_journaled_and_found_by_its_next_att
         ]
     );
     // The second attempt found what the first noted.
-    assert_eq!(log.calls(), ["make #1", "make #2", "make recalls \"bucket-1\" #2"]);
+    assert_eq!(
+        log.calls(),
+        ["make #1", "make #2", "make recalls \"bucket-1\" #2"]
+    );
 }

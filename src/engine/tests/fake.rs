@@ -118,7 +118,8 @@ impl Action for Fake {
         self.log.push(&self.label, cx.attempt);
         // What an undo finds of the step it undoes.
         if let Some(made) = cx.recall("made") {
-            self.log.push(&format!("{} recalls {made}", self.label), cx.attempt);
+            self.log
+                .push(&format!("{} recalls {made}", self.label), cx.attempt);
         }
         match call {
             Call::Succeed => {}
