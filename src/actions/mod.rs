@@ -8,6 +8,7 @@ mod outcome;
 mod registry;
 
 pub mod builtin;
+pub mod cloudwatch;
 pub mod haproxy;
 pub mod http;
 pub mod maintenance;

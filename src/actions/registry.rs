@@ -4,7 +4,8 @@
 
 use super::Descriptor;
 use super::{
-    builtin, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, sql, tcp,
+    builtin, cloudwatch, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, sql,
+    tcp,
 };
 
 /// Every action a playbook may name, in the order `cutover schema` and the docs list them.
@@ -57,6 +58,7 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::wait::DESCRIPTOR,
     &rds::delete_snapshot::DESCRIPTOR,
     &rds::delete_instance::DESCRIPTOR,
+    &cloudwatch::guard::DESCRIPTOR,
 ];
 
 /// Finds an action by the name a playbook uses.

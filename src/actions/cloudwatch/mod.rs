@@ -1,0 +1,4 @@
+//! CloudWatch: thresholds on an instance's metrics, checked once or watched.
+
+pub mod guard;
+mod metrics;
