@@ -20,6 +20,8 @@ mod copy_ledger;
 mod copy_rows;
 mod freeze;
 mod position;
+mod probe;
 mod program;
+mod tls;
 
 pub use connect::{describe as describe_error, Endpoint};

@@ -115,8 +115,11 @@ fn option_text(endpoint: &Endpoint) -> String {
     let mut text = format!(
         "[client]\nuser={}\npassword={}\n",
         quote(endpoint.user()),
-        quote(endpoint.password())
+        quote(&endpoint.password())
     );
+    if endpoint.uses_iam() {
+        text.push_str("enable-cleartext-plugin\n");
+    }
     match endpoint.socket() {
         Some(socket) => text.push_str(&format!("protocol=SOCKET\nsocket={}\n", quote(socket))),
         // `localhost` would mean the default socket to the client, TCP to the driver.
@@ -126,11 +129,12 @@ fn option_text(endpoint: &Endpoint) -> String {
             endpoint.port()
         )),
     }
+    text.push_str(&endpoint.tls().option_lines());
     text
 }
 
 /// A value quoted for an option file: `#` and spaces kept, escapes escaped.
-fn quote(value: &str) -> String {
+pub(super) fn quote(value: &str) -> String {
     let mut quoted = String::with_capacity(value.len() + 2);
     quoted.push('"');
     for c in value.chars() {

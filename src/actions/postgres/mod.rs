@@ -19,9 +19,12 @@ pub mod verify;
 
 mod catalog;
 mod connect;
+mod conninfo;
 mod copy_progress;
 mod freeze;
+mod handshake;
 mod tables;
+mod tls;
 mod tool;
 
 pub use connect::{describe as describe_error, Endpoint};
