@@ -36,9 +36,21 @@ impl Certs {
     /// A self-signed CA `NAME.crt` / `NAME.key` that signed nothing here.
     pub fn ca(&self, name: &str, cn: &str) -> PathBuf {
         self.openssl(&[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.crt"), "-days", "3650",
-            "-subj", &format!("/CN={cn}"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "3650",
+            "-subj",
+            &format!("/CN={cn}"),
         ]);
         self.path(&format!("{name}.crt"))
     }
@@ -48,7 +60,9 @@ impl Certs {
         self.csr(name, "localhost");
         std::fs::write(
             self.path(&format!("{name}.ext")),
-            format!("subjectAltName={names}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
+            format!(
+                "subjectAltName={names}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+            ),
         )
         .unwrap();
         self.sign(name, &["-days", "825"]);
@@ -74,21 +88,42 @@ impl Certs {
         )
         .unwrap();
         self.openssl(&[
-            "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in",
-            "expired.csr", "-out", "expired.crt", "-startdate", "20200101000000Z", "-enddate",
-            "20200102000000Z", "-extfile", "expired.ext", "-notext",
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.crt",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            "expired.csr",
+            "-out",
+            "expired.crt",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-extfile",
+            "expired.ext",
+            "-notext",
         ]);
     }
 
     /// `NAME.crt` / `NAME.key`, a client certificate for `cn` signed by the CA.
     pub fn client(&self, name: &str, cn: &str) -> (String, String) {
+        self.client_of("ca", name, cn)
+    }
+
+    /// A client certificate signed by the CA `ca` (`ca.crt` or one made by `ca()`).
+    pub fn client_of(&self, ca: &str, name: &str, cn: &str) -> (String, String) {
         self.csr(name, cn);
         std::fs::write(
             self.path(&format!("{name}.ext")),
             "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
         )
         .unwrap();
-        self.sign(name, &["-days", "825"]);
+        self.sign_with(ca, name);
         (
             self.path(&format!("{name}.crt")).display().to_string(),
             self.path(&format!("{name}.key")).display().to_string(),
@@ -97,16 +132,44 @@ impl Certs {
 
     fn csr(&self, name: &str, cn: &str) {
         self.openssl(&[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-            &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={cn}"),
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={cn}"),
         ]);
     }
 
     fn sign(&self, name: &str, extra: &[&str]) {
+        self.sign_by("ca", name, extra)
+    }
+
+    fn sign_with(&self, ca: &str, name: &str) {
+        self.sign_by(ca, name, &["-days", "825"])
+    }
+
+    fn sign_by(&self, ca: &str, name: &str, extra: &[&str]) {
         let mut args = vec![
-            "x509".to_string(), "-req".into(), "-in".into(), format!("{name}.csr"), "-CA".into(),
-            "ca.crt".into(), "-CAkey".into(), "ca.key".into(), "-CAcreateserial".into(),
-            "-out".into(), format!("{name}.crt"), "-extfile".into(), format!("{name}.ext"),
+            "x509".to_string(),
+            "-req".into(),
+            "-in".into(),
+            format!("{name}.csr"),
+            "-CA".into(),
+            format!("{ca}.crt"),
+            "-CAkey".into(),
+            format!("{ca}.key"),
+            "-CAcreateserial".into(),
+            "-out".into(),
+            format!("{name}.crt"),
+            "-extfile".into(),
+            format!("{name}.ext"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -126,7 +189,11 @@ impl Certs {
         );
         for entry in std::fs::read_dir(&self.dir).unwrap().flatten() {
             let path = entry.path();
-            let mode = if path.extension().is_some_and(|e| e == "key") { 0o600 } else { 0o644 };
+            let mode = if path.extension().is_some_and(|e| e == "key") {
+                0o600
+            } else {
+                0o644
+            };
             if path.is_file() {
                 chmod(&path, mode);
             }

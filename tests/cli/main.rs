@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod certs;
 mod corpus;
 mod guardrails;
 mod headline;
@@ -29,7 +30,9 @@ mod postgres_copy;
 mod postgres_health;
 mod postgres_replicate;
 mod postgres_reverse;
+mod postgres_tls;
 
+mod iam;
 mod moto;
 mod rds;
 mod rds_playbooks;

@@ -121,7 +121,7 @@ fn explained(error: &tokio_postgres::Error) -> String {
 fn failure(error: &tokio_postgres::Error, mode: SslMode) -> anyhow::Error {
     // tokio-postgres's own words for an 'N' to the SSLRequest; it has no
     // variant to match.
-    if error.to_string().contains("server does not support TLS") {
+    if describe(error).contains("server does not support TLS") {
         return anyhow!(
             "the server does not offer TLS, and sslmode={} requires it (hint: turn `ssl` on in the server's postgresql.conf, or use sslmode=prefer)",
             mode.as_str()
