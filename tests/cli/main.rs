@@ -16,6 +16,7 @@ mod mysql_archive;
 mod mysql_copy;
 mod mysql_cutover;
 mod mysql_replicate;
+mod mysql_tls;
 mod resume;
 mod run;
 mod secrets;
