@@ -8,6 +8,7 @@ mod certs;
 mod corpus;
 mod guardrails;
 mod headline;
+mod https;
 mod lb;
 mod lock;
 mod maria;

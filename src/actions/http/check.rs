@@ -195,3 +195,23 @@ impl Action for HttpCheck {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_never_shows_header_values() {
+        let check: HttpCheck = serde_json::from_value(serde_json::json!({
+            "url": "https://app/health",
+            "headers": { "Authorization": "Bearer header-value-1" },
+            "ca_file": "/etc/ca.pem",
+        }))
+        .unwrap();
+        assert!(
+            !check.describe().contains("header-value-1"),
+            "{}",
+            check.describe()
+        );
+    }
+}

@@ -168,3 +168,24 @@ impl Action for MaintenanceHttp {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_never_shows_header_values() {
+        let switch: MaintenanceHttp = serde_json::from_value(serde_json::json!({
+            "url": "https://app/maintenance",
+            "state": "on",
+            "headers": { "X-Token": "header-value-2" },
+        }))
+        .unwrap();
+        assert!(!switch.describe().contains("header-value-2"));
+        assert!(!switch
+            .inverse()
+            .unwrap()
+            .describe()
+            .contains("header-value-2"));
+    }
+}
