@@ -129,12 +129,14 @@ fn option_text(endpoint: &Endpoint) -> String {
             endpoint.port()
         )),
     }
-    text.push_str(&endpoint.tls().option_lines());
+    for (key, value) in endpoint.tls().client_options() {
+        text.push_str(&format!("{key}={}\n", quote(&value)));
+    }
     text
 }
 
 /// A value quoted for an option file: `#` and spaces kept, escapes escaped.
-pub(super) fn quote(value: &str) -> String {
+fn quote(value: &str) -> String {
     let mut quoted = String::with_capacity(value.len() + 2);
     quoted.push('"');
     for c in value.chars() {
@@ -163,5 +165,12 @@ mod tests {
         assert!(text.contains("password=\"pw\"\n"), "{text}");
         assert!(text.contains("host=\"db.internal\"\nport=3307\n"), "{text}");
         assert!(text.starts_with("[client]\n"), "{text}");
+        let tls = Endpoint::parse(
+            "mysql://app:pw@db.internal:3307/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ca.pem",
+        )
+        .unwrap();
+        let text = option_text(&tls);
+        assert!(text.contains("ssl-ca=\"/etc/ca.pem\"\n"), "{text}");
+        assert!(text.contains("loose-ssl-verify-server-cert=\"1\"\n"), "{text}");
     }
 }

@@ -159,33 +159,30 @@ impl MyTls {
         Some(opts)
     }
 
-    /// `[client]` lines for `mariadb-dump`, `mariadb`, `mysqldump`, `mysql`.
-    /// MariaDB's programs have no `ssl-mode` and MySQL 8's no `ssl`, so
-    /// each is written `loose-`: the other kind skips it.
-    pub fn option_lines(&self) -> String {
+    /// `[client]` options (name, value) for `mariadb-dump`, `mariadb`,
+    /// `mysqldump`, `mysql`. MariaDB's programs have no `ssl-mode` and MySQL
+    /// 8's no `ssl`, so each is written `loose-`: the other kind skips it.
+    pub fn client_options(&self) -> Vec<(&'static str, String)> {
         let mode = self.mode();
-        let mut lines = format!("loose-ssl-mode={}\n", mode.as_str());
+        let mut options = vec![("loose-ssl-mode", mode.as_str().to_string())];
         match mode {
-            SslMode::Disabled => lines.push_str("loose-ssl=0\n"),
+            SslMode::Disabled => options.push(("loose-ssl", "0".into())),
             // MariaDB's clients before 11.4 have no "TLS if offered".
             SslMode::Preferred => {}
-            SslMode::Required | SslMode::VerifyCa => lines.push_str("loose-ssl=1\n"),
+            SslMode::Required | SslMode::VerifyCa => options.push(("loose-ssl", "1".into())),
             SslMode::VerifyIdentity => {
-                lines.push_str("loose-ssl=1\nloose-ssl-verify-server-cert=1\n")
+                options.push(("loose-ssl", "1".into()));
+                options.push(("loose-ssl-verify-server-cert", "1".into()));
             }
         }
         if mode != SslMode::Disabled {
-            for (key, value) in [
-                ("ssl-ca", &self.ca),
-                ("ssl-cert", &self.cert),
-                ("ssl-key", &self.key),
-            ] {
+            for (key, value) in [("ssl-ca", &self.ca), ("ssl-cert", &self.cert), ("ssl-key", &self.key)] {
                 if let Some(value) = value {
-                    lines.push_str(&format!("{key}={}\n", super::program::quote(value)));
+                    options.push((key, value.clone()));
                 }
             }
         }
-        lines
+        options
     }
 
     /// `MASTER_SSL…` options of a replication channel whose source URL asks
@@ -267,16 +264,10 @@ mod tests {
                 ("MASTER_SSL_VERIFY_SERVER_CERT".to_string(), "1".to_string()),
             ]
         );
-        let lines = t.option_lines();
-        assert!(
-            lines.contains("loose-ssl-mode=VERIFY_IDENTITY\n"),
-            "{lines}"
-        );
-        assert!(
-            lines.contains("loose-ssl-verify-server-cert=1\n"),
-            "{lines}"
-        );
-        assert!(lines.contains("ssl-ca=\"/etc/mysql/ca.pem\"\n"), "{lines}");
+        let options = t.client_options();
+        assert!(options.contains(&("loose-ssl-mode", "VERIFY_IDENTITY".into())), "{options:?}");
+        assert!(options.contains(&("loose-ssl-verify-server-cert", "1".into())), "{options:?}");
+        assert!(options.contains(&("ssl-ca", "/etc/mysql/ca.pem".into())), "{options:?}");
         assert!(tls(&[]).unwrap().channel_options("MASTER").is_empty());
     }
 }

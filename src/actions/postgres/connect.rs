@@ -11,6 +11,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config};
 
 use super::conninfo;
+pub use super::error::{describe, pg};
 use super::tls::{PgTls, SslMode};
 use crate::actions::shared::iam::Iam;
 
@@ -291,37 +292,6 @@ fn config_label(config: &Config) -> String {
     let user = config.get_user().unwrap_or("postgres");
     let db = config.get_dbname().unwrap_or(user);
     format!("{user}@{host}:{port}/{db}")
-}
-
-/// The server's message with its SQLSTATE, or the client's for errors the
-/// server never saw (refused, timed out).
-pub fn describe(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-        if let Some(detail) = db.detail() {
-            text.push_str(&format!("; {detail}"));
-        }
-        if let Some(hint) = db.hint() {
-            text.push_str(&format!(" (hint: {hint})"));
-        }
-        return text;
-    }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(inner) = cause {
-        let line = inner.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        cause = inner.source();
-    }
-    text
-}
-
-/// Turns a tokio-postgres error into an anyhow error with its SQLSTATE.
-pub fn pg(error: tokio_postgres::Error) -> anyhow::Error {
-    anyhow!(describe(&error))
 }
 
 /// Quotes an identifier the way `quote_ident` does.

@@ -12,7 +12,7 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::connect::describe;
+use super::error::describe;
 use super::tls::SslMode;
 use crate::actions::shared::tls_error;
 

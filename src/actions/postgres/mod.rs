@@ -20,6 +20,7 @@ pub mod verify;
 mod catalog;
 mod connect;
 mod conninfo;
+mod error;
 mod copy_progress;
 mod freeze;
 mod handshake;
