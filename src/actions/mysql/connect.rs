@@ -311,3 +311,25 @@ pub fn label(url: &str) -> String {
         .map(|e| e.label().to_string())
         .unwrap_or_else(|_| "?".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_iam_keys_leave_the_url_before_the_driver_reads_it() {
+        let endpoint =
+            Endpoint::parse("mysql://app:pw@db.internal:3307/shop?ssl-mode=VERIFY_CA&ssl-ca=/ca.pem&stmt_cache_size=0")
+                .unwrap();
+        assert_eq!(endpoint.tls().mode(), SslMode::VerifyCa);
+        assert_eq!(endpoint.label(), "app@db.internal:3307/shop");
+        assert_eq!(endpoint.password(), "pw");
+        let iam = Endpoint::parse("mysql://app@shop.abc.eu-west-1.rds.amazonaws.com/shop?auth=iam").unwrap();
+        assert!(iam.uses_iam());
+        assert_eq!(iam.tls().mode(), SslMode::Required);
+        assert_eq!(iam.password(), "", "no token before the first connection");
+        let error = |url: &str| Endpoint::parse(url).unwrap_err().to_string();
+        assert!(error("mysql://app@db/shop?auth=iam&ssl-mode=PREFERRED").contains("needs TLS"));
+        assert!(error("mysql://app:pw@db/shop?auth=iam").contains("remove the one in the URL"));
+    }
+}
