@@ -324,7 +324,8 @@ mod tests {
         assert_eq!(endpoint.tls().mode(), SslMode::VerifyCa);
         assert_eq!(endpoint.label(), "app@db.internal:3307/shop");
         assert_eq!(endpoint.password(), "pw");
-        let iam = Endpoint::parse("mysql://app@shop.abc.eu-west-1.rds.amazonaws.com/shop?auth=iam").unwrap();
+        let iam = Endpoint::parse("mysql://app@shop.abc.eu-west-1.rds.amazonaws.com/shop?auth=iam")
+            .unwrap();
         assert!(iam.uses_iam());
         assert_eq!(iam.tls().mode(), SslMode::Required);
         assert_eq!(iam.password(), "", "no token before the first connection");

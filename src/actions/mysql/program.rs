@@ -171,6 +171,9 @@ mod tests {
         .unwrap();
         let text = option_text(&tls);
         assert!(text.contains("ssl-ca=\"/etc/ca.pem\"\n"), "{text}");
-        assert!(text.contains("loose-ssl-verify-server-cert=\"1\"\n"), "{text}");
+        assert!(
+            text.contains("loose-ssl-verify-server-cert=\"1\"\n"),
+            "{text}"
+        );
     }
 }

@@ -176,7 +176,11 @@ impl MyTls {
             }
         }
         if mode != SslMode::Disabled {
-            for (key, value) in [("ssl-ca", &self.ca), ("ssl-cert", &self.cert), ("ssl-key", &self.key)] {
+            for (key, value) in [
+                ("ssl-ca", &self.ca),
+                ("ssl-cert", &self.cert),
+                ("ssl-key", &self.key),
+            ] {
                 if let Some(value) = value {
                     options.push((key, value.clone()));
                 }
@@ -265,9 +269,18 @@ mod tests {
             ]
         );
         let options = t.client_options();
-        assert!(options.contains(&("loose-ssl-mode", "VERIFY_IDENTITY".into())), "{options:?}");
-        assert!(options.contains(&("loose-ssl-verify-server-cert", "1".into())), "{options:?}");
-        assert!(options.contains(&("ssl-ca", "/etc/mysql/ca.pem".into())), "{options:?}");
+        assert!(
+            options.contains(&("loose-ssl-mode", "VERIFY_IDENTITY".into())),
+            "{options:?}"
+        );
+        assert!(
+            options.contains(&("loose-ssl-verify-server-cert", "1".into())),
+            "{options:?}"
+        );
+        assert!(
+            options.contains(&("ssl-ca", "/etc/mysql/ca.pem".into())),
+            "{options:?}"
+        );
         assert!(tls(&[]).unwrap().channel_options("MASTER").is_empty());
     }
 }

@@ -331,21 +331,39 @@ mod tests {
         assert_eq!(endpoint.ssl_mode(), SslMode::VerifyFull);
         assert_eq!(endpoint.label(), "app@db.internal:5433/orders");
         let env = endpoint.libpq_env();
-        assert!(env.contains(&("PGSSLMODE", "verify-full".into())), "{env:?}");
-        assert!(env.contains(&("PGSSLROOTCERT", "/etc/ca.pem".into())), "{env:?}");
+        assert!(
+            env.contains(&("PGSSLMODE", "verify-full".into())),
+            "{env:?}"
+        );
+        assert!(
+            env.contains(&("PGSSLROOTCERT", "/etc/ca.pem".into())),
+            "{env:?}"
+        );
         let conninfo = endpoint.conninfo().unwrap();
-        assert!(conninfo.contains("sslmode='verify-full' sslrootcert='/etc/ca.pem'"), "{conninfo}");
+        assert!(
+            conninfo.contains("sslmode='verify-full' sslrootcert='/etc/ca.pem'"),
+            "{conninfo}"
+        );
         assert!(conninfo.contains("password='pw'"), "{conninfo}");
         let keywords = parse("host=/run/postgresql dbname=orders sslmode=require").unwrap();
-        assert_eq!(keywords.ssl_mode(), SslMode::Disable, "a socket never uses TLS");
+        assert_eq!(
+            keywords.ssl_mode(),
+            SslMode::Disable,
+            "a socket never uses TLS"
+        );
     }
 
     #[test]
     fn iam_needs_tls_a_host_and_no_password_and_cannot_be_subscribed_to() {
-        let iam = parse("postgres://app@db.abc.eu-west-1.rds.amazonaws.com/orders?auth=iam").unwrap();
+        let iam =
+            parse("postgres://app@db.abc.eu-west-1.rds.amazonaws.com/orders?auth=iam").unwrap();
         assert!(iam.uses_iam());
         assert_eq!(iam.ssl_mode(), SslMode::Require);
-        assert!(iam.conninfo().unwrap_err().to_string().contains("rds_replication"));
+        assert!(iam
+            .conninfo()
+            .unwrap_err()
+            .to_string()
+            .contains("rds_replication"));
         assert!(!iam.libpq_env().iter().any(|(k, _)| *k == "PGPASSWORD"));
         let error = |url: &str| parse(url).unwrap_err().to_string();
         assert!(error("postgres://app@db/orders?auth=iam&sslmode=prefer").contains("needs TLS"));

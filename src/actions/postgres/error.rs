@@ -33,4 +33,3 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
 pub fn pg(error: tokio_postgres::Error) -> anyhow::Error {
     anyhow!(describe(&error))
 }
-
