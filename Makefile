@@ -45,11 +45,12 @@ fmt:
 
 ## Engine overhead and validate/plan speed; figures go to docs/benchmarks.md.
 bench: build
-	$(CARGO) build --release --example write_probe
+	$(CARGO) build --release --example write_probe --example connect_probe
 	bash bench/engine.sh $(BIN)
 	bash bench/downtime.sh
 	bash bench/postgres_copy.sh $(BIN)
 	bash bench/mysql_copy.sh $(BIN)
+	bash bench/postgres_tls.sh $(BIN)
 
 ## Renders the HTML audit report of a drill run and screenshots it in headless
 ## Chromium (Debian package `chromium`), to look at: sandbox/report.png.

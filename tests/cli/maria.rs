@@ -10,6 +10,8 @@ pub struct Maria {
     pub port: u16,
     dir: tempfile::TempDir,
     server: Child,
+    /// `--ssl` when the server has a certificate (it may refuse plaintext).
+    client_args: Vec<&'static str>,
 }
 
 fn mariadbd() -> PathBuf {
@@ -78,7 +80,17 @@ impl Maria {
             .stderr(Stdio::null())
             .spawn()
             .expect("mariadbd");
-        let maria = Maria { port, dir, server };
+        let client_args = if options.iter().any(|o| o.starts_with("--ssl-cert")) {
+            vec!["--ssl"]
+        } else {
+            Vec::new()
+        };
+        let maria = Maria {
+            port,
+            dir,
+            server,
+            client_args,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while maria.try_sql("root", "", "mysql", "SELECT 1").is_err() {
             assert!(
@@ -125,6 +137,7 @@ impl Maria {
                 "--default-character-set=utf8mb4",
             ])
             .arg(format!("--password={password}"))
+            .args(&self.client_args)
             .args(["-D", db, "-e", sql])
             .output()
             .map_err(|e| e.to_string())?;

@@ -22,6 +22,18 @@ pub struct ClusterOptions {
     pub password_role: Option<&'static str>,
     /// More `-c name=value` server settings.
     pub settings: Vec<(&'static str, &'static str)>,
+    /// `ssl = on` with this certificate, key and client CA.
+    pub tls: Option<ServerTls>,
+    /// The whole pg_hba.conf, instead of trust for everyone.
+    pub hba: Option<String>,
+}
+
+/// A server's certificate, its key, and the CA of the client certificates it accepts.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Default for ClusterOptions {
@@ -30,6 +42,8 @@ impl Default for ClusterOptions {
             wal_level: "logical",
             password_role: None,
             settings: Vec::new(),
+            tls: None,
+            hba: None,
         }
     }
 }
@@ -72,7 +86,28 @@ impl Cluster {
         }
         hba.push_str("local all all trust\nhost all all 127.0.0.1/32 trust\n");
         hba.push_str("local replication all trust\nhost replication all 127.0.0.1/32 trust\n");
+        if let Some(custom) = &options.hba {
+            hba = custom.clone();
+        }
         std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        let mut tls_settings = Vec::new();
+        if let Some(tls) = &options.tls {
+            // The server insists on a key only it can read.
+            let dir = root.join("tls");
+            std::fs::create_dir(&dir).unwrap();
+            for (from, name, setting) in [
+                (&tls.cert, "server.crt", "ssl_cert_file"),
+                (&tls.key, "server.key", "ssl_key_file"),
+                (&tls.ca, "ca.crt", "ssl_ca_file"),
+            ] {
+                let to = dir.join(name);
+                std::fs::copy(from, &to).unwrap();
+                chmod(&to, if name == "server.key" { 0o600 } else { 0o644 });
+                chown_to_postgres(&to);
+                tls_settings.push(format!("{setting}={}", to.display()));
+            }
+            tls_settings.push("ssl=on".to_string());
+        }
         let port = free_port();
         let mut command = Command::new(bin("postgres"));
         command
@@ -97,6 +132,11 @@ impl Cluster {
                     .iter()
                     .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")]),
             )
+            .args(
+                tls_settings
+                    .iter()
+                    .flat_map(|s| ["-c".to_string(), s.clone()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
@@ -106,6 +146,8 @@ impl Cluster {
                     .unwrap(),
             );
         as_postgres(&mut command);
+        // Its libpq (a subscription's worker) looks for `~/.postgresql/`: not root's.
+        command.env("HOME", &root);
         // SAFETY: prctl is async-signal-safe; the server dies with the test
         // thread that started it, so a crashed test leaves no server behind.
         unsafe {
@@ -280,6 +322,14 @@ fn postgres_ids() -> (u32, u32) {
         let entry = libc::getpwnam(name.as_ptr());
         assert!(!entry.is_null(), "no `postgres` user on this machine");
         ((*entry).pw_uid, (*entry).pw_gid)
+    }
+}
+
+/// Gives `path` to the postgres user when the tests run as root.
+fn chown_to_postgres(path: &Path) {
+    if is_root() {
+        let (uid, gid) = postgres_ids();
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
     }
 }
 

@@ -2,6 +2,7 @@
 //! each must answer `expect_status` (and contain `expect_body`), and the 95th
 //! percentile latency must stay under `p95_below`. Reports p50/p95/max.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -52,6 +53,14 @@ pub struct HttpCheck {
     /// Per request.
     #[serde(default = "default_timeout")]
     pub timeout: DurationText,
+    /// Headers sent with every request (`Authorization: Bearer ${{ secrets.TOKEN }}`);
+    /// their values are never shown.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A PEM file of CA certificates to trust besides the public ones (an
+    /// internal CA).
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 /// What one request found.
@@ -60,11 +69,11 @@ type Answer = Result<Duration, String>;
 impl HttpCheck {
     async fn one(&self, client: &reqwest::Client, method: &reqwest::Method) -> Answer {
         let started = Instant::now();
-        let response = client
-            .request(method.clone(), &self.url)
-            .send()
-            .await
-            .map_err(super::error::http_error)?;
+        let mut request = client.request(method.clone(), &self.url);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.map_err(super::error::http_error)?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(super::error::http_error)?;
         let elapsed = started.elapsed();
@@ -104,10 +113,11 @@ impl Action for HttpCheck {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             // A smoke check sees the status the service answers, redirects included.
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(self.timeout.0)
+            .timeout(self.timeout.0);
+        let client = super::trust::with_ca_file(builder, self.ca_file.as_deref())?
             .build()
             .map_err(anyhow::Error::from)?;
         let method = reqwest::Method::from_bytes(self.method.as_bytes())
@@ -183,5 +193,25 @@ impl Action for HttpCheck {
     // A check changes nothing.
     fn idempotent(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_never_shows_header_values() {
+        let check: HttpCheck = serde_json::from_value(serde_json::json!({
+            "url": "https://app/health",
+            "headers": { "Authorization": "Bearer header-value-1" },
+            "ca_file": "/etc/ca.pem",
+        }))
+        .unwrap();
+        assert!(
+            !check.describe().contains("header-value-1"),
+            "{}",
+            check.describe()
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! HTTP checks, and the error text every HTTP caller shows.
+//! HTTP checks, and what every HTTP caller shares: the error text, an internal CA.
 
 pub mod check;
 pub(crate) mod error;
+pub(crate) mod trust;

@@ -37,8 +37,14 @@ pub struct MaintenanceHttp {
     pub url: String,
     #[serde(default = "default_method")]
     pub method: String,
+    /// Headers of the switch call (`Authorization: Bearer ${{ secrets.TOKEN }}`);
+    /// their values are never shown.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// A PEM file of CA certificates to trust besides the public ones (an
+    /// internal CA), for the switch and the confirmation.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// The request body; `{state}` is replaced by `on` or `off`.
     /// Default: `{"maintenance": "on"}` / `"off"` as JSON.
     #[serde(default)]
@@ -84,8 +90,8 @@ impl Action for MaintenanceHttp {
     }
 
     async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
+        let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+        let client = crate::actions::http::trust::with_ca_file(builder, self.ca_file.as_deref())?
             .build()
             .map_err(anyhow::Error::from)?;
         let method = reqwest::Method::from_bytes(self.method.as_bytes())
@@ -160,5 +166,26 @@ impl Action for MaintenanceHttp {
     // A switch sent but not confirmed may have taken effect; the inverse sets it back either way.
     fn undoes_partial_failure(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_never_shows_header_values() {
+        let switch: MaintenanceHttp = serde_json::from_value(serde_json::json!({
+            "url": "https://app/maintenance",
+            "state": "on",
+            "headers": { "X-Token": "header-value-2" },
+        }))
+        .unwrap();
+        assert!(!switch.describe().contains("header-value-2"));
+        assert!(!switch
+            .inverse()
+            .unwrap()
+            .describe()
+            .contains("header-value-2"));
     }
 }

@@ -99,6 +99,15 @@ impl Dialect {
         }
     }
 
+    /// `SOURCE` (MySQL 8.0.23+) or `MASTER`: the prefix of the channel's options.
+    pub fn source_word(&self) -> &'static str {
+        if self.replica_words {
+            "SOURCE"
+        } else {
+            "MASTER"
+        }
+    }
+
     /// `verb SLAVE 'ch' rest` (MariaDB) or `verb SLAVE rest FOR CHANNEL 'ch'` (MySQL).
     fn statement(&self, verb: &str, channel: &str, rest: &str) -> String {
         let slave = self.slave();
@@ -143,11 +152,7 @@ impl Dialect {
     /// Points `channel` at the source; the password goes to the server only,
     /// never into a message.
     pub fn change_master(&self, channel: &str, to: &ChangeMaster<'_>) -> String {
-        let p = if self.replica_words {
-            "SOURCE"
-        } else {
-            "MASTER"
-        };
+        let p = self.source_word();
         let mut options = vec![
             format!("{p}_HOST = {}", literal(to.host)),
             format!("{p}_PORT = {}", to.port),
@@ -166,6 +171,7 @@ impl Dialect {
                 }
             }
         }
+        options.extend(to.ssl.iter().map(|(key, value)| format!("{key} = {value}")));
         if self.replica_words {
             // caching_sha2_password over a connection without TLS.
             options.push("GET_SOURCE_PUBLIC_KEY = 1".into());
@@ -274,6 +280,8 @@ pub struct ChangeMaster<'a> {
     pub gtid: bool,
     pub file: &'a str,
     pub pos: u64,
+    /// `MASTER_SSL = 1`, `MASTER_SSL_CA = '…'` …: TLS to the source, when its URL asks for it.
+    pub ssl: Vec<(String, String)>,
 }
 
 /// One row of `SHOW SLAVE STATUS`, under either wording.

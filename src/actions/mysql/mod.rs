@@ -20,7 +20,9 @@ mod copy_ledger;
 mod copy_rows;
 mod freeze;
 mod position;
+mod probe;
 mod program;
 mod session;
+mod tls;
 
 pub use connect::{describe as describe_error, Endpoint};

@@ -115,8 +115,11 @@ fn option_text(endpoint: &Endpoint) -> String {
     let mut text = format!(
         "[client]\nuser={}\npassword={}\n",
         quote(endpoint.user()),
-        quote(endpoint.password())
+        quote(&endpoint.password())
     );
+    if endpoint.uses_iam() {
+        text.push_str("enable-cleartext-plugin\n");
+    }
     match endpoint.socket() {
         Some(socket) => text.push_str(&format!("protocol=SOCKET\nsocket={}\n", quote(socket))),
         // `localhost` would mean the default socket to the client, TCP to the driver.
@@ -125,6 +128,9 @@ fn option_text(endpoint: &Endpoint) -> String {
             quote(&endpoint.host()),
             endpoint.port()
         )),
+    }
+    for (key, value) in endpoint.tls().client_options() {
+        text.push_str(&format!("{key}={}\n", quote(&value)));
     }
     text
 }
@@ -159,5 +165,15 @@ mod tests {
         assert!(text.contains("password=\"pw\"\n"), "{text}");
         assert!(text.contains("host=\"db.internal\"\nport=3307\n"), "{text}");
         assert!(text.starts_with("[client]\n"), "{text}");
+        let tls = Endpoint::parse(
+            "mysql://app:pw@db.internal:3307/shop?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ca.pem",
+        )
+        .unwrap();
+        let text = option_text(&tls);
+        assert!(text.contains("ssl-ca=\"/etc/ca.pem\"\n"), "{text}");
+        assert!(
+            text.contains("loose-ssl-verify-server-cert=\"1\"\n"),
+            "{text}"
+        );
     }
 }

@@ -19,10 +19,14 @@ pub mod verify;
 
 mod catalog;
 mod connect;
+mod conninfo;
 mod copy_progress;
+mod error;
 mod freeze;
+mod handshake;
 mod session;
 mod tables;
+mod tls;
 mod tool;
 
 pub use connect::{describe as describe_error, Endpoint};

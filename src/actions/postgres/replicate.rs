@@ -161,6 +161,8 @@ impl Action for Replicate {
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
+        // Before any change: an IAM source cannot be subscribed to.
+        let conninfo = source.conninfo()?;
         let (src, dst) = tokio::try_join!(source.connect(), target.connect())?;
         let tables = list_tables(&src, &self.tables).await?;
         let subscribed = exists(&dst, "pg_subscription", "subname", &self.subscription).await?;
@@ -237,7 +239,7 @@ impl Action for Replicate {
             dst.batch_execute(&format!(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}",
                 quote_ident(&self.subscription),
-                quote_literal(&source.conninfo()),
+                quote_literal(&conninfo),
                 quote_ident(&self.publication)
             ))
             .await

@@ -94,6 +94,8 @@ impl Action for ReverseReplicate {
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let old = Endpoint::parse(&self.source)?;
         let new = Endpoint::parse(&self.target)?;
+        // Before any change: an IAM primary cannot be subscribed to.
+        let conninfo = new.conninfo()?;
         let (old_db, new_db) = tokio::try_join!(old.connect(), new.connect())?;
         let tables = list_tables(&new_db, &self.tables).await?;
         let frozen = frozen_roles(&old_db, &old).await?;
@@ -166,7 +168,7 @@ impl Action for ReverseReplicate {
                 .batch_execute(&format!(
                     "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} WITH (copy_data = false)",
                     quote_ident(&self.subscription),
-                    quote_literal(&new.conninfo()),
+                    quote_literal(&conninfo),
                     quote_ident(&self.publication)
                 ))
                 .await

@@ -1,6 +1,6 @@
 //! What the database actions of every engine share: archives written whole or
 //! not at all, row and byte meters, host facts, size units, table filters and
-//! verify modes. One concept, one parameter shape, across engines.
+//! verify modes, TLS clients and RDS IAM tokens. One concept, one parameter shape, across engines.
 
 pub mod archive;
 pub mod aws;
@@ -8,8 +8,12 @@ pub mod client;
 pub mod command_line;
 pub mod freeze;
 pub mod host;
+pub mod iam;
 pub mod meter;
 pub mod on_existing;
+pub mod query;
 pub mod tables;
+pub mod tls;
+pub mod tls_error;
 pub mod units;
 pub mod verify_mode;

@@ -88,23 +88,31 @@ impl Setup<'_> {
             )
             .await?;
         }
+        if source.uses_iam() {
+            return Err(anyhow!(
+                "{} uses `auth=iam`, whose tokens expire after 15 minutes, but the channel keeps its password to reconnect for as long as it replicates (hint: give the source URL a replication user with a password)",
+                source.label()
+            ));
+        }
+        let password = source.password();
         let change = self.dialect.change_master(
             self.channel,
             &ChangeMaster {
                 host,
                 port,
                 user: source.user(),
-                password: source.password(),
+                password: &password,
                 gtid: start.gtid,
                 file: &start.from.file,
                 pos: start.from.pos,
+                ssl: source.tls().channel_options(self.dialect.source_word()),
             },
         );
         // Not `run`: the statement carries the password, so no message quotes it.
         if let Err(error) = dst.query_drop(change).await {
             let mut message = failed(self.target)(error).to_string();
-            if !source.password().is_empty() {
-                message = message.replace(source.password(), "***");
+            if !password.is_empty() {
+                message = message.replace(&password, "***");
             }
             return Err(anyhow!(
                 "failed to point channel `{}` at {host}:{port} as `{}`: {message}",
