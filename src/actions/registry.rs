@@ -58,6 +58,9 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::wait::DESCRIPTOR,
     &rds::delete_snapshot::DESCRIPTOR,
     &rds::delete_instance::DESCRIPTOR,
+    &rds::blue_green::DESCRIPTOR,
+    &rds::blue_green_switchover::DESCRIPTOR,
+    &rds::blue_green_delete::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,
 ];
 

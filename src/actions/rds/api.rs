@@ -49,6 +49,8 @@ pub struct Instance {
     /// `host:port`, once RDS has one.
     pub endpoint: Option<String>,
     pub tags: BTreeMap<String, String>,
+    /// `arn:aws:rds:REGION:ACCOUNT:db:ID`.
+    pub arn: String,
 }
 
 impl Instance {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use super::api::{
     Instance, ModifyRequest, Pending, RdsApi, RdsResult, ReplicaRequest, RestoreRequest, Snapshot,
 };
+use super::blue_green_api::{BlueGreenApi, CreateRequest, Deployment};
 use crate::actions::shared::aws::AwsError;
 
 /// Each id has a queue of states: a describe returns the front and moves on
@@ -21,6 +22,10 @@ pub struct FakeRds {
     pub calls: RefCell<Vec<String>>,
     /// What a call does to the instance: the states it goes through.
     pub after_promote: RefCell<Option<Vec<Instance>>>,
+    /// Blue/Green deployments by name, as queues of states.
+    pub deployments: RefCell<BTreeMap<String, VecDeque<Option<Deployment>>>>,
+    /// What a switchover leads to.
+    pub after_switchover: RefCell<Vec<Deployment>>,
 }
 
 pub fn instance(id: &str, status: &str) -> Instance {
@@ -247,5 +252,72 @@ impl RdsApi for FakeRds {
             .get(group)
             .cloned()
             .ok_or_else(|| not_found("DBParameterGroup", group))
+    }
+}
+
+impl BlueGreenApi for FakeRds {
+    async fn deployment(&self, name: &str) -> RdsResult<Option<Deployment>> {
+        Ok(next(self.deployments.borrow_mut().get_mut(name)))
+    }
+
+    async fn create_deployment(&self, request: &CreateRequest) -> RdsResult<Deployment> {
+        self.call(format!("create_deployment {}", request.name));
+        let base = Deployment {
+            id: "bgd-1".into(),
+            name: request.name.clone(),
+            source: request.source_arn.clone(),
+            tags: request.tags.clone(),
+            ..Deployment::default()
+        };
+        let states: Vec<Option<Deployment>> = [
+            ("PROVISIONING", None, "IN_PROGRESS"),
+            (
+                "PROVISIONING",
+                Some("arn:aws:rds:us-east-1:1:db:blue-green-abc"),
+                "IN_PROGRESS",
+            ),
+            (
+                "AVAILABLE",
+                Some("arn:aws:rds:us-east-1:1:db:blue-green-abc"),
+                "COMPLETED",
+            ),
+        ]
+        .iter()
+        .map(|(status, target, task)| {
+            Some(Deployment {
+                status: status.to_string(),
+                target: target.map(str::to_string),
+                tasks: vec![("CREATING_READ_REPLICA_OF_SOURCE".into(), task.to_string())],
+                ..base.clone()
+            })
+        })
+        .collect();
+        self.deployments
+            .borrow_mut()
+            .insert(request.name.clone(), states.into());
+        Ok(base)
+    }
+
+    async fn switchover(&self, id: &str, _timeout: std::time::Duration) -> RdsResult<()> {
+        self.call(format!("switchover {id}"));
+        let after = self.after_switchover.borrow().clone();
+        if let Some(name) = after.first().map(|d| d.name.clone()) {
+            self.deployments
+                .borrow_mut()
+                .insert(name, after.into_iter().map(Some).collect());
+        }
+        Ok(())
+    }
+
+    async fn delete_deployment(&self, id: &str, delete_target: bool) -> RdsResult<()> {
+        self.call(format!(
+            "delete_deployment {id} delete_target={delete_target}"
+        ));
+        Ok(())
+    }
+
+    async fn tag(&self, arn: &str, _tags: &BTreeMap<String, String>) -> RdsResult<()> {
+        self.call(format!("tag {arn}"));
+        Ok(())
     }
 }

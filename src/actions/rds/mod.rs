@@ -2,6 +2,9 @@
 //! promotion, scale-ups, a capacity comparison and waits — all behind
 //! `RdsApi`, so the waiting and state logic is tested with a fake.
 
+pub mod blue_green;
+pub mod blue_green_delete;
+pub mod blue_green_switchover;
 pub mod compare;
 pub mod delete_instance;
 pub mod delete_snapshot;
@@ -14,6 +17,7 @@ pub mod wait;
 
 mod api;
 mod aws;
+mod blue_green_api;
 mod classes;
 #[cfg(test)]
 mod fake;

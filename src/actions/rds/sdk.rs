@@ -13,7 +13,7 @@ use super::api::{
 use crate::actions::shared::aws::{sdk_error as error, AwsError, AwsTarget};
 
 pub struct SdkRds {
-    client: Client,
+    pub(super) client: Client,
 }
 
 impl SdkRds {
@@ -27,11 +27,11 @@ impl SdkRds {
     }
 }
 
-fn not_found(error: &AwsError, code: &str) -> bool {
+pub(super) fn not_found(error: &AwsError, code: &str) -> bool {
     error.code.starts_with(code)
 }
 
-fn tags(tags: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
+pub(super) fn tags(tags: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
     Some(
         tags.iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -39,7 +39,7 @@ fn tags(tags: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
     )
 }
 
-fn tag_map(list: &[Tag]) -> BTreeMap<String, String> {
+pub(super) fn tag_map(list: &[Tag]) -> BTreeMap<String, String> {
     list.iter()
         .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
         .collect()
@@ -78,6 +78,7 @@ fn instance(db: &DbInstance) -> Instance {
             .endpoint()
             .and_then(|e| Some(format!("{}:{}", e.address()?, e.port().unwrap_or_default()))),
         tags: tag_map(db.tag_list()),
+        arn: db.db_instance_arn().unwrap_or("").to_string(),
     }
 }
 

@@ -470,3 +470,69 @@ fn a_failed_restore_replica_or_snapshot_is_undone_itself() {
     assert!(replica.undoes_partial_failure());
     assert!(snapshot.undoes_partial_failure());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_blue_green_deployment_is_waited_for_and_its_green_tagged_when_it_appears() {
+    use super::blue_green::RdsBlueGreen;
+    let api = FakeRds::default().with_instance(vec![crate::actions::rds::api::Instance {
+        arn: "arn:aws:rds:us-east-1:1:db:blue".into(),
+        ..instance("blue", "available")
+    }]);
+    with_here!(seen, here);
+    let step: RdsBlueGreen =
+        params(json!({ "name": "bg", "source": "blue", "target_class": "db.r6g.xlarge" }));
+    let data = step.run(&api, &here).await.unwrap();
+    assert_eq!(data["green"], "blue-green-abc");
+    assert_eq!(data["status"], "AVAILABLE");
+    assert_eq!(
+        api.calls.borrow().as_slice(),
+        [
+            "create_deployment bg",
+            "tag arn:aws:rds:us-east-1:1:db:blue-green-abc"
+        ]
+    );
+    let shown = seen.statuses();
+    assert!(
+        shown
+            .iter()
+            .any(|t| t.contains("PROVISIONING: CREATING_READ_REPLICA_OF_SOURCE: IN_PROGRESS")),
+        "{shown:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_switchover_fails_with_rds_s_reason() {
+    use super::blue_green_api::Deployment;
+    use super::blue_green_switchover::RdsBlueGreenSwitchover;
+    let api = FakeRds::default();
+    let available = Deployment {
+        id: "bgd-1".into(),
+        name: "bg".into(),
+        status: "AVAILABLE".into(),
+        source: "arn:aws:rds:us-east-1:1:db:blue".into(),
+        ..Deployment::default()
+    };
+    api.deployments
+        .borrow_mut()
+        .insert("bg".into(), vec![Some(available.clone())].into());
+    *api.after_switchover.borrow_mut() = vec![
+        Deployment {
+            status: "SWITCHOVER_IN_PROGRESS".into(),
+            ..available.clone()
+        },
+        Deployment {
+            status: "SWITCHOVER_FAILED".into(),
+            details: "Switchover timed out: replica lag 93 s".into(),
+            ..available
+        },
+    ];
+    with_here!(seen, here);
+    let step: RdsBlueGreenSwitchover = params(json!({ "name": "bg" }));
+    let error = step.run(&api, &here).await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "the Blue/Green deployment `bg` is SWITCHOVER_FAILED: Switchover timed out: replica lag 93 s"
+    );
+    assert_eq!(api.calls.borrow().as_slice(), ["switchover bgd-1"]);
+    let _ = seen;
+}
