@@ -38,8 +38,10 @@ mod postgres_replicate;
 mod postgres_reverse;
 mod postgres_servers_differ;
 mod postgres_tls;
+mod prewarm;
 
 mod iam;
 mod moto;
 mod rds;
+mod rds_aws;
 mod rds_playbooks;

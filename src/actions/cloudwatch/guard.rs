@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
-use super::metrics::{Metrics, SdkMetrics, Series};
 use crate::actions::shared::aws::aws_fields;
+use crate::actions::shared::cloudwatch::{Metrics, SdkMetrics, Series};
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
 };
@@ -310,8 +310,8 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::actions::cloudwatch::metrics::Datapoint;
     use crate::actions::shared::aws::AwsError;
+    use crate::actions::shared::cloudwatch::Datapoint;
 
     /// Each metric's values, one per call, the last repeated.
     struct Fake(RefCell<BTreeMap<String, Vec<Option<f64>>>>);

@@ -1,4 +1,3 @@
 //! CloudWatch: thresholds on an instance's metrics, checked once or watched.
 
 pub mod guard;
-mod metrics;

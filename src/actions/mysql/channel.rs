@@ -294,6 +294,9 @@ pub struct ChannelStatus {
     pub sql_running: String,
     pub io_error: String,
     pub sql_error: String,
+    /// The source's binlog file and position the I/O thread has read to.
+    pub read_file: String,
+    pub read_pos: u64,
     /// The source's binlog file and position the SQL thread has executed to.
     pub exec_file: String,
     pub exec_pos: u64,
@@ -333,6 +336,10 @@ impl ChannelStatus {
             sql_running: text(&["Slave_SQL_Running", "Replica_SQL_Running"]),
             io_error: error(text(&["Last_IO_Error"]), errno(&["Last_IO_Errno"])),
             sql_error: error(text(&["Last_SQL_Error"]), errno(&["Last_SQL_Errno"])),
+            read_file: text(&["Master_Log_File", "Source_Log_File"]),
+            read_pos: text(&["Read_Master_Log_Pos", "Read_Source_Log_Pos"])
+                .parse()
+                .unwrap_or(0),
             exec_file: text(&["Relay_Master_Log_File", "Relay_Source_Log_File"]),
             exec_pos: text(&["Exec_Master_Log_Pos", "Exec_Source_Log_Pos"])
                 .parse()

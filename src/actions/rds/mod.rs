@@ -21,6 +21,7 @@ mod blue_green_api;
 mod classes;
 #[cfg(test)]
 mod fake;
+mod lag_check;
 mod poll;
 mod sdk;
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `rds.promote`: PromoteReadReplica, wait until the instance stands alone.
-//! A promotion cannot be undone: it has no implied rollback.
+//! `rds.promote`: check the replica has replayed everything, PromoteReadReplica,
+//! wait until the instance stands alone. A promotion cannot be undone: it has
+//! no implied rollback.
 
 use std::cell::Cell;
 
@@ -10,15 +11,25 @@ use serde::Deserialize;
 
 use super::api::RdsApi;
 use super::aws::{aws_fields, Here};
+use super::lag_check::{wait_caught_up, CloudWatchLag, LagProbe, SqlLag};
 use super::poll::{self, two_hours, waiting, yes, Check, Poll};
+use crate::actions::shared::cloudwatch::SdkMetrics;
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
 };
-use crate::duration::DurationText;
+use crate::duration::{format_duration, DurationText};
+
+fn five_minutes() -> DurationText {
+    DurationText(std::time::Duration::from_secs(300))
+}
 
 /// Polls that must see a promoted instance `available` but still naming its
 /// source before the promotion counts as done without RDS saying so.
 const SETTLE_POLLS: u32 = 3;
+
+/// How often the lag is read: CloudWatch's `ReplicaLag` has one-minute
+/// periods, the engine's own view is cheap.
+const LAG_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Parameters of `rds.promote`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -32,6 +43,17 @@ pub struct RdsPromote {
     /// Longest wait.
     #[serde(default = "two_hours")]
     pub timeout: DurationText,
+    /// Longest wait for the replica to have replayed everything before the
+    /// promotion (writes on the source must be frozen by then).
+    #[serde(default = "five_minutes")]
+    pub lag_timeout: DurationText,
+    /// Read the replica's replay from the engine itself (a `postgres://` or
+    /// `mysql://` URL of the replica) instead of CloudWatch's `ReplicaLag`.
+    #[serde(default)]
+    pub sql_url: Option<String>,
+    /// Promote without the lag check (journaled as skipped).
+    #[serde(default)]
+    pub force: bool,
     /// AWS region; by default from the standard chain.
     #[serde(default)]
     pub region: Option<String>,
@@ -54,6 +76,7 @@ impl RdsPromote {
     pub async fn run<A: RdsApi>(
         &self,
         api: &A,
+        lag: Option<&dyn LagProbe>,
         here: &Here<'_>,
     ) -> anyhow::Result<serde_json::Value> {
         let id = &self.instance;
@@ -62,6 +85,17 @@ impl RdsPromote {
         };
         let source = before.replica_source.clone();
         let called = source.is_some();
+        let mut lag_check = serde_json::Value::Null;
+        if let (Some(_), Some(probe)) = (&source, lag) {
+            let reading =
+                wait_caught_up(probe, id, self.lag_timeout.0, LAG_POLL, here.report).await?;
+            lag_check = serde_json::json!({ "source": probe.source(), "reading": reading.shown });
+        } else if source.is_some() && self.force {
+            (here.report)(Progress::Output(format!(
+                "warning: `force: true`: promoting `{id}` without checking its lag"
+            )));
+            lag_check = serde_json::json!("skipped (force)");
+        }
         match &source {
             Some(source) => {
                 api.promote(id).await.with_context(|| {
@@ -73,7 +107,9 @@ impl RdsPromote {
             ))),
         }
         if !self.wait {
-            return Ok(serde_json::json!({ "instance": id, "promoted_from": source }));
+            return Ok(
+                serde_json::json!({ "instance": id, "promoted_from": source, "lag_check": lag_check }),
+            );
         }
         let unchanged = Cell::new(0u32);
         let lingering = Cell::new(None::<String>);
@@ -108,6 +144,7 @@ impl RdsPromote {
             "instance": id,
             "promoted_from": source,
             "status": after.status,
+            "lag_check": lag_check,
         }))
     }
 }
@@ -125,8 +162,20 @@ impl Action for RdsPromote {
     }
 
     fn describe(&self) -> String {
+        let check = if self.force {
+            "without a lag check (force)".to_string()
+        } else {
+            format!(
+                "once {} shows it caught up (at most {})",
+                match &self.sql_url {
+                    Some(url) => format!("replay on {}", crate::redact::redact_urls(url)),
+                    None => "CloudWatch ReplicaLag".into(),
+                },
+                format_duration(self.lag_timeout.0)
+            )
+        };
         format!(
-            "promote RDS read replica `{}` to a standalone instance{}",
+            "promote RDS read replica `{}` to a standalone instance {check}{}",
             self.instance,
             waiting(self.wait, self.timeout)
         )
@@ -134,7 +183,19 @@ impl Action for RdsPromote {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let api = super::sdk::SdkRds::connect(&self.aws()).await?;
-        let data = self.run(&api, &Here::of(cx)).await?;
+        let data = if self.force {
+            self.run(&api, None, &Here::of(cx)).await?
+        } else if let Some(url) = &self.sql_url {
+            let probe = SqlLag { url: url.clone() };
+            self.run(&api, Some(&probe), &Here::of(cx)).await?
+        } else {
+            let metrics = SdkMetrics::connect(&self.aws()).await?;
+            let probe = CloudWatchLag {
+                metrics: &metrics,
+                instance: self.instance.clone(),
+            };
+            self.run(&api, Some(&probe), &Here::of(cx)).await?
+        };
         Ok(Applied {
             data,
             ..Applied::default()

@@ -304,7 +304,7 @@ async fn a_replica_is_created_then_promoted_until_it_stands_alone() {
     let data = replica.run(&api, &here).await.unwrap();
     assert_eq!(data["status"], "available");
     let promote: RdsPromote = params(json!({ "instance": "db1-next" }));
-    let data = promote.run(&api, &here).await.unwrap();
+    let data = promote.run(&api, None, &here).await.unwrap();
     assert_eq!(data["promoted_from"], "db1");
     assert_eq!(
         api.calls(),
@@ -319,7 +319,7 @@ async fn a_replica_is_created_then_promoted_until_it_stands_alone() {
         "{statuses:?}"
     );
     // A resumed promote sees no source and does not call again.
-    promote.run(&api, &here).await.unwrap();
+    promote.run(&api, None, &here).await.unwrap();
     assert_eq!(api.calls().len(), 2);
 }
 
@@ -332,7 +332,7 @@ async fn a_promoted_instance_still_listed_as_a_replica_counts_after_it_settles()
     let promote: RdsPromote = params(json!({ "instance": "db1-next", "timeout": "10m" }));
     with_here!(seen, here);
     let started = tokio::time::Instant::now();
-    promote.run(&api, &here).await.unwrap();
+    promote.run(&api, None, &here).await.unwrap();
     // Three polls 10 s apart: two waits.
     assert_eq!(started.elapsed().as_secs(), 20);
     assert!(seen.statuses().contains(
@@ -535,4 +535,89 @@ async fn a_failed_switchover_fails_with_rds_s_reason() {
     );
     assert_eq!(api.calls.borrow().as_slice(), ["switchover bgd-1"]);
     let _ = seen;
+}
+
+/// Lag readings in order; the last one repeats.
+struct Readings(RefCell<Vec<(bool, &'static str)>>);
+
+#[async_trait::async_trait(?Send)]
+impl super::lag_check::LagProbe for Readings {
+    async fn read(
+        &self,
+        _started: std::time::SystemTime,
+    ) -> anyhow::Result<crate::actions::shared::replica_lag::LagReading> {
+        let mut left = self.0.borrow_mut();
+        let (caught_up, shown) = if left.len() > 1 {
+            left.remove(0)
+        } else {
+            left[0]
+        };
+        Ok(crate::actions::shared::replica_lag::LagReading {
+            caught_up,
+            shown: shown.into(),
+        })
+    }
+
+    fn source(&self) -> String {
+        "test readings".into()
+    }
+}
+
+fn a_replica() -> FakeRds {
+    let mut replica = instance("db1-next", "available");
+    replica.replica_source = Some("db1".into());
+    FakeRds::default().with_instance(vec![replica])
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lagging_replica_is_not_promoted_and_the_lag_is_named() {
+    let api = a_replica();
+    let lag = Readings(RefCell::new(vec![(false, "ReplicaLag 12 s")]));
+    let promote: RdsPromote = params(json!({ "instance": "db1-next", "lag_timeout": "30s" }));
+    with_here!(seen, here);
+    let error = promote.run(&api, Some(&lag), &here).await.unwrap_err();
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("not caught up after 30s: ReplicaLag 12 s"),
+        "{text}"
+    );
+    assert!(text.contains("force: true"), "{text}");
+    assert!(api.calls().is_empty(), "promoted anyway: {:?}", api.calls());
+    let _ = seen;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_is_promoted_once_its_lag_reaches_zero() {
+    let api = a_replica();
+    let lag = Readings(RefCell::new(vec![
+        (false, "ReplicaLag 3 s"),
+        (false, "ReplicaLag 1 s"),
+        (true, "ReplicaLag 0 s"),
+    ]));
+    let promote: RdsPromote = params(json!({ "instance": "db1-next", "timeout": "1m" }));
+    with_here!(seen, here);
+    let data = promote.run(&api, Some(&lag), &here).await.unwrap();
+    assert_eq!(api.calls(), ["promote db1-next"]);
+    assert_eq!(data["lag_check"]["reading"], "ReplicaLag 0 s");
+    let statuses = seen.statuses();
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.contains("not caught up yet: ReplicaLag 3 s")),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_promotes_without_the_check_and_says_so() {
+    let api = a_replica();
+    let promote: RdsPromote =
+        params(json!({ "instance": "db1-next", "force": true, "timeout": "1m" }));
+    with_here!(seen, here);
+    let data = promote.run(&api, None, &here).await.unwrap();
+    assert_eq!(data["lag_check"], "skipped (force)");
+    assert!(seen
+        .statuses()
+        .iter()
+        .any(|s| s.contains("without checking its lag")));
 }

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod aws;
 pub mod client;
+pub mod cloudwatch;
 pub mod command_line;
 pub mod freeze;
 pub mod host;
@@ -12,6 +13,7 @@ pub mod iam;
 pub mod meter;
 pub mod on_existing;
 pub mod query;
+pub mod replica_lag;
 pub mod tables;
 pub mod tls;
 pub mod tls_error;

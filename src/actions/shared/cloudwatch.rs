@@ -1,6 +1,7 @@
-//! `Metrics`: the one CloudWatch call the guard needs — the latest value of a
-//! metric — behind a trait, so the guard's watching is tested with a fake;
-//! `SdkMetrics` is the real one over aws-sdk-cloudwatch.
+//! `Metrics`: the one CloudWatch call cutover makes — the latest value of a
+//! metric, for `cloudwatch.guard` and `rds.promote`'s lag check — behind a
+//! trait, so the watching is tested with a fake; `SdkMetrics` is the real one
+//! over aws-sdk-cloudwatch.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
