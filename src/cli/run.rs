@@ -79,7 +79,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let run_dir = state_dir.run(&run_id);
     run_dir.create()?;
     let keep = |path: std::path::PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|e| {
+        let private = crate::files::Keep::Private { mode: 0o600 };
+        crate::files::replace(&path, text.as_bytes(), private).map_err(|e| {
             CliError::new(
                 ExitCode::Internal,
                 format!("failed to keep a copy of the run's inputs: {e}"),

@@ -2,7 +2,7 @@
 //! playbook name, released by the kernel when the holder dies, so a crash never
 //! leaves a stale lock; the file says who holds it for the refusal message.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -30,15 +30,11 @@ impl PlaybookLock {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            crate::files::create_private_dir(dir).map_err(io)?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io)?;
+        // 0600 and never through a symlink: a link planted at the lock's name
+        // would otherwise make cutover truncate whatever it points to.
+        let mut file = crate::files::open_private(path).map_err(io)?;
         // SAFETY: flock on a descriptor we own.
         let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
         if !locked {

@@ -31,3 +31,123 @@ fn a_symlink_planted_at_the_maintenance_flag_is_refused_and_its_victim_untouched
         .collect();
     assert!(names.is_empty(), "{names:?}");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn state_is_private_under_umask_022_even_when_the_inputs_are_readable() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: private\nvars:\n  token: none\nsteps:\n  - id: one\n    action: shell\n    with: { run: 'true' }\n",
+    );
+    let vars = sandbox.write("vars.yaml", "token: hunter2\n");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&vars, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022 && exec '{}' run pb.yaml --vars vars.yaml",
+            crate::support::BIN
+        ))
+        .current_dir(sandbox.path())
+        .env("USER", "tester")
+        .env_remove("CUTOVER_STATE_DIR")
+        .env("CUTOVER_LOCK_DIR", sandbox.path().join("host-locks"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let state = sandbox.state_dir();
+    let run = state.join("runs").join(sandbox.last_run());
+    for dir in [
+        state.clone(),
+        state.join("runs"),
+        run.clone(),
+        state.join("locks"),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    let lock = std::fs::read_dir(state.join("locks"))
+        .unwrap()
+        .next()
+        .expect("a lock file")
+        .unwrap()
+        .path();
+    for file in [
+        run.join("journal.jsonl"),
+        run.join("playbook.yaml"),
+        run.join("vars.yaml"),
+        run.join("head"),
+        lock,
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[test]
+fn a_symlink_planted_at_the_lock_file_is_not_followed_and_its_victim_untouched() {
+    let sandbox = Sandbox::new();
+    let victim = sandbox.write("etc/shadow-like", "root:$6$precious\n");
+    sandbox.write(
+        "pb.yaml",
+        "name: victim\nsteps:\n  - id: one\n    action: shell\n    with: { run: 'touch ran' }\n",
+    );
+    std::fs::create_dir_all(sandbox.state_dir().join("locks")).unwrap();
+    std::os::unix::fs::symlink(&victim, sandbox.state_dir().join("locks/victim.lock")).unwrap();
+    let output = sandbox.run(&["run", "pb.yaml"]);
+    assert_ne!(output.code, 0, "{}", output.all());
+    assert!(output.all().contains("victim.lock"), "{}", output.all());
+    assert_eq!(sandbox.read("etc/shadow-like"), "root:$6$precious\n");
+    assert!(
+        !sandbox.path().join("ran").exists(),
+        "no step ran without the lock"
+    );
+}
+
+#[test]
+fn audit_refuses_a_state_dir_others_can_write_and_says_why() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: shared\nsteps:\n  - id: one\n    action: shell\n    with: { run: 'true' }\n",
+    );
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    let run = sandbox.last_run();
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+    let state = sandbox.state_dir();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [
+        vec!["audit", "list"],
+        vec!["audit", "verify", &run],
+        vec!["audit", "show", &run],
+    ] {
+        let output = sandbox.run(&args);
+        output.expect_code(5);
+        assert!(
+            output.stderr.contains("writable by every user")
+                && output.stderr.contains("chmod go-w"),
+            "{}",
+            output.stderr
+        );
+    }
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let run_dir = state.join("runs").join(&run);
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let output = sandbox.run(&["audit", "verify", &run]);
+    output.expect_code(5);
+    assert!(
+        output.stderr.contains("writable by its group"),
+        "{}",
+        output.stderr
+    );
+}
