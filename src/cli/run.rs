@@ -72,8 +72,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .unwrap_or_else(|| StateDir::beside(&args.playbook));
     plan.apply_history(&step_durations(&state_dir, &plan.name));
     let run_id = new_run_id();
+    // Absolute, so a resume from another directory resolves relative paths the same way.
+    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let _lock = match mode {
-        Mode::Live | Mode::Rehearsal => Some(lock(&state_dir, &plan, &run_id, &operator)?),
+        Mode::Live | Mode::Rehearsal => Some(lock(&state_dir, &plan, &path, &run_id, &operator)?),
         Mode::DryRun => None,
     };
     let run_dir = state_dir.run(&run_id);
@@ -105,8 +107,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .clone()
             .filter(|_| args.exec.override_window),
     };
-    // Absolute, so a resume from another directory resolves relative paths the same way.
-    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let start = Start::Run {
         path: path.display().to_string(),
     };

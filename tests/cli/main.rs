@@ -4,6 +4,7 @@
 mod support;
 
 mod attacks;
+mod attacks_locks;
 mod audit;
 mod certs;
 mod corpus;

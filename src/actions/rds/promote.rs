@@ -124,6 +124,13 @@ impl Action for RdsPromote {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         format!(
             "promote RDS read replica `{}` to a standalone instance{}",

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod aws;
 pub mod client;
 pub mod command_line;
+pub mod endpoint;
 pub mod freeze;
 pub mod host;
 pub mod iam;
