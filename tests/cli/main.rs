@@ -5,6 +5,7 @@ mod support;
 
 mod attacks;
 mod attacks_locks;
+mod attacks_secrets;
 mod audit;
 mod certs;
 mod corpus;
