@@ -402,6 +402,35 @@ fn step_rows(records: &[Record]) -> Vec<(String, String, String, u32, String)> {
 fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
     let run = find_run(state_dir, run_id)?;
     let verification = journal::verify(&run.journal())?;
+    if verification.problem.is_none() {
+        // The stored copy of the playbook must be the one that ran.
+        let recorded = journal::read(&run.journal())
+            .ok()
+            .and_then(|records| journal::replay(&records).ok())
+            .map(|state| state.sha256);
+        let copy = std::fs::read(run.playbook()).ok().map(|bytes| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        });
+        if let (Some(recorded), Some(copy)) = (&recorded, &copy) {
+            if recorded != copy {
+                eprintln!(
+                    "error: run {}: the stored playbook {} does not match the sha256 the journal recorded ({recorded}, file has {copy})",
+                    run.id,
+                    run.playbook().display()
+                );
+                return Ok(ExitCode::Internal);
+            }
+        }
+        if recorded.is_some() && copy.is_none() {
+            eprintln!(
+                "error: run {}: the stored playbook {} is missing",
+                run.id,
+                run.playbook().display()
+            );
+            return Ok(ExitCode::Internal);
+        }
+    }
     match verification.problem {
         None => {
             println!(

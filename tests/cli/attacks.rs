@@ -151,3 +151,80 @@ fn audit_refuses_a_state_dir_others_can_write_and_says_why() {
         output.stderr
     );
 }
+
+#[test]
+fn a_rewritten_journal_that_grew_past_its_head_or_an_edited_playbook_copy_fails_verify() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: forged\nsteps:\n  - id: one\n    action: shell\n    with: { run: 'true' }\n  - id: two\n    action: shell\n    with: { run: 'true' }\n",
+    );
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    let run = sandbox.last_run();
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+    let path = sandbox.journal_path(&run);
+    let original = std::fs::read_to_string(&path).unwrap();
+
+    // The forger rewrites line 1 (the operator) and recomputes every hash, then
+    // adds a line, so the head's line count no longer equals the journal's.
+    let mut prev = "0".repeat(64);
+    let mut forged = String::new();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    lines[0] = lines[0].replace("\"operator\":\"tester\"", "\"operator\":\"mallory\"");
+    lines.push(lines.last().unwrap().clone());
+    for (index, line) in lines.iter().enumerate() {
+        let body = format!("{}}}", &line[..line.len() - 75]);
+        let body = body.replacen(
+            &format!("\"seq\":{}", original.lines().count().min(index + 1)),
+            &format!("\"seq\":{}", index + 1),
+            1,
+        );
+        let hash = {
+            use std::io::Write;
+            let mut child = std::process::Command::new("sha256sum")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{prev}{body}").as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8(out.stdout).unwrap()[..64].to_string()
+        };
+        forged.push_str(&format!(
+            "{},\"hash\":\"{hash}\"}}\n",
+            &body[..body.len() - 1]
+        ));
+        prev = hash;
+    }
+    assert!(forged.contains("mallory"));
+    std::fs::write(&path, &forged).unwrap();
+    let output = sandbox.run(&["audit", "verify", &run]);
+    output.expect_code(1);
+    assert!(
+        output.stderr.contains("does not match the recorded head"),
+        "{}",
+        output.stderr
+    );
+
+    // The journal restored, the stored playbook copy edited: refused too.
+    std::fs::write(&path, &original).unwrap();
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+    let copy = sandbox
+        .state_dir()
+        .join("runs")
+        .join(&run)
+        .join("playbook.yaml");
+    std::fs::write(&copy, "name: forged\nsteps: []\n").unwrap();
+    let output = sandbox.run(&["audit", "verify", &run]);
+    output.expect_code(1);
+    assert!(
+        output.stderr.contains("does not match the sha256"),
+        "{}",
+        output.stderr
+    );
+}
