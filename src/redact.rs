@@ -455,6 +455,32 @@ fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// Control characters (ESC and the rest of C0 but tab and newline, DEL, C1)
+/// shown escaped (`\x1b`, `\u{9b}`), so text from a step or an operator
+/// cannot move the cursor, rewrite a line or retitle the terminal.
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_control(c) {
+            if (c as u32) < 0x80 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

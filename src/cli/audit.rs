@@ -53,6 +53,11 @@ fn trusted(dirs: &[&std::path::Path]) -> Result<(), CliError> {
 
 /// A run by id or unique prefix, from a state directory only its owner can write.
 fn find_run(state_dir: &StateDir, run_id: &str) -> Result<journal::RunDir, CliError> {
+    if run_id.trim().is_empty() {
+        // An empty prefix would match every run, and pick the only one.
+        return Err(CliError::new(ExitCode::Usage, "the run id is empty")
+            .hint("`cutover audit list` lists the runs"));
+    }
     trusted(&[state_dir.root(), &state_dir.runs()])?;
     let run = state_dir
         .find_run(run_id)
@@ -327,7 +332,8 @@ fn show(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
             row.0, row.1, row.2, row.3, row.4
         );
     }
-    print!("{out}");
+    // Step output and operator text are shown, never replayed to the terminal.
+    print!("{}", crate::redact::escape_controls(&out));
     Ok(ExitCode::Done)
 }
 

@@ -233,7 +233,7 @@ pub fn execute(
 }
 
 fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> ExitCode {
-    let message = plan.redactor.redact(&finish.message);
+    let message = crate::redact::escape_controls(&plan.redactor.redact(&finish.message));
     match finish.outcome {
         Outcome::Done => eprintln!("run {run_id}: done: {message}"),
         Outcome::RolledBack => {

@@ -123,15 +123,19 @@ impl<'a> Recorder<'a> {
 
     pub fn progress(&self, step: &str, progress: Progress) {
         let progress = match progress {
-            Progress::Output(line) => Progress::Output(self.plan.redactor.redact(&line)),
-            Progress::Status(text) => Progress::Status(self.plan.redactor.redact(&text)),
+            Progress::Output(line) => Progress::Output(crate::redact::escape_controls(
+                &self.plan.redactor.redact(&line),
+            )),
+            Progress::Status(text) => Progress::Status(crate::redact::escape_controls(
+                &self.plan.redactor.redact(&text),
+            )),
             other => other,
         };
         self.inner.borrow_mut().observer.progress(step, &progress);
     }
 
     pub fn notice(&self, text: &str) {
-        let text = self.plan.redactor.redact(text);
+        let text = crate::redact::escape_controls(&self.plan.redactor.redact(text));
         self.inner.borrow_mut().observer.notice(&text);
     }
 

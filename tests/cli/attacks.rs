@@ -228,3 +228,57 @@ fn a_rewritten_journal_that_grew_past_its_head_or_an_edited_playbook_copy_fails_
         output.stderr
     );
 }
+
+#[test]
+fn html_headings_and_escape_sequences_from_operators_and_steps_are_shown_inert() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: inject\nsteps:\n  - id: loud\n    action: shell\n    with: { run: \"printf 'ok \\\\033]0;owned\\\\007 \\\\033[2Jcleared\\\\n'; printf '\\\\302\\\\233 c1\\\\n'; exit 3\" }\n",
+    );
+    let operator = "eve\n# Approved by the CISO <script>alert(1)</script>";
+    let output = sandbox.run(&["run", "pb.yaml", "--operator", operator]);
+    output.expect_code(3);
+    for shown in [&output.stdout, &output.stderr] {
+        assert!(
+            !shown.contains('\u{1b}'),
+            "raw ESC in run output: {shown:?}"
+        );
+        assert!(
+            !shown.contains('\u{9b}'),
+            "raw CSI in run output: {shown:?}"
+        );
+    }
+    assert!(output.all().contains("\\x1b]0;owned"), "{}", output.all());
+    let run = sandbox.last_run();
+    let show = sandbox.run(&["audit", "show", &run]);
+    show.expect_code(0);
+    assert!(
+        !show.stdout.contains('\u{1b}') && !show.stdout.contains('\u{7}'),
+        "{:?}",
+        show.stdout
+    );
+    let report = sandbox.run(&[
+        "audit", "report", &run, "--format", "markdown", "--out", "-",
+    ]);
+    report.expect_code(0);
+    assert!(!report.stdout.contains("<script>"), "{}", report.stdout);
+    assert!(
+        !report.stdout.lines().any(|l| l.starts_with("# Approved")),
+        "a forged heading:\n{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("&lt;script&gt;"),
+        "{}",
+        report.stdout
+    );
+    // An empty run id matches no run (it used to match the only one).
+    let empty = sandbox.run(&["audit", "show", ""]);
+    empty.expect_code(2);
+    assert!(
+        empty.stderr.contains("the run id is empty"),
+        "{}",
+        empty.stderr
+    );
+}
