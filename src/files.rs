@@ -128,6 +128,92 @@ pub fn remove(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Creates `dir` and any missing parents as 0700 (the umask cannot loosen
+/// it), and makes `dir` itself 0700 if it was already there and is ours:
+/// cutover's private state (journals, copies of the inputs, locks).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link, not a directory",
+            dir.display()
+        )));
+    }
+    // SAFETY: geteuid has no preconditions.
+    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Why a directory holding cutover's state cannot be trusted: writable by
+/// others than its owner (who could then replace a journal or plant a
+/// symlink), or owned by someone other than this user or root. `None` when it
+/// is fine or absent.
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    let meta = std::fs::metadata(dir).ok()?;
+    let mode = meta.mode();
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if mode & 0o022 != 0 {
+        let who = if mode & 0o002 != 0 {
+            "every user"
+        } else {
+            "its group"
+        };
+        return Some(format!(
+            "{} is writable by {who} (mode {:o}): anyone there could rewrite a journal or plant a link (hint: `chmod go-w {}`)",
+            dir.display(),
+            mode & 0o7777,
+            dir.display()
+        ));
+    }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Some(format!(
+            "{} belongs to uid {}, not to this user (uid {me}) or root: its owner could rewrite what it holds",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    None
+}
+
+/// Opens (creating it 0600 if needed) a file of cutover's private state for
+/// reading and writing, never through a symlink.
+pub fn open_private(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid has no preconditions.
+    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
+/// Creates a new private file (0600, whatever the umask): fails if anything,
+/// a symlink included, is already at `path`.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -26,6 +26,15 @@ pub trait Action: std::fmt::Debug {
     /// One imperative line, used by `plan`, the progress display and the journal.
     fn describe(&self) -> String;
 
+    /// What the step drives, as lock keys (`actions::shared::endpoint`): a
+    /// database, a proxy's admin socket, a file, an AWS resource. The run
+    /// holds a host-wide lock on each, so a second cutover aimed at the same
+    /// database (through a copy of the playbook, a symlink, another state
+    /// directory) is refused. None by default.
+    fn endpoints(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Read-only checks before `apply`; a failure here changed nothing, so the
     /// failed step itself needs no undo. Most actions check as they connect:
     /// a separate preflight would open every connection twice.

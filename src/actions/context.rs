@@ -62,6 +62,9 @@ pub struct StepContext<'a> {
     /// What this step's earlier attempts noted and its last success
     /// returned (an object, empty when nothing was): what an undo undoes.
     pub memory: &'a serde_json::Map<String, serde_json::Value>,
+    /// The run's secrets: output is masked with it before it is split or cut
+    /// (the engine masks again whatever is reported).
+    pub redactor: &'a crate::redact::Redactor,
 }
 
 impl StepContext<'_> {

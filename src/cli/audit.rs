@@ -38,6 +38,34 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     }
 }
 
+/// Refuses (exit 5) a state directory, its `runs/` or a run's directory that
+/// others can write to: whoever can write there could have rewritten what
+/// `audit` would read and vouch for.
+fn trusted(dirs: &[&std::path::Path]) -> Result<(), CliError> {
+    match dirs.iter().find_map(|dir| crate::files::untrusted_dir(dir)) {
+        Some(why) => Err(CliError::new(
+            ExitCode::Refused,
+            format!("refusing to read an untrusted state directory: {why}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A run by id or unique prefix, from a state directory only its owner can write.
+fn find_run(state_dir: &StateDir, run_id: &str) -> Result<journal::RunDir, CliError> {
+    if run_id.trim().is_empty() {
+        // An empty prefix would match every run, and pick the only one.
+        return Err(CliError::new(ExitCode::Usage, "the run id is empty")
+            .hint("`cutover audit list` lists the runs"));
+    }
+    trusted(&[state_dir.root(), &state_dir.runs()])?;
+    let run = state_dir
+        .find_run(run_id)
+        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    trusted(&[&run.path])?;
+    Ok(run)
+}
+
 /// `audit list` filters.
 struct Filter {
     playbook: Option<String>,
@@ -104,9 +132,7 @@ fn report(
     format: ReportFormat,
     out: Option<std::path::PathBuf>,
 ) -> Result<ExitCode, CliError> {
-    let run = state_dir
-        .find_run(run_id)
-        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    let run = find_run(state_dir, run_id)?;
     let records = journal::read(&run.journal())?;
     let summary = RunSummary::from_records(&records);
     let chain = chain_verdict(&run);
@@ -131,9 +157,7 @@ fn report(
 
 fn diff(state_dir: &StateDir, a: &str, b: &str) -> Result<ExitCode, CliError> {
     let load = |id: &str| -> Result<RunSummary, CliError> {
-        let run = state_dir
-            .find_run(id)
-            .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+        let run = find_run(state_dir, id)?;
         Ok(RunSummary::from_records(&journal::read(&run.journal())?))
     };
     let (left, right) = (load(a)?, load(b)?);
@@ -227,6 +251,10 @@ fn elapsed_ms(from: &str, to: &str) -> Option<u64> {
 }
 
 fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<ExitCode, CliError> {
+    trusted(&[state_dir.root(), &state_dir.runs()])?;
+    for id in state_dir.run_ids() {
+        trusted(&[&state_dir.run(&id).path])?;
+    }
     let summaries: Vec<Summary> = state_dir
         .run_ids()
         .iter()
@@ -273,9 +301,7 @@ fn list(state_dir: &StateDir, output: Output, filter: &Filter) -> Result<ExitCod
 }
 
 fn show(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
-    let run = state_dir
-        .find_run(run_id)
-        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    let run = find_run(state_dir, run_id)?;
     let records = journal::read(&run.journal())?;
     let summary = summarize(&run.id, &records);
     let mut out = String::new();
@@ -306,7 +332,8 @@ fn show(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
             row.0, row.1, row.2, row.3, row.4
         );
     }
-    print!("{out}");
+    // Step output and operator text are shown, never replayed to the terminal.
+    print!("{}", crate::redact::escape_controls(&out));
     Ok(ExitCode::Done)
 }
 
@@ -379,10 +406,37 @@ fn step_rows(records: &[Record]) -> Vec<(String, String, String, u32, String)> {
 }
 
 fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
-    let run = state_dir
-        .find_run(run_id)
-        .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
+    let run = find_run(state_dir, run_id)?;
     let verification = journal::verify(&run.journal())?;
+    if verification.problem.is_none() {
+        // The stored copy of the playbook must be the one that ran.
+        let recorded = journal::read(&run.journal())
+            .ok()
+            .and_then(|records| journal::replay(&records).ok())
+            .map(|state| state.sha256);
+        let copy = std::fs::read(run.playbook()).ok().map(|bytes| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        });
+        if let (Some(recorded), Some(copy)) = (&recorded, &copy) {
+            if recorded != copy {
+                eprintln!(
+                    "error: run {}: the stored playbook {} does not match the sha256 the journal recorded ({recorded}, file has {copy})",
+                    run.id,
+                    run.playbook().display()
+                );
+                return Ok(ExitCode::Internal);
+            }
+        }
+        if recorded.is_some() && copy.is_none() {
+            eprintln!(
+                "error: run {}: the stored playbook {} is missing",
+                run.id,
+                run.playbook().display()
+            );
+            return Ok(ExitCode::Internal);
+        }
+    }
     match verification.problem {
         None => {
             println!(

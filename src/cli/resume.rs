@@ -246,7 +246,8 @@ fn lock_for(
 ) -> Result<Option<crate::engine::PlaybookLock>, CliError> {
     match state.mode {
         Mode::Live | Mode::Rehearsal => {
-            lock(&state_dir(exec), plan, &state.run_id, &operator(exec)).map(Some)
+            let path = std::path::Path::new(&state.path);
+            lock(&state_dir(exec), plan, path, &state.run_id, &operator(exec)).map(Some)
         }
         Mode::DryRun => Ok(None),
     }

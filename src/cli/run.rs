@@ -72,14 +72,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .unwrap_or_else(|| StateDir::beside(&args.playbook));
     plan.apply_history(&step_durations(&state_dir, &plan.name));
     let run_id = new_run_id();
+    // Absolute, so a resume from another directory resolves relative paths the same way.
+    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let _lock = match mode {
-        Mode::Live | Mode::Rehearsal => Some(lock(&state_dir, &plan, &run_id, &operator)?),
+        Mode::Live | Mode::Rehearsal => Some(lock(&state_dir, &plan, &path, &run_id, &operator)?),
         Mode::DryRun => None,
     };
     let run_dir = state_dir.run(&run_id);
     run_dir.create()?;
     let keep = |path: std::path::PathBuf, text: &str| {
-        std::fs::write(path, text).map_err(|e| {
+        let private = crate::files::Keep::Private { mode: 0o600 };
+        crate::files::replace(&path, text.as_bytes(), private).map_err(|e| {
             CliError::new(
                 ExitCode::Internal,
                 format!("failed to keep a copy of the run's inputs: {e}"),
@@ -104,8 +107,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .clone()
             .filter(|_| args.exec.override_window),
     };
-    // Absolute, so a resume from another directory resolves relative paths the same way.
-    let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let start = Start::Run {
         path: path.display().to_string(),
     };

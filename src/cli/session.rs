@@ -95,10 +95,14 @@ pub fn check_approvals(
     ))
 }
 
-/// Takes the playbook's lock, or refuses (`ExitCode::Refused`) saying who holds it.
+/// Takes the playbook's lock in its state directory, then the host-wide
+/// locks on its canonical path (`playbook_path`) and on every endpoint its
+/// steps, rollbacks and checks drive; or refuses (`ExitCode::Refused`) saying
+/// who holds the one it could not take.
 pub fn lock(
     state_dir: &crate::journal::StateDir,
     plan: &Plan,
+    playbook_path: &std::path::Path,
     run_id: &str,
     operator: &str,
 ) -> Result<PlaybookLock, CliError> {
@@ -109,11 +113,61 @@ pub fn lock(
         "host": host(),
         "since": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
     });
-    PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder).map_err(|error| match error {
-        crate::engine::LockError::Held { .. } => CliError::new(ExitCode::Refused, error.to_string())
-            .hint("wait for that run to finish; the lock is released by itself when its process exits"),
+    let refusal = |error: crate::engine::LockError| {
+        match error {
+        crate::engine::LockError::Held { .. } | crate::engine::LockError::EndpointHeld { .. } => {
+            CliError::new(ExitCode::Refused, plan.redactor.redact(&error.to_string()))
+                .hint("wait for that run to finish; the lock is released by itself when its process exits")
+        }
+        crate::engine::LockError::Untrusted(_) => {
+            CliError::new(ExitCode::Refused, error.to_string())
+        }
         other => CliError::new(ExitCode::Internal, other.to_string()),
-    })
+    }
+    };
+    let mut keys = vec![format!("playbook:{}", canonical(playbook_path).display())];
+    keys.extend(endpoints(plan));
+    PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder)
+        .and_then(|lock| lock.with_endpoints(&crate::engine::host_lock_dir(), &keys, &holder))
+        .map_err(refusal)
+}
+
+/// Every endpoint a plan's steps, rollbacks and checklist checks drive, files
+/// resolved against the playbook's directory and canonicalized.
+fn endpoints(plan: &Plan) -> Vec<String> {
+    let calls = plan
+        .steps()
+        .flat_map(|step| std::iter::once(&step.call).chain(step.rollback.as_ref()))
+        .chain(
+            plan.checklist
+                .iter()
+                .filter_map(|check| check.verify.as_ref()),
+        );
+    calls
+        .flat_map(|call| call.action.endpoints())
+        .map(|key| match key.strip_prefix("file:") {
+            Some(path) => format!("file:{}", canonical(&plan.base_dir.join(path)).display()),
+            None => key,
+        })
+        .collect()
+}
+
+/// The path with every symlink resolved; for a file not there yet, its
+/// directory's canonical path and its name.
+fn canonical(path: &std::path::Path) -> std::path::PathBuf {
+    if let Ok(path) = std::fs::canonicalize(path) {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        })
+        .map(|dir| dir.join(name))
+        .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// What to do with the runner.
@@ -179,7 +233,7 @@ pub fn execute(
 }
 
 fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> ExitCode {
-    let message = plan.redactor.redact(&finish.message);
+    let message = crate::redact::escape_controls(&plan.redactor.redact(&finish.message));
     match finish.outcome {
         Outcome::Done => eprintln!("run {run_id}: done: {message}"),
         Outcome::RolledBack => {

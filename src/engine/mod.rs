@@ -21,7 +21,7 @@ mod stop;
 mod tests;
 
 pub use clock::Clock;
-pub use lock::{LockError, PlaybookLock};
+pub use lock::{host_lock_dir, LockError, PlaybookLock};
 pub use options::{Decision, RunOptions};
 pub use recorder::Journal;
 pub use resume::{resume_blocker, rollback_targets};

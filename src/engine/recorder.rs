@@ -86,7 +86,7 @@ impl<'a> Recorder<'a> {
 
     /// Journals an event (redacted, fsynced), folds it into the state, then shows it.
     pub fn emit(&self, event: Event) -> anyhow::Result<()> {
-        let event = self.redact(event);
+        let event = self.redact(event)?;
         let mut inner = self.inner.borrow_mut();
         let record = inner.writer.append(event)?;
         match &mut inner.state {
@@ -109,24 +109,33 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
-    /// Every string of an event goes through the redactor before it is written.
-    fn redact(&self, event: Event) -> Event {
-        let mut value = serde_json::to_value(&event).expect("events serialize");
-        self.plan.redactor.redact_json(&mut value);
-        serde_json::from_value(value).unwrap_or(event)
+    /// Every string of an event goes through the redactor before it is
+    /// written; an event that cannot be masked is an error of the run, never
+    /// written in clear.
+    fn redact(&self, event: Event) -> anyhow::Result<Event> {
+        self.plan.redactor.redact_typed(&event).map_err(|error| {
+            anyhow::anyhow!(
+                "failed to journal a `{}` event: {error}",
+                event_name(&event)
+            )
+        })
     }
 
     pub fn progress(&self, step: &str, progress: Progress) {
         let progress = match progress {
-            Progress::Output(line) => Progress::Output(self.plan.redactor.redact(&line)),
-            Progress::Status(text) => Progress::Status(self.plan.redactor.redact(&text)),
+            Progress::Output(line) => Progress::Output(crate::redact::escape_controls(
+                &self.plan.redactor.redact(&line),
+            )),
+            Progress::Status(text) => Progress::Status(crate::redact::escape_controls(
+                &self.plan.redactor.redact(&text),
+            )),
             other => other,
         };
         self.inner.borrow_mut().observer.progress(step, &progress);
     }
 
     pub fn notice(&self, text: &str) {
-        let text = self.plan.redactor.redact(text);
+        let text = crate::redact::escape_controls(&self.plan.redactor.redact(text));
         self.inner.borrow_mut().observer.notice(&text);
     }
 
@@ -192,4 +201,12 @@ impl<'a> Recorder<'a> {
             .write_head(&self.run_dir.head())
             .context("failed to record the journal head")
     }
+}
+
+/// The event's name as the journal writes it (no data: it may hold a secret).
+fn event_name(event: &Event) -> String {
+    serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }

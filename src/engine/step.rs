@@ -201,6 +201,7 @@ impl Executor<'_, '_> {
             spawned: &spawned,
             noted: &noted,
             memory: &memory,
+            redactor: &self.plan.redactor,
         };
         let apply_began = Cell::new(false);
         let work = async {

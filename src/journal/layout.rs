@@ -137,8 +137,9 @@ impl RunDir {
         self.path.join("head")
     }
 
+    /// Creates the run's directory, and any missing parent, private (0700).
     pub fn create(&self) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.path)
+        crate::files::create_private_dir(&self.path)
             .with_context(|| format!("failed to create {}", self.path.display()))
     }
 }

@@ -48,6 +48,19 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
 pub fn verify(path: &Path) -> anyhow::Result<Verification> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read journal {}", path.display()))?;
+    // The head: the seq and hash of the last line at the latest stop. More
+    // lines may follow it (a run killed after it), never fewer, and the line
+    // it names must still carry its hash.
+    let head = std::fs::read_to_string(path.with_file_name("head")).ok();
+    let (head_seq, head_hash) = match &head {
+        Some(text) => {
+            let mut parts = text.split_whitespace();
+            let seq: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            (seq, parts.next().unwrap_or("").to_string())
+        }
+        None => (0, String::new()),
+    };
+    let mut hash_at_head = None;
     let mut prev_hash = GENESIS.to_string();
     let mut lines = 0;
     let fail = |lines: usize, line: usize, reason: String| {
@@ -89,19 +102,20 @@ pub fn verify(path: &Path) -> anyhow::Result<Verification> {
         }
         prev_hash = recorded.to_string();
         lines = number;
+        if number == head_seq {
+            hash_at_head = Some(prev_hash.clone());
+        }
     }
-    if let Ok(head) = std::fs::read_to_string(path.with_file_name("head")) {
-        let mut parts = head.split_whitespace();
-        let seq: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let hash = parts.next().unwrap_or("");
+    if head.is_some() {
+        let seq = head_seq;
         if seq > lines {
             return fail(lines, lines + 1, format!("the journal ends at line {lines} but its head records {seq} lines: lines were removed from the end"));
         }
-        if seq == lines && seq > 0 && hash != prev_hash {
+        if seq > 0 && hash_at_head.as_deref() != Some(head_hash.as_str()) {
             return fail(
                 lines,
-                lines,
-                "the last line does not match the recorded head".into(),
+                seq,
+                format!("line {seq} does not match the recorded head: the journal was rewritten from there or before"),
             );
         }
     }

@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -20,10 +21,7 @@ pub struct Writer {
 impl Writer {
     /// Starts a new journal; refuses to overwrite one.
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(path)
+        let file = crate::files::create_private(path)
             .with_context(|| format!("failed to create journal {}", path.display()))?;
         sync_dir(path);
         Ok(Self {
@@ -59,8 +57,12 @@ impl Writer {
         }
         if let Some(partial) = partial {
             let aside = path.with_extension("jsonl.partial");
-            std::fs::write(&aside, partial)
-                .with_context(|| format!("failed to write {}", aside.display()))?;
+            crate::files::replace(
+                &aside,
+                partial.as_bytes(),
+                crate::files::Keep::Private { mode: 0o600 },
+            )
+            .with_context(|| format!("failed to write {}", aside.display()))?;
             let file = OpenOptions::new().write(true).open(path)?;
             file.set_len(whole.len() as u64)?;
             file.sync_all()?;
@@ -74,7 +76,10 @@ impl Writer {
             }
             None => (0, GENESIS.to_string()),
         };
-        let file = OpenOptions::new().append(true).open(path)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -128,10 +133,11 @@ impl Writer {
     /// Records where the chain ends, so `audit verify` can tell a journal cut
     /// short after the fact from one that simply stopped.
     pub fn write_head(&self, head_path: &Path) -> anyhow::Result<()> {
-        let tmp = head_path.with_extension("tmp");
-        std::fs::write(&tmp, format!("{} {}\n", self.seq, self.prev_hash))?;
-        File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, head_path)?;
+        crate::files::replace(
+            head_path,
+            format!("{} {}\n", self.seq, self.prev_hash).as_bytes(),
+            crate::files::Keep::Private { mode: 0o600 },
+        )?;
         Ok(())
     }
 }

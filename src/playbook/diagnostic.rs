@@ -61,7 +61,8 @@ impl Diagnostic {
         if let Some(line) = source.line(self.span.line) {
             let gutter = self.span.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let shown = crate::redact::redact_urls(&truncate_line(line));
+            // Masked before the cut: a password cut in half would not be recognised.
+            let shown = truncate_line(&crate::redact::redact_urls(line));
             let caret_col = self.span.col.saturating_sub(1).min(shown.chars().count());
             let caret_len = self
                 .span

@@ -9,9 +9,31 @@ fn ms(value: u64) -> String {
     format_duration(std::time::Duration::from_millis(value))
 }
 
-/// A Markdown table cell: no pipes or line breaks inside.
+/// A Markdown table cell: no pipes or line breaks inside, no HTML.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    inline(text).replace('|', "\\|")
+}
+
+/// Text from the journal (an operator's name or reason, an error) as inline
+/// Markdown that stays inline and literal: HTML escaped, line breaks as
+/// spaces (no forged heading), Markdown's punctuation backslashed, control
+/// characters escaped.
+fn inline(text: &str) -> String {
+    let text = crate::redact::escape_controls(&text.replace(['\n', '\r'], " "));
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The facts every report opens with, shared with the HTML report.
@@ -51,30 +73,41 @@ pub fn markdown(summary: &RunSummary, chain: &str) -> String {
         let _ = writeln!(out, "| {label} | {} |", cell(&value));
     }
     if !summary.message.is_empty() {
-        let _ = writeln!(out, "\n> {}", summary.message.replace('\n', "\n> "));
+        let quoted: Vec<String> = summary.message.lines().map(inline).collect();
+        let _ = writeln!(out, "\n> {}", quoted.join("\n> "));
     }
     let _ = writeln!(out, "\n## Window\n");
     if summary.window.is_empty() {
         let _ = writeln!(out, "No window in the playbook.");
     }
     for line in &summary.window {
-        let _ = writeln!(out, "- {line}");
+        let _ = writeln!(out, "- {}", inline(line));
     }
     for (operator, reason) in &summary.overrides {
-        let _ = writeln!(out, "- **Overridden** by {operator}: {reason}");
+        let _ = writeln!(
+            out,
+            "- **Overridden** by {}: {}",
+            inline(operator),
+            inline(reason)
+        );
     }
     let _ = writeln!(out, "\n## Checklist\n");
     if summary.checklist.is_empty() && summary.verifies.is_empty() {
         let _ = writeln!(out, "No checklist confirmed.");
     }
     for (item, operator, how) in &summary.checklist {
-        let _ = writeln!(out, "- `{item}` confirmed by {operator} ({how})");
+        let _ = writeln!(
+            out,
+            "- `{item}` confirmed by {} ({})",
+            inline(operator),
+            inline(how)
+        );
     }
     for (item, ok, error) in &summary.verifies {
         let verdict = if *ok {
             "passed".to_string()
         } else {
-            format!("**failed**: {}", error.as_deref().unwrap_or(""))
+            format!("**failed**: {}", inline(error.as_deref().unwrap_or("")))
         };
         let _ = writeln!(out, "- `{item}` verify {verdict}");
     }
@@ -117,7 +150,7 @@ pub fn markdown(summary: &RunSummary, chain: &str) -> String {
         let _ = writeln!(out, "{row}");
     }
     for (ts, operator, command) in &summary.resumes {
-        let _ = writeln!(out, "\n`{command}` by {operator} at {ts}.");
+        let _ = writeln!(out, "\n`{command}` by {} at {ts}.", inline(operator));
     }
     out
 }

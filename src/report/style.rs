@@ -11,8 +11,13 @@ fn ms(duration_ms: u64) -> String {
     format_duration(std::time::Duration::from_millis(duration_ms))
 }
 
-/// A human sentence for a record, or None for records not worth a line.
+/// A human sentence for a record, or None for records not worth a line;
+/// control characters from step output or operator text shown escaped.
 pub fn describe_record(record: &Record) -> Option<String> {
+    sentence(record).map(|line| crate::redact::escape_controls(&line))
+}
+
+fn sentence(record: &Record) -> Option<String> {
     Some(match &record.event {
         Event::RunStarted {
             run_id,

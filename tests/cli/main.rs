@@ -4,6 +4,8 @@
 mod support;
 
 mod attacks;
+mod attacks_locks;
+mod attacks_secrets;
 mod audit;
 mod certs;
 mod corpus;

@@ -70,6 +70,8 @@ impl Sandbox {
             .current_dir(self.dir.path())
             .env("USER", "tester")
             .env_remove("CUTOVER_STATE_DIR")
+            // Endpoint locks are host-wide: each sandbox gets its own host.
+            .env("CUTOVER_LOCK_DIR", self.dir.path().join(".host-locks"))
             .stdin(Stdio::null());
         command
     }

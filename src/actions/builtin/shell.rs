@@ -140,13 +140,7 @@ async fn pump_lines(
     cx: &StepContext<'_>,
     tail: &std::cell::RefCell<VecDeque<String>>,
 ) {
-    let emit = |line: &[u8], cut: bool| {
-        let mut text = String::from_utf8_lossy(line)
-            .trim_end_matches('\r')
-            .to_string();
-        if cut {
-            text.push_str(" …");
-        }
+    let emit = |text: String| {
         cx.report(Progress::Output(text.clone()));
         let mut tail = tail.borrow_mut();
         if tail.len() == TAIL_LINES {
@@ -154,31 +148,19 @@ async fn pump_lines(
         }
         tail.push_back(text);
     };
-    // Read in chunks and cap each line, so a command printing megabytes without a
-    // newline cannot grow memory.
+    // Masked before it is split into lines or cut (a PEM key spans lines, a
+    // long secret outlives the cut); the masker caps what it holds, so a
+    // command printing megabytes without a newline cannot grow memory.
+    let mut masker = crate::redact::LineMasker::new(cx.redactor, MAX_LINE);
     let mut chunk = [0u8; 8192];
-    let mut line: Vec<u8> = Vec::new();
-    let mut cut = false;
     loop {
         let read = match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for &byte in &chunk[..read] {
-            if byte == b'\n' {
-                emit(&line, cut);
-                line.clear();
-                cut = false;
-            } else if line.len() < MAX_LINE {
-                line.push(byte);
-            } else {
-                cut = true;
-            }
-        }
+        masker.push(&chunk[..read]).into_iter().for_each(emit);
     }
-    if !line.is_empty() {
-        emit(&line, cut);
-    }
+    masker.finish().into_iter().for_each(emit);
 }
 
 /// A program's absolute path, looked up in PATH once: every step saves the

@@ -225,6 +225,16 @@ impl Action for HaproxySwap {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        let mut keys = vec![crate::actions::shared::endpoint::socket(&self.socket)];
+        keys.extend(
+            self.config
+                .as_deref()
+                .map(crate::actions::shared::endpoint::file),
+        );
+        keys
+    }
+
     fn describe(&self) -> String {
         let config = match &self.config {
             Some(path) => format!(", and in {}", path.display()),

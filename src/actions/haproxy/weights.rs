@@ -58,6 +58,10 @@ impl Action for HaproxyWeights {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::socket(&self.socket)]
+    }
+
     fn describe(&self) -> String {
         if self.stages == [0] {
             return format!(

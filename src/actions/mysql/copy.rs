@@ -463,6 +463,13 @@ impl Action for Copy {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         let scope = self.tables.describe();
         format!(

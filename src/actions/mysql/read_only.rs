@@ -30,6 +30,10 @@ impl Action for ReadOnly {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.params.url)]
+    }
+
     fn describe(&self) -> String {
         let label = Endpoint::parse(&self.params.url)
             .map(|e| e.label().to_string())

@@ -61,6 +61,10 @@ impl Action for Restore {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.url)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "restore {} into {} (mariadb client{})",

@@ -47,6 +47,10 @@ impl Action for Snapshot {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.url)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "archive {} into {} (mariadb-dump, one consistent snapshot)",

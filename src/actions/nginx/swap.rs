@@ -108,6 +108,10 @@ impl Action for NginxSwap {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::file(&self.upstream_file)]
+    }
+
     fn describe(&self) -> String {
         if self.restore {
             format!(

@@ -49,6 +49,10 @@ impl Action for Pause {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.admin)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "pause PgBouncer database `{}` (wait at most {} for transactions under way)",

@@ -33,6 +33,10 @@ impl Action for Resume {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.admin)]
+    }
+
     fn describe(&self) -> String {
         format!("resume PgBouncer database `{}`", self.database)
     }

@@ -226,6 +226,13 @@ impl Action for Switch {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.admin),
+            crate::actions::shared::endpoint::file(&self.config),
+        ]
+    }
+
     fn describe(&self) -> String {
         if self.restore {
             format!(

@@ -42,6 +42,13 @@ impl Action for DropReplication {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         format!(
             "drop subscription `{}` on {} and publication `{}` on {}",

@@ -43,6 +43,13 @@ impl Action for DropReverseReplication {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         format!(
             "drop reverse replication: subscription `{}` on {}, publication `{}` on {}; {} stays frozen",

@@ -82,6 +82,10 @@ impl Action for Health {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.url)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "check the health of {}: connections at most {}% of max_connections, replication slots at most {} behind, at most {} session(s) waiting on locks",

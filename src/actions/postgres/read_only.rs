@@ -29,6 +29,10 @@ impl Action for ReadOnly {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.params.url)]
+    }
+
     fn describe(&self) -> String {
         let db = label(&self.params.url);
         let hold = if self.params.roles.is_empty() {

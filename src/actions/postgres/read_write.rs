@@ -29,6 +29,10 @@ impl Action for ReadWrite {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.params.url)]
+    }
+
     fn describe(&self) -> String {
         format!("thaw writes on {}", label(&self.params.url))
     }

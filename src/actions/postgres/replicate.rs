@@ -148,6 +148,13 @@ impl Action for Replicate {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         format!(
             "replicate {} to {} (publication `{}`, subscription `{}`)",

@@ -59,6 +59,10 @@ impl Action for Restore {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.url)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "restore {} into {} (pg_restore, {} jobs{})",

@@ -80,6 +80,13 @@ impl Action for ReverseReplicate {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         format!(
             "replicate {} back to {} (publication `{}`, subscription `{}`, no initial copy); {} stays frozen for the application",

@@ -43,6 +43,10 @@ impl Action for Snapshot {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::database(&self.url)]
+    }
+
     fn describe(&self) -> String {
         format!(
             "archive {} into {} (pg_dump -Fc, one consistent snapshot)",

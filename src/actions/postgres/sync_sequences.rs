@@ -48,6 +48,13 @@ impl Action for SyncSequences {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
     fn describe(&self) -> String {
         format!(
             "set the sequences of {} to the values of {}",

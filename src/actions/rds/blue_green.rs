@@ -152,6 +152,13 @@ impl Action for RdsBlueGreen {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::aws("rds-blue-green", &self.name),
+            crate::actions::shared::endpoint::aws("rds-instance", &self.source),
+        ]
+    }
+
     fn describe(&self) -> String {
         let mut changes = Vec::new();
         if let Some(v) = &self.target_engine_version {

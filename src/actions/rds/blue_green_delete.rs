@@ -138,6 +138,13 @@ impl Action for RdsBlueGreenDelete {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-blue-green",
+            &self.name,
+        )]
+    }
+
     fn describe(&self) -> String {
         if self.undo {
             format!(

@@ -100,6 +100,13 @@ impl Action for RdsBlueGreenSwitchover {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-blue-green",
+            &self.name,
+        )]
+    }
+
     fn describe(&self) -> String {
         format!(
             "switch Blue/Green deployment `{}` over (RDS limit {}, wait at most {})",

@@ -98,6 +98,13 @@ impl Action for RdsDeleteInstance {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         let only = if self.only_created_by_run {
             " if this run created it"

@@ -166,6 +166,13 @@ impl Action for RdsModify {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         let when = if self.apply_immediately {
             "now"

@@ -161,6 +161,13 @@ impl Action for RdsPromote {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         let check = if self.force {
             "without a lag check (force)".to_string()

@@ -116,6 +116,13 @@ impl Action for RdsReadReplica {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::aws("rds-instance", &self.source),
+            crate::actions::shared::endpoint::aws("rds-instance", &self.instance),
+        ]
+    }
+
     fn describe(&self) -> String {
         let class = self
             .class

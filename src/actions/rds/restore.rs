@@ -147,6 +147,13 @@ impl Action for RdsRestore {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         let class = self
             .class

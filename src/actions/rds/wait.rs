@@ -75,6 +75,13 @@ impl Action for RdsWait {
         &DESCRIPTOR
     }
 
+    fn endpoints(&self) -> Vec<String> {
+        vec![crate::actions::shared::endpoint::aws(
+            "rds-instance",
+            &self.instance,
+        )]
+    }
+
     fn describe(&self) -> String {
         format!(
             "wait until RDS instance `{}` is `{}` (at most {})",

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod client;
 pub mod cloudwatch;
 pub mod command_line;
+pub mod endpoint;
 pub mod freeze;
 pub mod host;
 pub mod iam;
