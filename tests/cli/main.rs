@@ -38,6 +38,7 @@ mod postgres_replicate;
 mod postgres_reverse;
 mod postgres_servers_differ;
 mod postgres_tls;
+mod postgres_undo;
 
 mod iam;
 mod moto;
