@@ -177,4 +177,9 @@ impl Action for CatchUp {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Waits and reads.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
