@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod certs;
 mod corpus;
+mod deadlines;
 mod guardrails;
 mod headline;
 mod https;
