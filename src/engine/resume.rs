@@ -64,20 +64,22 @@ pub fn rollback_targets(
     for item in &plan.items {
         match item {
             PlanItem::Checkpoint(name) if Some(name) == checkpoint.as_ref() => collecting = true,
-            PlanItem::Step(step) if collecting && step.rollback.is_some() => {
-                // A failed step whose action can leave part of its change is undone too.
-                if partial_work(step, state)
-                    || matches!(
-                        state.status(&step.id),
-                        Some(
-                            StepStatus::Finished
-                                | StepStatus::CompensationFailed
-                                | StepStatus::Compensating { .. }
-                        )
-                    )
-                {
-                    steps.push(step.id.clone());
-                }
+            // A failed (or killed) step whose action can leave part of its
+            // change is undone too.
+            PlanItem::Step(step)
+                if collecting
+                    && step.rollback.is_some()
+                    && (partial_work(step, state)
+                        || matches!(
+                            state.status(&step.id),
+                            Some(
+                                StepStatus::Finished
+                                    | StepStatus::CompensationFailed
+                                    | StepStatus::Compensating { .. }
+                            )
+                        )) =>
+            {
+                steps.push(step.id.clone());
             }
             _ => {}
         }

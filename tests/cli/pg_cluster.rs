@@ -276,7 +276,7 @@ fn spawn_postmaster(
         .stdout(Stdio::null());
     as_postgres(&mut command);
     // Its libpq (a subscription's worker) looks for `~/.postgresql/`: not root's.
-    command.env("HOME", &root);
+    command.env("HOME", root);
     // SAFETY: prctl is async-signal-safe; the server dies with the test
     // thread that started it, so a crashed test leaves no server behind.
     unsafe {

@@ -97,8 +97,7 @@ fn run_finished(sandbox: &Sandbox) -> String {
     sandbox
         .journal(&run)
         .iter()
-        .filter(|r| r["event"] == "run_finished")
-        .last()
+        .rfind(|r| r["event"] == "run_finished")
         .map(|r| {
             r["data"]["message"]
                 .as_str()
