@@ -120,7 +120,7 @@ impl Action for DropReplication {
         let mut slots_before = Vec::new();
         if let Some(subscription) = &doomed.subscription {
             let dst = target.connect().await?;
-            if let Some(oid) = super::replicate::subscription_oid(&dst, subscription).await? {
+            if let Some(oid) = super::catalog::subscription_oid(&dst, subscription).await? {
                 if doomed.oid != Some(oid) {
                     // Kept for a retry after the subscription is gone.
                     cx.note(serde_json::json!({ (NOTE_DROPPING_OID): oid }))?;

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::catalog::{exists, without_identity};
+use super::catalog::{exists, subscription_oid, without_identity};
 use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
 use super::drop_replication::{
     DropReplication, NOTE_PUBLICATION, NOTE_SLOT, NOTE_SUBSCRIPTION, NOTE_SUBSCRIPTION_OID,
@@ -295,18 +295,6 @@ impl Action for Replicate {
     fn undoes_partial_failure(&self) -> bool {
         true
     }
-}
-
-/// The oid of subscription `name` on the target, if it exists.
-pub(super) async fn subscription_oid(dst: &Client, name: &str) -> anyhow::Result<Option<u32>> {
-    Ok(dst
-        .query_opt(
-            "SELECT oid FROM pg_subscription WHERE subname = $1",
-            &[&name],
-        )
-        .await
-        .map_err(pg)?
-        .map(|row| row.get::<_, u32>(0)))
 }
 
 /// Waits until every table of the subscription is `ready`; fails as soon as
