@@ -54,12 +54,13 @@ pub trait Action: std::fmt::Debug {
     /// every action decides it beside its reason.
     fn idempotent(&self) -> bool;
 
-    /// A failure can leave part of the change applied (servers half swapped, an
-    /// instance created but never available), and the inverse undoes any part
-    /// of it safely: the engine then undoes the failed step itself too.
-    fn undoes_partial_failure(&self) -> bool {
-        false
-    }
+    /// A failure (an error, a timeout, a signal, a crash) can leave part of
+    /// the change applied (servers half swapped, a slot made but no
+    /// subscription), and the inverse undoes any part of it safely: the engine
+    /// then undoes the failed step itself too, as far as it got. Required, so
+    /// every action with side effects answers it beside its reason; one whose
+    /// partial work cannot be undone says so on its doc page.
+    fn undoes_partial_failure(&self) -> bool;
 }
 
 /// How a playbook names an action and how its `with` becomes the action.

@@ -9,7 +9,9 @@ use super::session::{check_approvals, execute, lock, operator, Start};
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
-use crate::engine::{resume_blocker, rollback_targets, Clock, Decision, Journal, RunOptions};
+use crate::engine::{
+    leftovers, resume_blocker, rollback_targets, Clock, Decision, Journal, RunOptions,
+};
 use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
 use crate::plan::{EnvMode, Plan};
 use crate::playbook::Source;
@@ -189,7 +191,10 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
         plan,
     } = load(&args.run_id, &args.exec)?;
     let id = run_dir.id.clone();
+    // Partial work a finished rollback left behind (noted, never undone).
+    let leftover = leftovers(&plan, &state);
     match state.outcome {
+        Some(Outcome::RolledBack) if args.to.is_none() && !leftover.is_empty() => {}
         Some(Outcome::Done) => {
             return Err(CliError::new(
                 ExitCode::Usage,
@@ -219,6 +224,9 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
         // A rollback that stopped half-way continues where it stopped.
         Some(pending) if args.to.is_none() => {
             (pending.checkpoint.clone(), pending.remaining.clone())
+        }
+        None if args.to.is_none() && state.outcome == Some(Outcome::RolledBack) => {
+            (state.checkpoints.last().cloned(), leftover)
         }
         _ => rollback_targets(&plan, &state, args.to.as_deref())
             .map_err(|e| CliError::new(ExitCode::Usage, e))?,

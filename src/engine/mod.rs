@@ -24,6 +24,6 @@ pub use clock::Clock;
 pub use lock::{host_lock_dir, LockError, PlaybookLock};
 pub use options::{Decision, RunOptions};
 pub use recorder::Journal;
-pub use resume::{resume_blocker, rollback_targets};
+pub use resume::{leftovers, resume_blocker, rollback_targets};
 pub use runner::Runner;
 pub use stop::Finish;

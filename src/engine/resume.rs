@@ -64,29 +64,54 @@ pub fn rollback_targets(
     for item in &plan.items {
         match item {
             PlanItem::Checkpoint(name) if Some(name) == checkpoint.as_ref() => collecting = true,
-            PlanItem::Step(step) if collecting && step.rollback.is_some() => {
-                // A failed step whose action can leave part of its change is undone too.
-                let partial = step.rollback_origin == crate::plan::RollbackOrigin::Implied
-                    && step.call.action.undoes_partial_failure()
-                    && state.status(&step.id) == Some(&StepStatus::Failed);
-                if partial
-                    || matches!(
-                        state.status(&step.id),
-                        Some(
-                            StepStatus::Finished
-                                | StepStatus::CompensationFailed
-                                | StepStatus::Compensating { .. }
-                        )
-                    )
-                {
-                    steps.push(step.id.clone());
-                }
+            // A failed (or killed) step whose action can leave part of its
+            // change is undone too.
+            PlanItem::Step(step)
+                if collecting
+                    && step.rollback.is_some()
+                    && (partial_work(step, state)
+                        || matches!(
+                            state.status(&step.id),
+                            Some(
+                                StepStatus::Finished
+                                    | StepStatus::CompensationFailed
+                                    | StepStatus::Compensating { .. }
+                            )
+                        )) =>
+            {
+                steps.push(step.id.clone());
             }
             _ => {}
         }
     }
     steps.reverse();
     Ok((checkpoint, steps))
+}
+
+/// A step that failed, or was in flight when the run died, whose own inverse
+/// can undo the part of it that got done.
+fn partial_work(step: &crate::plan::PlannedStep, state: &RunState) -> bool {
+    step.rollback.is_some()
+        && step.rollback_origin == crate::plan::RollbackOrigin::Implied
+        && step.call.action.undoes_partial_failure()
+        && matches!(
+            state.status(&step.id),
+            Some(StepStatus::Failed | StepStatus::InFlight { .. })
+        )
+}
+
+/// The partial work a run that says it rolled back left behind, newest first:
+/// failed steps that noted what they made and were never undone (a run rolled
+/// back by a version that did not undo them). `cutover rollback` removes it.
+pub fn leftovers(plan: &Plan, state: &RunState) -> Vec<String> {
+    let mut steps: Vec<String> = plan
+        .steps()
+        .filter(|step| partial_work(step, state))
+        .filter(|step| state.memory.get(&step.id).is_some_and(|m| !m.is_empty()))
+        .map(|step| step.id.clone())
+        .collect();
+    steps.reverse();
+    steps
 }
 
 /// Takes a stopped run over: journals the resume, kills what an earlier

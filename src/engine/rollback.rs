@@ -96,18 +96,21 @@ pub(super) async fn roll_back(
         })?;
     }
     let mut undone = Vec::new();
+    // What each compensation said it removed, for the run's message.
+    let mut removed = Vec::new();
     for (position, step_id) in steps.iter().enumerate() {
         if exec
             .recorder
             .state(|s| s.status(step_id) == Some(&StepStatus::Compensated))
         {
             undone.push(step_id.clone());
+            removed.push(format!("`{step_id}`"));
             continue;
         }
         let Some(call) = exec.plan.step(step_id).and_then(|s| s.rollback.as_ref()) else {
             continue;
         };
-        if !compensate(exec, step_id, call).await? {
+        let Some(what) = compensate(exec, step_id, call).await? else {
             let remaining: Vec<String> = steps[position..].to_vec();
             exec.recorder.emit(Event::RollbackFinished {
                 complete: false,
@@ -119,13 +122,17 @@ pub(super) async fn roll_back(
                  undone: {}\n\
                  not undone: {}\n\
                  next: fix the cause, then `{resume}` to continue the rollback",
-                list(&undone),
+                joined(&removed),
                 list(&remaining),
                 resume = exec.recorder.command("resume"),
             );
             return exec.recorder.finish(Outcome::NeedsOperator, message);
-        }
+        };
         undone.push(step_id.clone());
+        removed.push(match what {
+            Some(what) => format!("`{step_id}` ({what})"),
+            None => format!("`{step_id}`"),
+        });
     }
     exec.recorder.emit(Event::RollbackFinished {
         complete: true,
@@ -138,16 +145,20 @@ pub(super) async fn roll_back(
     };
     exec.recorder.finish(
         Outcome::RolledBack,
-        format!("{reason}; rolled back to {to} (undone: {})", list(&undone)),
+        format!(
+            "{reason}; rolled back to {to} (undone: {})",
+            joined(&removed)
+        ),
     )
 }
 
-/// One compensation through its attempts; false when it failed for good.
+/// One compensation through its attempts: `None` when it failed for good,
+/// else what it says it removed (if it says).
 async fn compensate(
     exec: &Executor<'_, '_>,
     step_id: &str,
     call: &crate::plan::PlannedCall,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<Option<String>>> {
     let attempts = call.retries.attempts.max(1);
     for attempt in 1..=attempts {
         exec.recorder.emit(Event::CompensationStarted {
@@ -169,7 +180,7 @@ async fn compensate(
                     duration_ms,
                     output_tail: applied.output_tail,
                 })?;
-                return Ok(true);
+                return Ok(Some(removed_by(&applied.data)));
             }
             Err(failure) => {
                 let final_attempt = attempt == attempts;
@@ -187,17 +198,35 @@ async fn compensate(
             }
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// What a compensation reports it removed: a `dropped`, `deleted` or
+/// `undone` list of names in its data.
+fn removed_by(data: &serde_json::Value) -> Option<String> {
+    let lists: Vec<String> = ["dropped", "deleted", "undone"]
+        .iter()
+        .filter_map(|key| {
+            let names: Vec<&str> = data
+                .get(*key)?
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            (!names.is_empty()).then(|| format!("{key} {}", names.join(", ")))
+        })
+        .collect();
+    (!lists.is_empty()).then(|| lists.join("; "))
 }
 
 fn list(steps: &[String]) -> String {
-    if steps.is_empty() {
+    joined(&steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>())
+}
+
+fn joined(items: &[String]) -> String {
+    if items.is_empty() {
         "nothing".into()
     } else {
-        steps
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        items.join(", ")
     }
 }

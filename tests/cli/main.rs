@@ -9,6 +9,7 @@ mod attacks_secrets;
 mod audit;
 mod certs;
 mod corpus;
+mod deadlines;
 mod guardrails;
 mod headline;
 mod https;
@@ -40,6 +41,7 @@ mod postgres_replicate;
 mod postgres_reverse;
 mod postgres_servers_differ;
 mod postgres_tls;
+mod postgres_undo;
 mod prewarm;
 
 mod iam;

@@ -52,6 +52,8 @@ pub struct Cluster {
     root: PathBuf,
     pub port: u16,
     postmaster: Child,
+    options: ClusterOptions,
+    tls_settings: Vec<String>,
 }
 
 impl Cluster {
@@ -109,58 +111,13 @@ impl Cluster {
             tls_settings.push("ssl=on".to_string());
         }
         let port = free_port();
-        let mut command = Command::new(bin("postgres"));
-        command
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&socket_dir)
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", &format!("wal_level={}", options.wal_level)])
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "max_connections=60"])
-            .args(["-c", "shared_buffers=32MB", "-c", "max_wal_senders=10"])
-            .args([
-                "-c",
-                "max_replication_slots=10",
-                "-c",
-                "logging_collector=off",
-            ])
-            .args(
-                options
-                    .settings
-                    .iter()
-                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")]),
-            )
-            .args(
-                tls_settings
-                    .iter()
-                    .flat_map(|s| ["-c".to_string(), s.clone()]),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(root.join("server.log"))
-                    .unwrap()
-                    .try_clone()
-                    .unwrap(),
-            );
-        as_postgres(&mut command);
-        // Its libpq (a subscription's worker) looks for `~/.postgresql/`: not root's.
-        command.env("HOME", &root);
-        // SAFETY: prctl is async-signal-safe; the server dies with the test
-        // thread that started it, so a crashed test leaves no server behind.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let postmaster = command.spawn().map_err(|e| format!("postgres: {e}"))?;
+        let postmaster = spawn_postmaster(&root, port, options, &tls_settings)?;
         let mut cluster = Cluster {
             root,
             port,
             postmaster,
+            options: options.clone(),
+            tls_settings,
         };
         cluster.wait_ready()?;
         if let Some(role) = options.password_role {
@@ -170,6 +127,32 @@ impl Cluster {
             );
         }
         Ok(cluster)
+    }
+
+    /// Stops the server at once, as a crash would (immediate shutdown),
+    /// keeping its data for `start_again`.
+    pub fn stop(&mut self) {
+        unsafe {
+            libc::kill(self.postmaster.id() as i32, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.postmaster.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.postmaster.kill();
+        let _ = self.postmaster.wait();
+    }
+
+    /// Starts a stopped server again on the same port and data.
+    pub fn start_again(&mut self) {
+        let _ = std::fs::remove_file(self.root.join("data/postmaster.pid"));
+        self.postmaster =
+            spawn_postmaster(&self.root, self.port, &self.options, &self.tls_settings)
+                .expect("restart postgres");
+        self.wait_ready().expect("restarted postgres ready");
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {
@@ -250,6 +233,65 @@ impl Cluster {
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
+}
+
+/// Starts the postmaster of the cluster in `root` on `port`.
+fn spawn_postmaster(
+    root: &Path,
+    port: u16,
+    options: &ClusterOptions,
+    tls_settings: &[String],
+) -> Result<Child, String> {
+    let data = root.join("data");
+    let socket_dir = root.join("socket");
+    let mut command = Command::new(bin("postgres"));
+    command
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(&socket_dir)
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", &format!("wal_level={}", options.wal_level)])
+        .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+        .args(["-c", "synchronous_commit=off", "-c", "max_connections=60"])
+        .args(["-c", "shared_buffers=32MB", "-c", "max_wal_senders=10"])
+        .args([
+            "-c",
+            "max_replication_slots=10",
+            "-c",
+            "logging_collector=off",
+        ])
+        .args(
+            options
+                .settings
+                .iter()
+                .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")]),
+        )
+        .args(
+            tls_settings
+                .iter()
+                .flat_map(|s| ["-c".to_string(), s.clone()]),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    as_postgres(&mut command);
+    // Its libpq (a subscription's worker) looks for `~/.postgresql/`: not root's.
+    command.env("HOME", root);
+    // SAFETY: prctl is async-signal-safe; the server dies with the test
+    // thread that started it, so a crashed test leaves no server behind.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("server.log"))
+        .map_err(|e| format!("server.log: {e}"))?;
+    command.stderr(log);
+    command.spawn().map_err(|e| format!("postgres: {e}"))
 }
 
 impl Drop for Cluster {

@@ -53,4 +53,9 @@ impl Action for Approve {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Asks and changes nothing: nothing to undo.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

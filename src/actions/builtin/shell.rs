@@ -133,6 +133,11 @@ impl Action for Shell {
     fn idempotent(&self) -> bool {
         false
     }
+
+    // The operator's command may be stopped half-way; nobody but its author knows what is left (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 async fn pump_lines(

@@ -51,4 +51,9 @@ impl Action for Wait {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Waits and changes nothing.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -303,6 +303,11 @@ impl Action for Guard {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -194,6 +194,11 @@ impl Action for HttpCheck {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // A check changes nothing.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -80,4 +80,9 @@ impl Action for MaintenanceCommand {
     fn idempotent(&self) -> bool {
         false
     }
+
+    // The operator's commands: whether `off` may follow a half-run `on` is theirs to know (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

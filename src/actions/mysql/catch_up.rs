@@ -301,6 +301,11 @@ impl Action for CatchUp {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Waits and reads.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// Falling or rising, from the last reading.

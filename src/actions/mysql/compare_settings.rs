@@ -228,6 +228,11 @@ impl Action for CompareSettings {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 async fn server(conn: &mut mysql_async::Conn, endpoint: &Endpoint) -> anyhow::Result<Server> {

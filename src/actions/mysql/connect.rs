@@ -23,11 +23,31 @@ pub struct Endpoint {
     iam: Option<Iam>,
     /// The token of the latest connection, for the client programs started after it.
     token: Arc<Mutex<Option<String>>>,
+    /// The deadline of a whole connect (TCP, TLS, authentication): the URL's
+    /// `connect_timeout` in seconds, else `CONNECT_TIMEOUT`.
+    connect_timeout: Duration,
 }
+
+/// Used when the URL has no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Endpoint {
     pub fn parse(url: &str) -> anyhow::Result<Endpoint> {
-        let (rest, taken) = query::take(url, super::tls::OWN_KEYS);
+        let (rest, timeout) = query::take(url, &["connect_timeout", "connect-timeout"]);
+        let connect_timeout = match timeout.last() {
+            None => CONNECT_TIMEOUT,
+            Some((key, value)) => match value.parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                // 0 means "wait forever" to the mysql client; a cutover never does.
+                Ok(_) => CONNECT_TIMEOUT,
+                Err(_) => {
+                    return Err(anyhow!(
+                        "invalid MySQL URL: `{key}` must be a number of seconds, not `{value}`"
+                    ))
+                }
+            },
+        };
+        let (rest, taken) = query::take(&rest, super::tls::OWN_KEYS);
         let explicit_socket_choice = rest.contains("prefer_socket=");
         let opts = mysql_async::Opts::from_url(&rest)
             .map_err(|error| anyhow!("invalid MySQL URL: {error}"))?;
@@ -53,6 +73,7 @@ impl Endpoint {
             tls,
             iam,
             token: Arc::default(),
+            connect_timeout,
         })
     }
 
@@ -128,12 +149,13 @@ impl Endpoint {
     }
 
     pub async fn connect(&self) -> anyhow::Result<mysql_async::Conn> {
-        match tokio::time::timeout(Duration::from_secs(10), self.try_connect()).await {
+        match tokio::time::timeout(self.connect_timeout, self.try_connect()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(error)) => Err(anyhow!("failed to connect to {}: {error:#}", self.label)),
             Err(_) => Err(anyhow!(
-                "failed to connect to {}: no answer within 10s",
-                self.label
+                "failed to connect to {}: no answer within {} (`connect_timeout`; hint: the server accepted the connection but never spoke — is it hung, or is this the right port?)",
+                self.label,
+                crate::duration::format_duration(self.connect_timeout)
             )),
         }
     }

@@ -644,6 +644,11 @@ impl Action for Copy {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: the rows of a half-done copy stay in the target, and its ledger lets the next run finish the copy (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 async fn start_snapshot(conn: &mut mysql_async::Conn, source: &Endpoint) -> anyhow::Result<()> {

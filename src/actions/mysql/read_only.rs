@@ -96,4 +96,9 @@ impl Action for ReadOnly {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // A half-done freeze (read_only set, some connections ended) is thawed by `mysql.read_write` like a whole one.
+    fn undoes_partial_failure(&self) -> bool {
+        true
+    }
 }

@@ -230,6 +230,11 @@ impl Action for Restore {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a half-done restore is cleaned and done again by its next run (its archive mark), see the doc page.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 fn report(cx: &StepContext<'_>, read: u64, total: u64, started: Instant, table: &str) {

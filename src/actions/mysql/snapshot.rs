@@ -163,6 +163,11 @@ impl Action for Snapshot {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a half-written archive is replaced whole by the next run (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// The database's size (data and indexes, as `information_schema` estimates

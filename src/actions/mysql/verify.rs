@@ -161,6 +161,11 @@ impl Action for Verify {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// The row count and the sum of 60 bits of each row's MD5. A row is its

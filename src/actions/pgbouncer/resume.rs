@@ -58,4 +58,9 @@ impl Action for Resume {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Pausing again to undo a half-done resume would stop the traffic just let through.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

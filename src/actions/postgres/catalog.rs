@@ -39,3 +39,15 @@ pub async fn exists(
         .map_err(pg)?
         .is_some())
 }
+
+/// The oid of subscription `name` on the target, if it exists.
+pub async fn subscription_oid(dst: &Client, name: &str) -> anyhow::Result<Option<u32>> {
+    Ok(dst
+        .query_opt(
+            "SELECT oid FROM pg_subscription WHERE subname = $1",
+            &[&name],
+        )
+        .await
+        .map_err(pg)?
+        .map(|row| row.get::<_, u32>(0)))
+}

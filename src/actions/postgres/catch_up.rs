@@ -51,30 +51,14 @@ pub static DESCRIPTOR: Descriptor = descriptor!(
     "wait until the subscriber has confirmed the source's current WAL position"
 );
 
-#[async_trait(?Send)]
-impl Action for CatchUp {
-    fn descriptor(&self) -> &'static Descriptor {
-        &DESCRIPTOR
-    }
+/// How long the slot may have no subscriber connected before the wait fails:
+/// a subscriber's apply worker reconnects within `wal_retrieve_retry_interval`
+/// (5 s by default) after an error.
+const DETACHED_GRACE: Duration = Duration::from_secs(8);
 
-    fn endpoints(&self) -> Vec<String> {
-        vec![
-            crate::actions::shared::endpoint::database(&self.source),
-            crate::actions::shared::endpoint::database(&self.target),
-        ]
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "wait until {} has caught up with {} (lag at most {}, {} at most)",
-            label(&self.target),
-            label(&self.source),
-            human_bytes(self.max_lag),
-            format_duration(self.timeout.0)
-        )
-    }
-
-    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+impl CatchUp {
+    /// The wait itself; `apply` bounds it with `timeout`.
+    async fn wait(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
@@ -112,16 +96,36 @@ impl Action for CatchUp {
         let mut previous: Option<(Instant, i64)> = None;
         let mut last_report = Instant::now() - Duration::from_secs(1);
         let mut first_lag = None;
+        let mut detached_since: Option<Instant> = None;
         loop {
             let row = src
                 .query_opt(
-                    "SELECT pg_wal_lsn_diff($2::text::pg_lsn, confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+                    "SELECT pg_wal_lsn_diff($2::text::pg_lsn, confirmed_flush_lsn)::bigint, active FROM pg_replication_slots WHERE slot_name = $1",
                     &[&self.subscription, &goal],
                 )
                 .await
                 .map_err(pg)?
                 .ok_or_else(|| anyhow!("the source has no replication slot `{}`", self.subscription))?;
             let lag: i64 = row.get::<_, Option<i64>>(0).unwrap_or(i64::MAX).max(0);
+            // Writes are frozen while this waits: a subscriber gone (the target
+            // stopped, its network cut) fails the step in seconds, not at the
+            // end of `timeout`.
+            if row.get::<_, bool>(1) {
+                detached_since = None;
+            } else if lag as u64 > self.max_lag {
+                let since = *detached_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= DETACHED_GRACE {
+                    return Err(anyhow!(
+                        "no subscriber has been connected to slot `{}` on {} for {} while {} behind (hint: is {} up, and its subscription enabled?)",
+                        self.subscription,
+                        label(&self.source),
+                        format_duration(DETACHED_GRACE),
+                        human_bytes(lag as u64),
+                        label(&self.target)
+                    )
+                    .into());
+                }
+            }
             let first = *first_lag.get_or_insert(lag);
             cx.report(Progress::Amount {
                 done: (first - lag).max(0) as u64,
@@ -179,9 +183,55 @@ impl Action for CatchUp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+#[async_trait(?Send)]
+impl Action for CatchUp {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "wait until {} has caught up with {} (lag at most {}, {} at most)",
+            label(&self.target),
+            label(&self.source),
+            human_bytes(self.max_lag),
+            format_duration(self.timeout.0)
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        // `timeout` holds while a server does not answer too (a target that
+        // accepts and hangs, a source gone mid-query): the writes are frozen
+        // meanwhile. The wait's own check gives the lag when it fires first.
+        let limit = self.timeout.0 + Duration::from_secs(1);
+        match tokio::time::timeout(limit, self.wait(cx)).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow!(
+                "no answer from {} or {} within the `timeout` of {} (hint: is the server up and answering?)",
+                label(&self.source),
+                label(&self.target),
+                format_duration(self.timeout.0)
+            )
+            .into()),
+        }
+    }
 
     // Waits and reads.
     fn idempotent(&self) -> bool {
         true
+    }
+
+    // Waits and reads.
+    fn undoes_partial_failure(&self) -> bool {
+        false
     }
 }

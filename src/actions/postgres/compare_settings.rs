@@ -235,6 +235,11 @@ impl Action for CompareSettings {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 async fn version(client: &Client) -> anyhow::Result<(i64, String)> {

@@ -148,8 +148,25 @@ impl Endpoint {
             config.password(token.as_bytes());
             *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
         }
-        let opened =
-            super::handshake::open(&config, self.ssl_mode(), || self.rustls_config()).await;
+        // tokio-postgres bounds only the TCP connect with `connect_timeout`: a
+        // server that accepts and never answers would hold the TLS handshake
+        // or the startup forever. The deadline covers the whole connect.
+        let limit = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(CONNECT_TIMEOUT);
+        let opened = match tokio::time::timeout(
+            limit,
+            super::handshake::open(&config, self.ssl_mode(), || self.rustls_config()),
+        )
+        .await
+        {
+            Ok(opened) => opened,
+            Err(_) => Err(anyhow::anyhow!(
+                "no answer within {} (`connect_timeout`; hint: the server accepted the connection but never spoke — is it hung, or is this the right port?)",
+                crate::duration::format_duration(limit)
+            )),
+        };
         match opened {
             Ok(client) => Ok(client),
             Err(error) if self.iam.is_some() && error.to_string().contains("28P01") => Err(error

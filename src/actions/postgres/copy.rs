@@ -344,6 +344,11 @@ impl Action for Copy {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: the tables of a half-done copy stay in the target, and its ledger lets the next run finish the copy (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the transaction whose snapshot every connection and pg_dump share.

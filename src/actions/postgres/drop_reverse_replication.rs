@@ -105,4 +105,9 @@ impl Action for DropReverseReplication {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a half-done drop is finished by running it again.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

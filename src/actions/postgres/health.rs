@@ -217,6 +217,11 @@ impl Action for Health {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 impl Waiter {

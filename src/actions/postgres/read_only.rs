@@ -129,4 +129,9 @@ impl Action for ReadOnly {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // The frozen roles are recorded before LOGIN is taken: `postgres.read_write` gives it back and lifts the read-only default however far the freeze got.
+    fn undoes_partial_failure(&self) -> bool {
+        true
+    }
 }

@@ -92,4 +92,9 @@ impl Action for ReadWrite {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Undoing a half-done thaw by freezing again would stop writes the operator just restored.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

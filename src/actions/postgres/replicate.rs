@@ -12,9 +12,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::catalog::{exists, without_identity};
+use super::catalog::{exists, subscription_oid, without_identity};
 use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
-use super::drop_replication::DropReplication;
+use super::drop_replication::{
+    DropReplication, NOTE_PUBLICATION, NOTE_SLOT, NOTE_SUBSCRIPTION, NOTE_SUBSCRIPTION_OID,
+};
 use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
 use super::tool::tool;
 use crate::actions::shared::tables::TableFilter;
@@ -233,6 +235,9 @@ impl Action for Replicate {
                 let names: Vec<String> = tables.iter().map(Table::qualified).collect();
                 format!("TABLE {}", names.join(", "))
             };
+            // Noted before it exists: an undo after a failure or a crash from
+            // here on drops it.
+            cx.note(serde_json::json!({ (NOTE_PUBLICATION): self.publication }))?;
             src.batch_execute(&format!(
                 "CREATE PUBLICATION {} FOR {what}",
                 quote_ident(&self.publication)
@@ -243,6 +248,13 @@ impl Action for Replicate {
         }
         if !subscribed {
             cx.report(Progress::Status("creating the subscription".into()));
+            // CREATE SUBSCRIPTION makes the slot on the source before it
+            // commits on the target: both are noted first, so a half-made
+            // subscription still leaves its slot's name in the journal.
+            cx.note(serde_json::json!({
+                (NOTE_SUBSCRIPTION): self.subscription,
+                (NOTE_SLOT): self.subscription,
+            }))?;
             dst.batch_execute(&format!(
                 "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}",
                 quote_ident(&self.subscription),
@@ -252,6 +264,13 @@ impl Action for Replicate {
             .await
             .map_err(pg)
             .context("failed to create the subscription")?;
+        }
+        // Its table-sync slots on the source are named after its oid
+        // (`pg_<oid>_sync_<table>_<system>`): the undo finds them by it.
+        if let Some(oid) = subscription_oid(&dst, &self.subscription).await? {
+            if cx.recall(NOTE_SUBSCRIPTION_OID) != Some(&serde_json::json!(oid)) {
+                cx.note(serde_json::json!({ (NOTE_SUBSCRIPTION_OID): oid }))?;
+            }
         }
         let synced = wait_for_sync(&dst, &self.subscription, cx).await?;
         Ok(Applied {
@@ -275,6 +294,12 @@ impl Action for Replicate {
 
     // Finds the publication and subscription an earlier attempt made and goes on.
     fn idempotent(&self) -> bool {
+        true
+    }
+
+    // Every object is noted before it is made, and `postgres.drop_replication`
+    // drops exactly what the notes name: a half-done replicate is undone too.
+    fn undoes_partial_failure(&self) -> bool {
         true
     }
 }

@@ -234,6 +234,11 @@ impl Action for Restore {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a half-done restore is cleaned and done again by its next run (its archive mark), see the doc page.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// Names an archive by what its table of contents says of it (database,

@@ -214,6 +214,11 @@ impl Action for ReverseReplicate {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // `postgres.drop_reverse_replication` drops the publication, subscription and slot by name, each only if it is there: whatever part got made.
+    fn undoes_partial_failure(&self) -> bool {
+        true
+    }
 }
 
 /// The roles `postgres.read_only` froze on the source, each still without

@@ -78,6 +78,11 @@ impl Action for SyncSequences {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: sequences set part-way stay ahead of the target's rows, which is harmless; the next run sets them all (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 /// Reads every sequence of the source and sets the target's; fails, after

@@ -184,6 +184,11 @@ impl Action for Verify {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 async fn figures(client: &Client, table: &Table, mode: VerifyMode) -> anyhow::Result<Figures> {

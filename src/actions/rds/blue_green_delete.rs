@@ -177,4 +177,9 @@ impl Action for RdsBlueGreenDelete {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: what was deleted is gone (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

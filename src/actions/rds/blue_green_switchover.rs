@@ -129,4 +129,9 @@ impl Action for RdsBlueGreenSwitchover {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // RDS switches over or rolls itself back; a switchover cannot be undone by cutover (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -136,6 +136,11 @@ impl Action for RdsCompare {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Reads only.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }
 
 fn summary(i: &Instance) -> serde_json::Value {

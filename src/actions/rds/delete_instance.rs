@@ -131,4 +131,9 @@ impl Action for RdsDeleteInstance {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a deleted instance is gone (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

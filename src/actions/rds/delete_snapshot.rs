@@ -115,4 +115,9 @@ impl Action for RdsDeleteSnapshot {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a deleted snapshot is gone (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -207,4 +207,9 @@ impl Action for RdsModify {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: RDS applies a modification whole or not at all, and reverting one is a modification of its own (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

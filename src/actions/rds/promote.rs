@@ -213,4 +213,9 @@ impl Action for RdsPromote {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // No inverse: a promoted replica cannot be made a replica again (see the doc page).
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

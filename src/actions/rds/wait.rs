@@ -104,4 +104,9 @@ impl Action for RdsWait {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // Waits and reads.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -137,4 +137,9 @@ impl Action for SqlCheck {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // A check runs a query meant to read; it has no inverse.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -67,4 +67,9 @@ impl Action for TcpCheck {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // A check changes nothing.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
 }

@@ -370,6 +370,11 @@ impl Action for Replicate {
     fn idempotent(&self) -> bool {
         true
     }
+
+    // `mysql.drop_replication` stops and removes the channel however far its setup got.
+    fn undoes_partial_failure(&self) -> bool {
+        true
+    }
 }
 
 /// None when the source user may replicate (or it cannot tell: then the IO
