@@ -17,6 +17,7 @@ pub mod nginx;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod rds;
+pub mod route53;
 pub mod shared;
 pub mod sql;
 pub mod tcp;

@@ -4,7 +4,7 @@
 
 use super::Descriptor;
 use super::{
-    builtin, cloudwatch, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, sql,
+    builtin, cloudwatch, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, route53, sql,
     tcp,
 };
 
@@ -61,6 +61,7 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::blue_green::DESCRIPTOR,
     &rds::blue_green_switchover::DESCRIPTOR,
     &rds::blue_green_delete::DESCRIPTOR,
+    &route53::swap::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,
 ];
 
