@@ -9,6 +9,7 @@ mod registry;
 
 pub mod builtin;
 pub mod cloudwatch;
+pub mod elbv2;
 pub mod haproxy;
 pub mod http;
 pub mod maintenance;

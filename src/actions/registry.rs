@@ -4,8 +4,8 @@
 
 use super::Descriptor;
 use super::{
-    builtin, cloudwatch, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, route53, sql,
-    tcp,
+    builtin, cloudwatch, elbv2, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds,
+    route53, sql, tcp,
 };
 
 /// Every action a playbook may name, in the order `cutover schema` and the docs list them.
@@ -62,6 +62,7 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::blue_green_switchover::DESCRIPTOR,
     &rds::blue_green_delete::DESCRIPTOR,
     &route53::swap::DESCRIPTOR,
+    &elbv2::swap::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,
 ];
 

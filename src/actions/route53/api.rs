@@ -225,7 +225,11 @@ impl Route53Api for SdkRoute53 {
                     return from_sdk(set).map(Some);
                 }
             }
-            match (reply.is_truncated(), reply.next_record_name(), reply.next_record_type()) {
+            match (
+                reply.is_truncated(),
+                reply.next_record_name(),
+                reply.next_record_type(),
+            ) {
                 (true, Some(next), Some(next_type)) if !past => {
                     start = (
                         next.to_string(),

@@ -111,7 +111,9 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
     let values = match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::String(one) => vec![one],
         serde_json::Value::Array(many) => many
@@ -130,7 +132,9 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<
         }
     };
     if values.is_empty() || values.iter().any(|v| v.trim().is_empty()) {
-        return Err(serde::de::Error::custom("`to` needs at least one value, none empty"));
+        return Err(serde::de::Error::custom(
+            "`to` needs at least one value, none empty",
+        ));
     }
     Ok(Some(values))
 }
@@ -235,7 +239,11 @@ impl Swap {
             Op::Delete => "DELETE",
         };
         let id = api.change(&self.zone_id, op, set).await.with_context(|| {
-            format!("failed to {verb} {} in zone `{}`", self.label(), self.zone_id)
+            format!(
+                "failed to {verb} {} in zone `{}`",
+                self.label(),
+                self.zone_id
+            )
         })?;
         let what = format!("Route 53 change `{id}` ({verb} {})", self.label());
         poll::until(&what, Poll::within(self.timeout.0), report, || async {

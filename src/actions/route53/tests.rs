@@ -241,16 +241,22 @@ fn parameters_that_route53_would_refuse_are_refused_by_validate() {
     };
     assert!(error(base.clone()).contains("give `to` (the new values) or `alias`"));
     assert!(error(with(serde_json::json!({ "to": "a.example" }))).contains("`to` needs a `ttl`"));
-    assert!(error(with(serde_json::json!({ "to": ["a", "b"], "ttl": 5 })))
-        .contains("a CNAME has exactly one value"));
+    assert!(
+        error(with(serde_json::json!({ "to": ["a", "b"], "ttl": 5 })))
+            .contains("a CNAME has exactly one value")
+    );
     assert!(error(with(serde_json::json!({
         "alias": { "dns_name": "lb", "zone_id": "Z2" }, "ttl": 5
     })))
     .contains("an alias has no `ttl`"));
-    assert!(error(with(serde_json::json!({ "to": "a", "ttl": 5, "weight": 10 })))
-        .contains("needs a `set_identifier`"));
-    assert!(error(with(serde_json::json!({ "to": "a", "ttl": 5, "colour": 1 })))
-        .contains("unknown field `colour`"));
+    assert!(error(with(
+        serde_json::json!({ "to": "a", "ttl": 5, "weight": 10 })
+    ))
+    .contains("needs a `set_identifier`"));
+    assert!(error(with(
+        serde_json::json!({ "to": "a", "ttl": 5, "colour": 1 })
+    ))
+    .contains("unknown field `colour`"));
     let mut bad_type = with(serde_json::json!({ "to": "a", "ttl": 5 }));
     bad_type["type"] = "cname".into();
     assert!(error(bad_type).contains("unknown record type `cname`"));
