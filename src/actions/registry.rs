@@ -61,6 +61,7 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::blue_green::DESCRIPTOR,
     &rds::blue_green_switchover::DESCRIPTOR,
     &rds::blue_green_delete::DESCRIPTOR,
+    &rds::proxy_swap::DESCRIPTOR,
     &route53::swap::DESCRIPTOR,
     &elbv2::swap::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,

@@ -10,6 +10,7 @@ pub mod delete_instance;
 pub mod delete_snapshot;
 pub mod modify;
 pub mod promote;
+pub mod proxy_swap;
 pub mod read_replica;
 pub mod restore;
 pub mod snapshot;
@@ -22,6 +23,7 @@ mod classes;
 #[cfg(test)]
 mod fake;
 mod poll;
+mod proxy_api;
 mod sdk;
 #[cfg(test)]
 mod tests;
