@@ -5,6 +5,7 @@ mod support;
 
 mod attacks;
 mod audit;
+mod aws_traffic;
 mod certs;
 mod corpus;
 mod guardrails;

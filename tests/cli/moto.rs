@@ -20,7 +20,7 @@ pub struct Moto {
 /// The boto3 call behind `Moto::call`: method name and JSON kwargs in, JSON out.
 const CALL: &str = r#"
 import boto3, json, sys
-client = boto3.client("rds", endpoint_url=sys.argv[1], region_name="us-east-1",
+client = boto3.client(sys.argv[4], endpoint_url=sys.argv[1], region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
 try:
     reply = getattr(client, sys.argv[2])(**json.loads(sys.argv[3]))
@@ -76,8 +76,18 @@ impl Moto {
 
     /// One RDS call through boto3: the reply, or the error code.
     pub fn call(&self, method: &str, args: serde_json::Value) -> Result<serde_json::Value, String> {
+        self.call_on("rds", method, args)
+    }
+
+    /// One call to any service (`route53`, `elbv2`, `ec2` …) through boto3.
+    pub fn call_on(
+        &self,
+        service: &str,
+        method: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         let output = Command::new("python3")
-            .args(["-c", CALL, &self.url(), method, &args.to_string()])
+            .args(["-c", CALL, &self.url(), method, &args.to_string(), service])
             .output()
             .expect("python3 with boto3");
         let text = String::from_utf8_lossy(&output.stdout).trim().to_string();

@@ -52,6 +52,9 @@ pub struct Swap {
     /// Another endpoint for ELBv2; also `AWS_ENDPOINT_URL`.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// Set on the inverse: undo only what the swap noted it began.
+    #[serde(skip)]
+    pub undo: bool,
 }
 
 aws_fields!(Swap);
@@ -107,15 +110,40 @@ impl Swap {
         Swap {
             from: self.to.clone(),
             to: self.from.clone(),
+            undo: true,
             ..self.clone()
         }
     }
 
+    /// The step: the swap, noting the target group before registering; the
+    /// undo of a swap that never got that far changes nothing.
+    async fn run<A: Elbv2Api>(
+        &self,
+        api: &A,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        if self.undo && cx.recall("target_group_arn").is_none() {
+            cx.report(Progress::Status(
+                "the swap never registered a target: nothing to undo".into(),
+            ));
+            return Ok(serde_json::json!({ "undone": false }));
+        }
+        self.swap(api, cx.progress, &|arn| {
+            if self.undo {
+                return Ok(());
+            }
+            cx.note(serde_json::json!({ "target_group_arn": arn }))
+        })
+        .await
+    }
+
     /// The whole swap against `api`: register, healthy, deregister, drained.
+    /// `noting` is called with the group's ARN before anything changes.
     pub async fn swap<A: Elbv2Api>(
         &self,
         api: &A,
         report: &dyn Fn(Progress),
+        noting: &dyn Fn(&str) -> anyhow::Result<()>,
     ) -> anyhow::Result<serde_json::Value> {
         if let Some(both) = self.to.iter().find(|t| self.from.contains(t)) {
             bail!("target `{both}` is in both `from` and `to`");
@@ -125,6 +153,7 @@ impl Swap {
             .target_group_arn(group)
             .await
             .with_context(|| format!("failed to find target group `{group}`"))?;
+        noting(&arn)?;
         api.register(&arn, &self.to)
             .await
             .with_context(|| format!("failed to register {} in `{group}`", list(&self.to)))?;
@@ -208,7 +237,7 @@ impl Action for Swap {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let api = SdkElbv2::connect(&self.aws()).await?;
-        let data = self.swap(&api, cx.progress).await?;
+        let data = self.run(&api, cx).await?;
         Ok(Applied {
             data,
             ..Applied::default()
@@ -226,7 +255,8 @@ impl Action for Swap {
     }
 
     // The reverse swap registers the old targets (still in, or back in) and
-    // deregisters the new ones, however far the swap got.
+    // deregisters the new ones, however far the swap got; nothing when it
+    // never began registering (an unknown target group).
     fn undoes_partial_failure(&self) -> bool {
         true
     }

@@ -105,7 +105,7 @@ async fn waits_for_healthy_before_deregistering_and_for_the_drain_after() {
     );
     let seen = RefCell::new(Vec::new());
     let report = |p: crate::actions::Progress| seen.borrow_mut().push(format!("{p:?}"));
-    let data = swap("5m").swap(&api, &report).await.unwrap();
+    let data = swap("5m").swap(&api, &report, &|_| Ok(())).await.unwrap();
     assert_eq!(ids(&api), vec!["10.0.0.2"]);
     assert_eq!(data["registered"][0], "10.0.0.2");
     assert_eq!(data["deregistered"][0], "10.0.0.1:5432");
@@ -123,7 +123,10 @@ async fn waits_for_healthy_before_deregistering_and_for_the_drain_after() {
 #[tokio::test(start_paused = true)]
 async fn new_targets_that_never_turn_healthy_time_out_by_name_and_the_old_stay() {
     let api = fake(vec!["initial", "unhealthy"], vec!["gone"]);
-    let error = swap("1m").swap(&api, &|_| {}).await.unwrap_err();
+    let error = swap("1m")
+        .swap(&api, &|_| {}, &|_| Ok(()))
+        .await
+        .unwrap_err();
     assert_eq!(
         error.to_string(),
         "target group `db`: new targets healthy is still `10.0.0.2:5432 unhealthy \
@@ -137,7 +140,10 @@ async fn new_targets_that_never_turn_healthy_time_out_by_name_and_the_old_stay()
 #[tokio::test(start_paused = true)]
 async fn a_drain_that_does_not_finish_times_out_naming_the_draining_target() {
     let api = fake(vec!["healthy"], vec!["draining"]);
-    let error = swap("30s").swap(&api, &|_| {}).await.unwrap_err();
+    let error = swap("30s")
+        .swap(&api, &|_| {}, &|_| Ok(()))
+        .await
+        .unwrap_err();
     assert!(
         error.to_string().starts_with(
             "target group `db`: old targets drained is still `10.0.0.1:5432 draining` after 30s"
@@ -150,7 +156,7 @@ async fn a_drain_that_does_not_finish_times_out_naming_the_draining_target() {
 async fn the_undo_is_the_swap_the_other_way_round() {
     let api = fake(vec!["healthy"], vec!["gone"]);
     let step = swap("1m");
-    step.swap(&api, &|_| {}).await.unwrap();
+    step.swap(&api, &|_| {}, &|_| Ok(())).await.unwrap();
     let undo = crate::actions::Action::inverse(&step).unwrap();
     assert!(undo.describe().starts_with(
         "register 10.0.0.1:5432 in target group `db`, wait until healthy, then deregister 10.0.0.2"
@@ -160,7 +166,7 @@ async fn the_undo_is_the_swap_the_other_way_round() {
         to: step.from.clone(),
         ..step.clone()
     };
-    back.swap(&api, &|_| {}).await.unwrap();
+    back.swap(&api, &|_| {}, &|_| Ok(())).await.unwrap();
     assert_eq!(ids(&api), vec!["10.0.0.1"]);
 }
 

@@ -102,6 +102,9 @@ pub struct ProxySwap {
     /// Another endpoint for RDS; also `AWS_ENDPOINT_URL`.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// Set on the inverse: undo only what the swap noted it began.
+    #[serde(skip)]
+    pub undo: bool,
 }
 
 aws_fields!(ProxySwap);
@@ -161,15 +164,40 @@ impl ProxySwap {
         ProxySwap {
             from: self.to.clone(),
             to: self.from.clone(),
+            undo: true,
             ..self.clone()
         }
     }
 
-    /// The whole swap against `api`.
+    /// The step: the swap, noting what it registers before registering it;
+    /// the undo of a swap that never got that far changes nothing.
+    async fn run<A: ProxyApi>(
+        &self,
+        api: &A,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<serde_json::Value> {
+        if self.undo && cx.recall("registering").is_none() {
+            cx.report(Progress::Status(
+                "the swap never registered a target: nothing to undo".into(),
+            ));
+            return Ok(serde_json::json!({ "undone": false }));
+        }
+        self.swap(api, cx.progress, &|| {
+            if self.undo {
+                return Ok(());
+            }
+            cx.note(serde_json::json!({ "registering": self.to.id() }))
+        })
+        .await
+    }
+
+    /// The whole swap against `api`; `noting` is called once the proxy's
+    /// targets could be read, before anything changes.
     pub async fn swap<A: ProxyApi>(
         &self,
         api: &A,
         report: &dyn Fn(Progress),
+        noting: &dyn Fn() -> anyhow::Result<()>,
     ) -> anyhow::Result<serde_json::Value> {
         if self.from == self.to {
             bail!("`from` and `to` are both {}", self.to);
@@ -181,6 +209,7 @@ impl ProxySwap {
             })
         };
         let already = targets().await?;
+        noting()?;
         if entries(&already, &self.to).next().is_none() {
             api.register_target(proxy, group, &self.to)
                 .await
@@ -254,7 +283,7 @@ impl Action for ProxySwap {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let api = SdkRds::connect(&self.aws()).await?;
-        let data = self.swap(&api, cx.progress).await?;
+        let data = self.run(&api, cx).await?;
         Ok(Applied {
             data,
             ..Applied::default()
@@ -272,7 +301,8 @@ impl Action for ProxySwap {
     }
 
     // The reverse swap puts the old target back (or leaves it, still there)
-    // and takes the new one out, however far the swap got.
+    // and takes the new one out, however far the swap got; nothing when it
+    // never began (an unknown proxy).
     fn undoes_partial_failure(&self) -> bool {
         true
     }
@@ -356,14 +386,14 @@ mod tests {
         let step = swap(serde_json::json!({ "proxy": "px", "from": "old", "to": "new" }));
         let seen = RefCell::new(Vec::new());
         let report = |p: Progress| seen.borrow_mut().push(format!("{p:?}"));
-        step.swap(&api, &report).await.unwrap();
+        step.swap(&api, &report, &|| Ok(())).await.unwrap();
         assert_eq!(ids(&api), vec!["new"]);
         assert!(seen
             .borrow()
             .iter()
             .any(|s| s.contains("instance `new` AVAILABLE: new REGISTERING")));
         let back = step.reversed();
-        back.swap(&api, &|_| {}).await.unwrap();
+        back.swap(&api, &|_| {}, &|| Ok(())).await.unwrap();
         assert_eq!(ids(&api), vec!["old"]);
     }
 
@@ -388,7 +418,7 @@ mod tests {
         let step = swap(serde_json::json!({
             "proxy": "px", "from": "old", "to": { "instance": "new" }, "timeout": "1m"
         }));
-        let error = step.swap(&api, &|_| {}).await.unwrap_err();
+        let error = step.swap(&api, &|_| {}, &|| Ok(())).await.unwrap_err();
         assert_eq!(
             error.to_string(),
             "proxy `px`: instance `new` AVAILABLE is still `new UNAVAILABLE (AUTH_FAILURE: wrong secret)` \
