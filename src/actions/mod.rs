@@ -9,6 +9,7 @@ mod registry;
 
 pub mod builtin;
 pub mod cloudwatch;
+pub mod elbv2;
 pub mod haproxy;
 pub mod http;
 pub mod maintenance;
@@ -17,6 +18,7 @@ pub mod nginx;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod rds;
+pub mod route53;
 pub mod shared;
 pub mod sql;
 pub mod tcp;

@@ -4,8 +4,8 @@
 
 use super::Descriptor;
 use super::{
-    builtin, cloudwatch, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds, sql,
-    tcp,
+    builtin, cloudwatch, elbv2, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds,
+    route53, sql, tcp,
 };
 
 /// Every action a playbook may name, in the order `cutover schema` and the docs list them.
@@ -63,6 +63,9 @@ pub static ACTIONS: &[&Descriptor] = &[
     &rds::blue_green::DESCRIPTOR,
     &rds::blue_green_switchover::DESCRIPTOR,
     &rds::blue_green_delete::DESCRIPTOR,
+    &rds::proxy_swap::DESCRIPTOR,
+    &route53::swap::DESCRIPTOR,
+    &elbv2::swap::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,
 ];
 

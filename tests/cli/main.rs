@@ -7,6 +7,7 @@ mod attacks;
 mod attacks_locks;
 mod attacks_secrets;
 mod audit;
+mod aws_traffic;
 mod certs;
 mod corpus;
 mod deadlines;

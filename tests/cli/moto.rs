@@ -105,6 +105,16 @@ impl Moto {
         self.call_service("rds", method, args)
     }
 
+    /// One call to any service (`route53`, `elbv2`, `ec2` …) through boto3.
+    pub fn call_on(
+        &self,
+        service: &str,
+        method: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        self.call_service(service, method, args)
+    }
+
     /// One call to any service moto answers (`cloudwatch`, `route53` …).
     pub fn call_service(
         &self,

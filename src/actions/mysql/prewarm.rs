@@ -201,6 +201,11 @@ impl Action for MysqlPrewarm {
         })
     }
 
+    // Reads only: nothing to undo.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
+
     // Reads only: a second pass reads the same pages again.
     fn idempotent(&self) -> bool {
         true

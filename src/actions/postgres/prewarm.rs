@@ -272,6 +272,11 @@ impl Action for PostgresPrewarm {
         })
     }
 
+    // Reads only: nothing to undo.
+    fn undoes_partial_failure(&self) -> bool {
+        false
+    }
+
     // Reads only: a second pass reads the same blocks again.
     fn idempotent(&self) -> bool {
         true

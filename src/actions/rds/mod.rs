@@ -10,6 +10,7 @@ pub mod delete_instance;
 pub mod delete_snapshot;
 pub mod modify;
 pub mod promote;
+pub mod proxy_swap;
 pub mod read_replica;
 pub mod restore;
 pub mod snapshot;
@@ -23,6 +24,7 @@ mod classes;
 mod fake;
 mod lag_check;
 mod poll;
+mod proxy_api;
 mod sdk;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,11 @@
-//! `Poll`: waiting on RDS — the instance or snapshot status and the elapsed
-//! time in the progress display, statuses that can never become the one wanted
-//! failing at once, and a timeout that says what it was waiting for.
+//! Waiting on RDS: an instance or a snapshot until it has the status wanted,
+//! statuses that can never become the one wanted failing at once. The loop
+//! itself (`Poll`, `until`: status, elapsed time, a timeout naming what it
+//! waited for) is `shared::poll`, which every AWS action uses.
 
-use std::future::Future;
 use std::time::Duration;
 
 use anyhow::bail;
-use tokio::time::Instant;
 
 use super::api::{Instance, RdsApi, Snapshot};
 use crate::actions::Progress;
@@ -24,66 +23,7 @@ const BROKEN: &[&str] = &[
     "inaccessible-encryption-credentials",
 ];
 
-/// How long to wait and how often to ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Poll {
-    pub timeout: Duration,
-    pub interval: Duration,
-}
-
-impl Poll {
-    /// Asks about ten times within the timeout, at most every 10 s (RDS
-    /// throttles Describe calls) and at least every 0.5 s.
-    pub fn within(timeout: Duration) -> Self {
-        let interval = (timeout / 10).clamp(Duration::from_millis(500), Duration::from_secs(10));
-        Self { timeout, interval }
-    }
-}
-
-/// One look at the thing waited for.
-pub enum Check<T> {
-    Done(T),
-    /// Not yet: the status to show.
-    Pending(String),
-}
-
-/// Asks `probe` until it is done, the timeout passes (an error naming `what`
-/// and its last status) or it fails.
-pub async fn until<T, F, Fut>(
-    what: &str,
-    poll: Poll,
-    report: &dyn Fn(Progress),
-    mut probe: F,
-) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<Check<T>>>,
-{
-    let started = Instant::now();
-    loop {
-        let status = match probe().await? {
-            Check::Done(value) => return Ok(value),
-            Check::Pending(status) => status,
-        };
-        let elapsed = started.elapsed();
-        report(Progress::Status(format!(
-            "{what}: {status} ({} elapsed)",
-            format_duration(whole_seconds(elapsed))
-        )));
-        if elapsed >= poll.timeout {
-            bail!(
-                "{what} is still `{status}` after {} (hint: raise `timeout`, or `cutover resume` goes on waiting)",
-                format_duration(whole_seconds(poll.timeout))
-            );
-        }
-        let left = poll.timeout - elapsed;
-        tokio::time::sleep(poll.interval.min(left)).await;
-    }
-}
-
-fn whole_seconds(duration: Duration) -> Duration {
-    Duration::from_secs(duration.as_secs())
-}
+pub use crate::actions::shared::poll::{until, Check, Poll};
 
 /// Waits until an instance's status is `want` (`deleted`: until RDS no longer
 /// knows it). Fails at once on a status that cannot lead there.

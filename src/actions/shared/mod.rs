@@ -13,6 +13,7 @@ pub mod host;
 pub mod iam;
 pub mod meter;
 pub mod on_existing;
+pub mod poll;
 pub mod query;
 pub mod replica_lag;
 pub mod tables;
