@@ -53,20 +53,25 @@ impl Feeder {
         let port = moto.port;
         let instances: Vec<String> = instances.iter().map(|i| i.to_string()).collect();
         let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
+        let feed = move |instances: &[String]| {
             let moto = Moto::attach(port);
-            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
-                for instance in &instances {
-                    for (metric, value) in [
-                        ("CPUUtilization", 12.0),
-                        ("DatabaseConnections", 40.0),
-                        ("FreeableMemory", 8.0e9),
-                        ("ReplicaLag", 0.0),
-                    ] {
-                        moto.put_rds_metric(instance, metric, value, 0);
-                    }
+            for instance in instances {
+                for (metric, value) in [
+                    ("CPUUtilization", 12.0),
+                    ("DatabaseConnections", 40.0),
+                    ("FreeableMemory", 8.0e9),
+                    ("ReplicaLag", 0.0),
+                ] {
+                    moto.put_rds_metric(instance, metric, value, 0);
                 }
+            }
+        };
+        // The first figures are there before the run starts.
+        feed(&instances);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 std::thread::sleep(std::time::Duration::from_secs(1));
+                feed(&instances);
             }
         });
         Feeder {
