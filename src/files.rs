@@ -206,7 +206,6 @@ pub fn open_private(path: &Path) -> io::Result<File> {
 /// a symlink included, is already at `path`.
 pub fn create_private(path: &Path) -> io::Result<File> {
     OpenOptions::new()
-        .write(true)
         .append(true)
         .create_new(true)
         .mode(0o600)
