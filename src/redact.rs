@@ -363,7 +363,11 @@ fn redact_password_keys(text: &str) -> String {
     while at < bytes.len() {
         let boundary = at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
         let key = boundary
-            .then(|| PASSWORD_KEYS.iter().find(|k| lower[at..].starts_with(*k)))
+            .then(|| {
+                PASSWORD_KEYS
+                    .iter()
+                    .find(|k| lower.as_bytes()[at..].starts_with(k.as_bytes()))
+            })
             .flatten();
         let Some(key) = key else {
             at += 1;

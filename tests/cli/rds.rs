@@ -99,7 +99,7 @@ steps:
     with: { source: orders, instance: orders-replica, class: db.m5.xlarge }
   - id: promote
     action: rds.promote
-    with: { instance: orders-replica, timeout: 5s }
+    with: { instance: orders-replica, timeout: 5s, force: true }
 "#,
     );
     let output = run(&sandbox, &moto, &["run", "pb.yaml"]);

@@ -97,8 +97,12 @@ impl Action for ReadOnly {
         true
     }
 
-    // A half-done freeze (read_only set, some connections ended) is thawed by `mysql.read_write` like a whole one.
+    // Not yet: a freeze that failed before it changed anything (a refused
+    // login, an unreachable server) would be "thawed" by a thaw that fails the
+    // same way and leaves the run needing an operator. Until the thaw can tell
+    // from the step's notes that the freeze got as far as changing something,
+    // a failed freeze is not undone (issue 13).
     fn undoes_partial_failure(&self) -> bool {
-        true
+        false
     }
 }
