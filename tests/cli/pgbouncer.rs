@@ -166,6 +166,44 @@ fn a_pause_holds_queries_without_failing_them_and_its_rollback_resumes() {
 }
 
 #[test]
+fn pgbouncer_resume_as_its_own_step_lets_held_queries_through() {
+    let cluster = Cluster::start();
+    cluster.create_db("shop");
+    let sandbox = Sandbox::new();
+    let bouncer = PgBouncer::start(&sandbox, "shop", &cluster, &["postgres"]);
+    let admin = bouncer.admin_url();
+    sandbox.write(
+        "pb.yaml",
+        &pause_playbook(
+            &admin,
+            &format!(
+                "  - id: hold\n    action: shell\n    with: {{ run: \"touch paused; sleep 1\" }}\n  - id: resume\n    action: pgbouncer.resume\n    with: {{ admin: \"{admin}\", database: shop }}\n"
+            ),
+        ),
+    );
+    let mut run = sandbox.spawn(&["run", "pb.yaml"]);
+    sandbox.wait_for_file("paused", Duration::from_secs(10));
+    assert!(bouncer.paused("shop"), "{}", bouncer.show("DATABASES"));
+    let answer = bouncer.query("postgres", "shop", "SELECT 7");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        answer.unwrap(),
+        "7",
+        "the held query was answered after the resume"
+    );
+    assert!(!bouncer.paused("shop"));
+    // A resume of a database that is not paused is no error (a resumed run).
+    sandbox.write(
+        "again.yaml",
+        &format!(
+            "name: again\nsteps:\n  - id: resume\n    action: pgbouncer.resume\n    with: {{ admin: \"{admin}\", database: shop }}\n"
+        ),
+    );
+    sandbox.run(&["run", "again.yaml"]).expect_code(0);
+    assert_eq!(bouncer.query("postgres", "shop", "SELECT 1").unwrap(), "1");
+}
+
+#[test]
 fn a_pause_that_cannot_finish_in_time_names_the_busy_session_and_resumes() {
     let cluster = Cluster::start();
     cluster.create_db("shop");

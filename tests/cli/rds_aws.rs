@@ -380,3 +380,51 @@ fn force_promotes_a_lagging_replica_and_the_journal_says_so() {
         output.all()
     );
 }
+
+#[test]
+fn rds_delete_instance_and_rds_delete_snapshot_delete_what_they_name_and_spare_others() {
+    let moto = Moto::start();
+    moto.create_instance("orders", "db.m5.large", 100);
+    moto.create_instance("orders-old", "db.m5.large", 100);
+    moto.call(
+        "create_db_snapshot",
+        serde_json::json!({ "DBInstanceIdentifier": "orders", "DBSnapshotIdentifier": "orders-pre" }),
+    )
+    .expect("snapshot");
+    let sandbox = Sandbox::new();
+    // Neither was made by this run: with only_created_by_run they are spared.
+    sandbox.write(
+        "spare.yaml",
+        r#"
+name: cleanup
+steps:
+  - id: drop-old
+    action: rds.delete_instance
+    with: { instance: orders-old, only_created_by_run: true, timeout: 30s }
+  - id: drop-snapshot
+    action: rds.delete_snapshot
+    with: { snapshot_id: orders-pre, only_created_by_run: true }
+"#,
+    );
+    run(&sandbox, &moto, &["run", "spare.yaml"]).expect_code(0);
+    assert!(moto.instance("orders-old").is_some());
+    assert_eq!(moto.snapshots(), ["orders-pre"]);
+    // Named without the guard they are deleted; the other instance stays.
+    sandbox.write(
+        "drop.yaml",
+        r#"
+name: cleanup
+steps:
+  - id: drop-old
+    action: rds.delete_instance
+    with: { instance: orders-old, timeout: 30s }
+  - id: drop-snapshot
+    action: rds.delete_snapshot
+    with: { snapshot_id: orders-pre }
+"#,
+    );
+    run(&sandbox, &moto, &["run", "drop.yaml"]).expect_code(0);
+    assert!(moto.instance("orders-old").is_none());
+    assert!(moto.snapshots().is_empty());
+    assert!(moto.instance("orders").is_some());
+}
