@@ -30,7 +30,8 @@ sandbox_up() {
   "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$OLD_PORT" -U postgres -d shop \
     -c "CREATE TABLE probe (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())" \
     -c "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO app" \
-    -c "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app" >/dev/null
+    -c "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app" \
+    -c "GRANT CREATE ON SCHEMA public TO app" >/dev/null
   cat > "$dir/haproxy.cfg" <<CFG
 global
   stats socket $dir/haproxy.sock mode 600 level admin

@@ -5,6 +5,7 @@
 //! them to the command line.
 
 pub mod actions;
+pub mod canary;
 pub mod cli;
 pub mod engine;
 pub mod journal;

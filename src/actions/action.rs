@@ -35,6 +35,13 @@ pub trait Action: std::fmt::Debug {
         Vec::new()
     }
 
+    /// Starting this step stops the application's writes (a freeze, a
+    /// PgBouncer pause, maintenance on): the downtime budget's clock starts
+    /// with the first such step. False by default.
+    fn stops_writes(&self) -> bool {
+        false
+    }
+
     /// Read-only checks before `apply`; a failure here changed nothing, so the
     /// failed step itself needs no undo. Most actions check as they connect:
     /// a separate preflight would open every connection twice.

@@ -313,6 +313,13 @@ fn show(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
         summary.mode, summary.operator
     );
     let _ = writeln!(out, "outcome   {}", summary.outcome);
+    let proof = RunSummary::from_records(&records);
+    if let Some(canary) = &proof.canary {
+        let _ = writeln!(out, "canary    {canary}");
+    }
+    if let Some(budget) = proof.budget.last() {
+        let _ = writeln!(out, "budget    {budget}");
+    }
     let _ = writeln!(out, "\ntimeline");
     for record in &records {
         if let Some(line) = describe_record(record) {

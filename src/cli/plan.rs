@@ -195,6 +195,19 @@ pub fn to_text(plan: &Plan) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "check     [ ] {}: {}{verify}", item.id, item.text);
     }
+    if let Some(canary) = &plan.canary {
+        let _ = writeln!(
+            out,
+            "canary    a write into `{}` through {} every {}, each checked on {} at the end",
+            canary.table,
+            crate::canary::Store::label_of(&canary.url),
+            format_duration(canary.every),
+            crate::canary::Store::label_of(&canary.verify_url)
+        );
+    }
+    if let Some(line) = budget_line(plan) {
+        let _ = writeln!(out, "budget    {line}");
+    }
     let _ = writeln!(out);
     let mut number = 0;
     for item in &plan.items {
@@ -243,6 +256,9 @@ pub fn to_text(plan: &Plan) -> String {
                     "      rollback  {}",
                     rollback_label(step.rollback_origin, describe)
                 );
+                if step.call.action.stops_writes() {
+                    let _ = writeln!(out, "      stops the application's writes");
+                }
                 if step.point_of_no_return {
                     let _ = writeln!(out, "    ▲ POINT OF NO RETURN: after `{}` completes, failures are not rolled back automatically", step.id);
                 }
@@ -299,6 +315,41 @@ fn failure_line(failure: FailurePlan) -> String {
     }
 }
 
+/// The steps the downtime budget covers: from the first that stops writes
+/// to the point of no return, with their estimates.
+fn budget_span(plan: &Plan) -> Option<(String, Option<String>, std::time::Duration)> {
+    let steps: Vec<_> = plan.steps().collect();
+    let first = steps.iter().position(|s| s.call.action.stops_writes())?;
+    let last = steps[first..]
+        .iter()
+        .position(|s| s.point_of_no_return)
+        .map(|i| first + i);
+    let inside = &steps[first..=last.unwrap_or(steps.len() - 1)];
+    let estimate = inside.iter().filter_map(|s| s.estimate).sum();
+    Some((
+        steps[first].id.clone(),
+        last.map(|i| steps[i].id.clone()),
+        estimate,
+    ))
+}
+
+fn budget_line(plan: &Plan) -> Option<String> {
+    let budget = plan.downtime_budget?;
+    Some(match budget_span(plan) {
+        Some((from, to, estimate)) => format!(
+            "writes stopped {} at most: from `{from}` to the end of {} (estimated {})",
+            format_duration(budget),
+            to.map(|t| format!("`{t}`"))
+                .unwrap_or_else(|| "the run".into()),
+            format_duration(estimate)
+        ),
+        None => format!(
+            "{} (no step stops writes: the budget never starts)",
+            format_duration(budget)
+        ),
+    })
+}
+
 pub fn to_json(plan: &Plan) -> serde_json::Value {
     let (total, unknown) = plan.estimated_total();
     let failures: std::collections::BTreeMap<String, FailurePlan> =
@@ -320,6 +371,7 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "estimate_source": step.estimate_source,
                 "idempotent": step.idempotent,
                 "point_of_no_return": step.point_of_no_return,
+                "stops_writes": step.call.action.stops_writes(),
                 "rollback": {
                     "origin": step.rollback_origin,
                     "action": step.rollback.as_ref().map(|r| r.action.name()),
@@ -338,5 +390,14 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
         "estimate_sources": plan.estimate_sources(),
         "checklist": plan.checklist.iter().map(|c| serde_json::json!({ "id": c.id, "text": c.text, "verify": c.verify.as_ref().map(|v| v.action.describe()) })).collect::<Vec<_>>(),
         "items": items,
+        "canary": plan.canary.as_ref().map(|c| serde_json::json!({
+            "url": crate::canary::Store::label_of(&c.url),
+            "verify": crate::canary::Store::label_of(&c.verify_url),
+            "table": c.table,
+            "every_ms": c.every.as_millis() as u64,
+            "keep": c.keep,
+        })),
+        "downtime_budget_ms": plan.downtime_budget.map(|b| b.as_millis() as u64),
+        "downtime_budget": budget_line(plan),
     })
 }

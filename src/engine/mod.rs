@@ -6,6 +6,8 @@
 //! state, observer) → `notify`, `stop` (`Finish`, `Stop`). Nothing imports
 //! upward.
 
+mod budget;
+mod canary;
 mod clock;
 mod guard;
 mod lock;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use super::notify;
 use super::stop::Finish;
 use crate::actions::Progress;
+use crate::canary::Canary;
 use crate::journal::{replay, Event, Mode, Outcome, RunDir, RunState, Writer};
 use crate::plan::Plan;
 use crate::report::Observer;
@@ -28,6 +29,11 @@ pub(super) struct Recorder<'a> {
     run_dir: RunDir,
     started: Instant,
     inner: RefCell<Inner<'a>>,
+    /// Each step attempt and compensation of this process, in instants: what
+    /// the canary's longest gap overlapped.
+    timeline: RefCell<Vec<(String, Instant, Option<Instant>)>>,
+    /// The write canary, while it runs: ended by `finish`.
+    canary: RefCell<Option<Canary>>,
 }
 
 struct Inner<'a> {
@@ -61,7 +67,14 @@ impl<'a> Recorder<'a> {
                 observer,
                 announcements: Vec::new(),
             }),
+            timeline: RefCell::default(),
+            canary: RefCell::default(),
         }
+    }
+
+    /// Hands the running canary over: `finish` stops and checks it.
+    pub fn watch_canary(&self, canary: Canary) {
+        *self.canary.borrow_mut() = Some(canary);
     }
 
     pub fn run_id(&self) -> &str {
@@ -87,6 +100,7 @@ impl<'a> Recorder<'a> {
     /// Journals an event (redacted, fsynced), folds it into the state, then shows it.
     pub fn emit(&self, event: Event) -> anyhow::Result<()> {
         let event = self.redact(event)?;
+        self.mark(&event);
         let mut inner = self.inner.borrow_mut();
         let record = inner.writer.append(event)?;
         match &mut inner.state {
@@ -107,6 +121,27 @@ impl<'a> Recorder<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the timeline: a step or compensation begins or ends.
+    fn mark(&self, event: &Event) {
+        let mut timeline = self.timeline.borrow_mut();
+        match event {
+            Event::StepStarted { step, .. } => timeline.push((step.clone(), Instant::now(), None)),
+            Event::CompensationStarted { step, .. } => {
+                timeline.push((format!("undo {step}"), Instant::now(), None))
+            }
+            Event::StepFinished { .. }
+            | Event::StepFailed { .. }
+            | Event::StepRetrying { .. }
+            | Event::CompensationFinished { .. }
+            | Event::CompensationFailed { .. } => {
+                if let Some(open) = timeline.last_mut().filter(|span| span.2.is_none()) {
+                    open.2 = Some(Instant::now());
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Every string of an event goes through the redactor before it is
@@ -175,6 +210,7 @@ impl<'a> Recorder<'a> {
 
     /// Journals the end of the run and records the journal's head.
     pub fn finish(&self, outcome: Outcome, message: String) -> anyhow::Result<Finish> {
+        let (outcome, message) = self.end_canary(outcome, message)?;
         let message = self.plan.redactor.redact(&message);
         self.emit(Event::RunFinished {
             outcome,
@@ -187,6 +223,57 @@ impl<'a> Recorder<'a> {
             .write_head(&self.run_dir.head())
             .context("failed to record the journal head")?;
         Ok(Finish { outcome, message })
+    }
+
+    /// Stops the canary (if one runs), journals its verdict and adds its line
+    /// to the run's message. A missing write, or writes that could not be
+    /// checked, make the run's end one an operator must see.
+    fn end_canary(&self, outcome: Outcome, message: String) -> anyhow::Result<(Outcome, String)> {
+        let Some(canary) = self.canary.borrow_mut().take() else {
+            return Ok((outcome, message));
+        };
+        let spec = self
+            .plan
+            .canary
+            .as_ref()
+            .expect("a canary runs only with a spec");
+        let verify = crate::canary::Store::label_of(&spec.verify_url);
+        let checked = canary.finish(&self.timeline.borrow());
+        let (verdict, error) = match checked.verdict {
+            Ok(verdict) => (Some(verdict), None),
+            Err(error) => (None, Some(error)),
+        };
+        self.emit(Event::CanaryChecked {
+            verify: verify.clone(),
+            table: spec.table.clone(),
+            verdict: verdict.clone(),
+            error: error.clone(),
+            kept: spec.keep,
+            cleanup: checked.cleanup,
+        })?;
+        let needs_operator = |problem: String| {
+            let outcome = match outcome {
+                Outcome::Refused => Outcome::Refused,
+                _ => Outcome::NeedsOperator,
+            };
+            (outcome, format!("{problem}\n{message}"))
+        };
+        Ok(match (verdict, error) {
+            (Some(verdict), _) if verdict.missing > 0 => {
+                let mut ended = needs_operator(format!(
+                    "the write canary found {} acknowledged write(s) missing on {verify}: writes were lost",
+                    verdict.missing
+                ));
+                ended.1.push_str(&format!("\n{}", verdict.line()));
+                ended
+            }
+            (Some(verdict), _) => (outcome, format!("{message}\n{}", verdict.line())),
+            (None, error) => needs_operator(format!(
+                "the write canary could not check its writes on {verify}: {}\nhint: look for the ids by hand in `{}`",
+                error.unwrap_or_default(),
+                spec.table
+            )),
+        })
     }
 
     /// After the run's end: waits for webhook posts still under way, journals

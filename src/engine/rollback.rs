@@ -30,6 +30,23 @@ pub(super) async fn fail(
             format!("the rest of the run no longer fits the window before `{step}`"),
             "the window would be overrun".to_string(),
         ),
+        Stop::OverBudget {
+            step,
+            used,
+            estimate,
+            budget,
+        } => {
+            let show = crate::duration::format_duration;
+            (
+                format!(
+                    "the downtime budget {} would be spent before `{step}` ends: {} used, `{step}` estimated at {}",
+                    show(*budget),
+                    show(*used),
+                    show(*estimate)
+                ),
+                format!("the downtime budget {} would be spent before `{step}`", show(*budget)),
+            )
+        }
     };
     let (plan, recorder) = (exec.plan, exec.recorder);
     // Only a failed step that got as far as changing something is undone

@@ -6,6 +6,8 @@
 
 use tokio::sync::watch;
 
+use super::budget::Budget;
+use super::canary;
 use super::guard::{self, WindowVerdict};
 use super::recorder::{Journal, Recorder};
 use super::resume;
@@ -79,6 +81,9 @@ impl<'a> Runner<'a> {
         if let Some(refusal) = guard::check_start(&self.executor()).await? {
             return Ok(refusal);
         }
+        if let Some(refusal) = canary::start(&self.executor())? {
+            return Ok(refusal);
+        }
         self.forward().await
     }
 
@@ -87,7 +92,14 @@ impl<'a> Runner<'a> {
     pub async fn resume(&self) -> anyhow::Result<Finish> {
         match resume::take_over(&self.executor()).await? {
             Some(finish) => Ok(finish),
-            None => self.forward().await,
+            None => {
+                // Writes acknowledged before the crash are not known to this
+                // process: the canary checks those from here on.
+                if let Some(refusal) = canary::start(&self.executor())? {
+                    return Ok(refusal);
+                }
+                self.forward().await
+            }
         }
     }
 
@@ -105,6 +117,7 @@ impl<'a> Runner<'a> {
     async fn forward(&self) -> anyhow::Result<Finish> {
         let exec = self.executor();
         let recorder = &self.recorder;
+        let budget = Budget::new(&exec);
         for (index, item) in self.plan.items.iter().enumerate() {
             match item {
                 PlanItem::Checkpoint(name) => {
@@ -130,9 +143,14 @@ impl<'a> Runner<'a> {
                             return rollback::fail(&exec, index, stop).await
                         }
                     }
-                    if let Err(stop) = exec.run_step(step).await? {
+                    let deadline = match budget.before(&exec, step)? {
+                        Ok(deadline) => deadline.filter(|_| budget.deadline_applies(&exec)),
+                        Err(stop) => return rollback::fail(&exec, index, stop).await,
+                    };
+                    if let Err(stop) = exec.run_step(step, deadline).await? {
                         return rollback::fail(&exec, index, stop).await;
                     }
+                    budget.after(&exec, step)?;
                 }
             }
         }

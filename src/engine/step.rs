@@ -42,6 +42,15 @@ pub(super) struct AttemptFailure {
     pub interrupted: Option<String>,
     /// The action got past its read-only checks.
     pub apply_began: bool,
+    /// The downtime budget's deadline ended it (not its own timeout).
+    pub out_of_budget: bool,
+}
+
+/// Where the downtime budget runs out, for the step that runs inside it.
+#[derive(Clone, Copy)]
+pub(super) struct BudgetDeadline {
+    pub at: Instant,
+    pub budget: Duration,
 }
 
 impl Executor<'_, '_> {
@@ -52,7 +61,12 @@ impl Executor<'_, '_> {
 
     /// Runs a forward step through its attempts. `Ok(Err(stop))` is a step that
     /// failed for good; `Err` is a journal that could not be written.
-    pub async fn run_step(&self, step: &PlannedStep) -> anyhow::Result<Result<(), Stop>> {
+    /// `deadline`: the downtime budget's end, which cuts any attempt short.
+    pub async fn run_step(
+        &self,
+        step: &PlannedStep,
+        deadline: Option<BudgetDeadline>,
+    ) -> anyhow::Result<Result<(), Stop>> {
         let attempts = step.call.retries.attempts.max(1);
         for attempt in 1..=attempts {
             self.recorder.emit(Event::StepStarted {
@@ -63,7 +77,7 @@ impl Executor<'_, '_> {
             })?;
             let started = Instant::now();
             let result = self
-                .attempt(&step.id, &step.call, attempt, Interruptible::Yes)
+                .attempt_within(&step.id, &step.call, attempt, Interruptible::Yes, deadline)
                 .await;
             let duration_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
@@ -80,7 +94,20 @@ impl Executor<'_, '_> {
                 }
                 Err(failure) => failure,
             };
-            let last = attempt == attempts || failure.interrupted.is_some();
+            let last =
+                attempt == attempts || failure.interrupted.is_some() || failure.out_of_budget;
+            if failure.out_of_budget {
+                if let Some(deadline) = deadline {
+                    let began = deadline.at - deadline.budget;
+                    self.recorder.emit(Event::DowntimeBudgetExceeded {
+                        step: step.id.clone(),
+                        budget_ms: deadline.budget.as_millis() as u64,
+                        used_ms: began.elapsed().as_millis() as u64,
+                        estimate_ms: step.estimate.map(|e| e.as_millis() as u64),
+                        during: true,
+                    })?;
+                }
+            }
             if !last {
                 let backoff = step.call.retries.backoff.0;
                 self.recorder.emit(Event::StepRetrying {
@@ -128,6 +155,19 @@ impl Executor<'_, '_> {
         attempt: u32,
         interruptible: Interruptible,
     ) -> Result<Applied, AttemptFailure> {
+        self.attempt_within(step_id, call, attempt, interruptible, None)
+            .await
+    }
+
+    /// One attempt, cut short by the downtime budget's `deadline` too.
+    async fn attempt_within(
+        &self,
+        step_id: &str,
+        call: &PlannedCall,
+        attempt: u32,
+        interruptible: Interruptible,
+        deadline: Option<BudgetDeadline>,
+    ) -> Result<Applied, AttemptFailure> {
         if self.options.mode == Mode::DryRun {
             // A simulated step "changes" what it would change: its undo is rehearsed too.
             return self.simulate(step_id, call, interruptible);
@@ -145,6 +185,7 @@ impl Executor<'_, '_> {
                 timed_out: false,
                 interrupted: None,
                 apply_began: false,
+                out_of_budget: false,
             });
         }
         // The action keeps its own output tail, but an attempt cut short by a
@@ -209,8 +250,16 @@ impl Executor<'_, '_> {
             apply_began.set(true);
             call.action.apply(&cx).await
         };
+        // The budget's deadline and the call's own timeout: whichever comes first.
+        let left = deadline.map(|d| d.at.saturating_duration_since(Instant::now()));
+        let budget_first = match (left, call.timeout) {
+            (Some(left), Some(limit)) => left < limit,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let limit = if budget_first { left } else { call.timeout };
         let timed = async {
-            match call.timeout {
+            match limit {
                 Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| limit),
                 None => Ok(work.await),
             }
@@ -227,6 +276,18 @@ impl Executor<'_, '_> {
             result = timed => match result {
                 Ok(Ok(applied)) => Ok(applied),
                 Ok(Err(failure)) => Err(describe_failure(failure, apply_began.get())),
+                Err(_) if budget_first => Err(AttemptFailure {
+                    error: format!(
+                        "the downtime budget ({}) ran out during this step",
+                        crate::duration::format_duration(deadline.map(|d| d.budget).unwrap_or_default())
+                    ),
+                    exit_status: None,
+                    output_tail: tail(),
+                    timed_out: true,
+                    interrupted: None,
+                    apply_began: apply_began.get(),
+                    out_of_budget: true,
+                }),
                 Err(limit) => Err(AttemptFailure {
                     error: format!("timed out after {}", crate::duration::format_duration(limit)),
                     exit_status: None,
@@ -234,6 +295,7 @@ impl Executor<'_, '_> {
                     timed_out: true,
                     interrupted: None,
                     apply_began: apply_began.get(),
+                    out_of_budget: false,
                 }),
             },
             signal = interrupted => Err(AttemptFailure {
@@ -243,6 +305,7 @@ impl Executor<'_, '_> {
                 timed_out: false,
                 interrupted: Some(signal),
                 apply_began: apply_began.get(),
+                out_of_budget: false,
             }),
         }
     }
@@ -265,6 +328,7 @@ impl Executor<'_, '_> {
                 timed_out: false,
                 interrupted: None,
                 apply_began: true,
+                out_of_budget: false,
             });
         }
         Ok(Applied {
@@ -292,5 +356,6 @@ fn describe_failure(failure: ActionFailure, apply_began: bool) -> AttemptFailure
         timed_out: false,
         interrupted: None,
         apply_began,
+        out_of_budget: false,
     }
 }

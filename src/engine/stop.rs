@@ -23,4 +23,11 @@ pub(super) enum Stop {
     Overrun {
         step: String,
     },
+    /// Before `step`, the downtime budget would be spent.
+    OverBudget {
+        step: String,
+        used: std::time::Duration,
+        estimate: std::time::Duration,
+        budget: std::time::Duration,
+    },
 }

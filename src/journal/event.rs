@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::proof::CanaryVerdict;
 use crate::process::ProcessRecord;
 
 /// How a run executes its actions.
@@ -221,6 +222,38 @@ pub enum Event {
         about: String,
         error: String,
     },
+    /// The write canary created its table and began committing.
+    CanaryStarted {
+        /// Where it writes, as `user@host:port/db`.
+        url: String,
+        table: String,
+        every_ms: u64,
+    },
+    /// The write canary stopped and looked for every acknowledged write on
+    /// `verify`: its verdict, or why it has none.
+    CanaryChecked {
+        verify: String,
+        table: String,
+        verdict: Option<CanaryVerdict>,
+        error: Option<String>,
+        /// The table was kept (`keep: true`).
+        kept: bool,
+        /// What went wrong dropping the table (the verdict stands).
+        cleanup: Option<String>,
+    },
+    /// The downtime budget's clock started: `step` is the first that stops writes.
+    DowntimeBudgetStarted { step: String, budget_ms: u64 },
+    /// Before `step` (or while it ran: `during`), the downtime budget would be
+    /// or was spent: the run rolls back to its last checkpoint.
+    DowntimeBudgetExceeded {
+        step: String,
+        budget_ms: u64,
+        used_ms: u64,
+        estimate_ms: Option<u64>,
+        during: bool,
+    },
+    /// The point of no return completed inside the budget.
+    DowntimeBudgetKept { budget_ms: u64, used_ms: u64 },
     /// The run ended.
     RunFinished {
         outcome: Outcome,
@@ -242,6 +275,8 @@ impl Event {
             | Event::StepDecided { step, .. }
             | Event::ProcessSettled { step, .. }
             | Event::WindowOverrun { step, .. }
+            | Event::DowntimeBudgetStarted { step, .. }
+            | Event::DowntimeBudgetExceeded { step, .. }
             | Event::CompensationStarted { step, .. }
             | Event::CompensationFinished { step, .. }
             | Event::CompensationFailed { step, .. } => Some(step),

@@ -5,6 +5,7 @@
 mod event;
 mod history;
 mod layout;
+mod proof;
 mod reader;
 mod record;
 mod replay;
@@ -13,6 +14,7 @@ mod writer;
 pub use event::{Event, Mode, Outcome};
 pub use history::step_durations;
 pub use layout::{new_run_id, RunDir, StateDir};
+pub use proof::CanaryVerdict;
 pub use reader::{read, verify, Verification};
 pub use record::Record;
 pub use replay::{replay, PendingRollback, RunState, StepStatus};

@@ -303,30 +303,47 @@ fn check_guardrails(playbook: &Playbook, values: &Values, diagnostics: &mut Diag
     }
     for hook in &playbook.notify {
         for text in std::iter::once(&hook.url).chain(hook.headers.values()) {
-            if let Err((_, message)) = template::parse(text) {
-                diagnostics.error(hook.span, message);
-            } else if let Ok(pieces) = template::parse(text) {
-                for piece in pieces {
-                    if let Piece::Ref(r) = piece {
-                        let known = match r.scope {
-                            Scope::Vars => values.has_var(&r.name),
-                            Scope::Secrets => playbook.secrets.contains(&r.name),
-                            Scope::Env => true,
-                        };
-                        if !known {
-                            diagnostics
-                                .error(
-                                    hook.span,
-                                    format!(
-                                        "webhook refers to unknown `{}.{}`",
-                                        r.scope.name(),
-                                        r.name
-                                    ),
-                                )
-                                .hint(unknown_reference_hint(r.scope, &r.name, values));
-                        }
-                    }
-                }
+            check_references(text, hook.span, "webhook", playbook, values, diagnostics);
+        }
+    }
+    if let Some(canary) = &playbook.canary {
+        for text in std::iter::once(&canary.url).chain(canary.verify_url.iter()) {
+            check_references(text, canary.span, "canary", playbook, values, diagnostics);
+        }
+    }
+}
+
+/// The templates of a text outside the steps (a webhook, the canary): each
+/// reference must name a var or secret the playbook defines.
+fn check_references(
+    text: &str,
+    span: Span,
+    what: &str,
+    playbook: &Playbook,
+    values: &Values,
+    diagnostics: &mut Diagnostics,
+) {
+    let pieces = match template::parse(text) {
+        Ok(pieces) => pieces,
+        Err((_, message)) => {
+            diagnostics.error(span, message);
+            return;
+        }
+    };
+    for piece in pieces {
+        if let Piece::Ref(r) = piece {
+            let known = match r.scope {
+                Scope::Vars => values.has_var(&r.name),
+                Scope::Secrets => playbook.secrets.contains(&r.name),
+                Scope::Env => true,
+            };
+            if !known {
+                diagnostics
+                    .error(
+                        span,
+                        format!("{what} refers to unknown `{}.{}`", r.scope.name(), r.name),
+                    )
+                    .hint(unknown_reference_hint(r.scope, &r.name, values));
             }
         }
     }

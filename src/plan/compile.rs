@@ -6,7 +6,8 @@ use std::path::Path;
 use super::model::DEFAULT_ROLLBACK_RETRIES;
 use super::window::{parse_range, OnOverrun, WindowSpec};
 use super::{
-    check, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Values, Webhook,
+    check, CanarySpec, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin,
+    Values, Webhook,
 };
 use crate::actions;
 use crate::playbook::{
@@ -190,7 +191,16 @@ pub fn compile(
         .collect::<Result<Vec<_>, String>>()
         .map_err(|message| CompileError::Environment(vec![format!("webhook: {message}")]))?;
     let window = playbook.window.as_ref().map(window_spec);
+    let canary = match &playbook.canary {
+        Some(canary) => Some(
+            canary_spec(canary, &values)
+                .map_err(|message| CompileError::Environment(vec![format!("canary: {message}")]))?,
+        ),
+        None => None,
+    };
     Ok(Plan {
+        canary,
+        downtime_budget: playbook.downtime_budget.map(|b| b.0),
         checklist,
         window,
         notify,
@@ -244,4 +254,34 @@ fn window_spec(window: &crate::playbook::Window) -> WindowSpec {
             _ => OnOverrun::Rollback,
         },
     }
+}
+
+/// The canary with its templates resolved; the URL's scheme picks the engine.
+fn canary_spec(canary: &crate::playbook::Canary, values: &Values) -> Result<CanarySpec, String> {
+    let url = values.render(&canary.url)?;
+    let verify_url = match &canary.verify_url {
+        Some(text) => values.render(text)?,
+        None => url.clone(),
+    };
+    for text in [&url, &verify_url] {
+        let known = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
+        if !known.iter().any(|scheme| text.starts_with(scheme)) {
+            return Err(
+                "the URL must start with postgres:// or mysql:// (mariadb:// too)".to_string(),
+            );
+        }
+    }
+    Ok(CanarySpec {
+        url,
+        verify_url,
+        every: canary
+            .every
+            .map(|e| e.0)
+            .unwrap_or(std::time::Duration::from_millis(10)),
+        table: canary
+            .table
+            .clone()
+            .unwrap_or_else(|| "cutover_canary".to_string()),
+        keep: canary.keep,
+    })
 }

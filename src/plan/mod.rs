@@ -13,7 +13,8 @@ pub mod window;
 pub use check::check;
 pub use compile::{compile, validate, CompileError, EnvMode};
 pub use model::{
-    EstimateSource, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin, Webhook,
+    CanarySpec, EstimateSource, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep,
+    RollbackOrigin, Webhook,
 };
 pub use rollback_map::{compensations, FailurePlan};
 pub use values::Values;

@@ -22,6 +22,20 @@ pub struct Plan {
     pub checklist: Vec<PlannedCheck>,
     pub window: Option<super::window::WindowSpec>,
     pub notify: Vec<Webhook>,
+    pub canary: Option<CanarySpec>,
+    /// `downtime_budget`: longest writes may stay stopped.
+    pub downtime_budget: Option<Duration>,
+}
+
+/// The write canary, with its URLs resolved (they may hold secrets: shown
+/// only through the redactor or as a label).
+#[derive(Debug, Clone)]
+pub struct CanarySpec {
+    pub url: String,
+    pub verify_url: String,
+    pub every: Duration,
+    pub table: String,
+    pub keep: bool,
 }
 
 /// A checklist item, resolved.

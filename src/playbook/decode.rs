@@ -3,6 +3,7 @@
 
 use super::call::{decode_retries, decode_rollback, decode_with};
 use super::decode_guardrails::decode_guardrails;
+use super::decode_proof::decode_proof;
 use super::expect::{
     check_keys, expect_bool, expect_duration, expect_map, expect_name, expect_string,
 };
@@ -18,6 +19,8 @@ pub const TOP_KEYS: &[&str] = &[
     "checklist",
     "window",
     "notify",
+    "canary",
+    "downtime_budget",
     "steps",
 ];
 /// Keys a step accepts.
@@ -46,6 +49,8 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
         checklist: Vec::new(),
         window: None,
         notify: Vec::new(),
+        canary: None,
+        downtime_budget: None,
         spans: PlaybookSpans::default(),
     };
     let Some(entries) = expect_map(root, "the playbook", diagnostics) else {
@@ -73,6 +78,7 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
         decode_secrets(secrets, &mut playbook, diagnostics);
     }
     decode_guardrails(root, &mut playbook, diagnostics);
+    decode_proof(root, &mut playbook, diagnostics);
     match root.get("steps") {
         Some(steps) => playbook.steps = decode_steps(steps, diagnostics),
         None => {

@@ -4,6 +4,7 @@
 mod call;
 mod decode;
 mod decode_guardrails;
+mod decode_proof;
 mod diagnostic;
 mod expect;
 mod load;
@@ -19,7 +20,7 @@ pub use decode::{decode, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use load::load;
 pub use model::{
-    ActionCall, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window,
+    ActionCall, Canary, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window,
 };
 pub use node::{parse as parse_yaml, Node, NodeKind};
 pub use source::Source;

@@ -35,6 +35,15 @@ pub struct Playbook {
     /// Webhooks told about the run's start, checkpoints, failures, rollbacks and end.
     #[serde(default)]
     pub notify: Vec<Notify>,
+    /// A write canary: numbered commits through the application's address for
+    /// the whole run, every one checked on the new server at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// Longest writes may stay stopped: from the first step that stops writes
+    /// to the end of the point-of-no-return step. Before a step that would not
+    /// fit, or when it runs out mid-step, the run rolls back instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downtime_budget: Option<DurationText>,
     #[serde(skip)]
     #[schemars(skip)]
     pub spans: PlaybookSpans,
@@ -98,6 +107,33 @@ pub struct WindowSpans {
     pub allow: Vec<Span>,
     pub deny: Vec<Span>,
     pub on_overrun: Span,
+}
+
+/// `canary:`: the write canary.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Canary {
+    /// The application's address (`postgres://` or `mysql://`, through the
+    /// proxy the application uses), as the application's user: writes made
+    /// here must stop when the application's would.
+    pub url: String,
+    /// Pause between two commits (default `10ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<DurationText>,
+    /// Where every acknowledged write is looked for at the end (default: `url`,
+    /// which by then reaches the new server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_url: Option<String>,
+    /// The canary's table (default `cutover_canary`), created before the first
+    /// step so it moves with the data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Keep the table after the run (default: dropped).
+    #[serde(default)]
+    pub keep: bool,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub span: Span,
 }
 
 /// A webhook.

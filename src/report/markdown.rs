@@ -38,7 +38,7 @@ fn inline(text: &str) -> String {
 
 /// The facts every report opens with, shared with the HTML report.
 pub fn facts(summary: &RunSummary, chain: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut facts = vec![
         (
             "Playbook",
             format!("{} ({})", summary.playbook, summary.path),
@@ -58,7 +58,14 @@ pub fn facts(summary: &RunSummary, chain: &str) -> Vec<(&'static str, String)> {
         ("Duration", ms(summary.duration_ms)),
         ("Outcome", summary.outcome.clone()),
         ("Journal", chain.to_string()),
-    ]
+    ];
+    if let Some(canary) = &summary.canary {
+        facts.push(("Write canary", canary.clone()));
+    }
+    if let Some(budget) = summary.budget.last() {
+        facts.push(("Downtime budget", budget.clone()));
+    }
+    facts
 }
 
 pub fn markdown(summary: &RunSummary, chain: &str) -> String {

@@ -183,6 +183,61 @@ fn sentence(record: &Record) -> Option<String> {
         Event::NotificationFailed { url, about, error } => {
             format!("webhook {url} ({about}) failed: {error}")
         }
+        Event::CanaryStarted {
+            url,
+            table,
+            every_ms,
+        } => format!(
+            "write canary: committing into `{table}` through {url} every {}",
+            ms(*every_ms)
+        ),
+        Event::CanaryChecked {
+            verify,
+            verdict: Some(verdict),
+            cleanup,
+            ..
+        } => {
+            let cleanup = cleanup
+                .as_ref()
+                .map(|c| format!("\n    (the table was not dropped: {c})"))
+                .unwrap_or_default();
+            format!("{} (checked on {verify}){cleanup}", verdict.line())
+        }
+        Event::CanaryChecked { verify, error, .. } => format!(
+            "write canary: could NOT check its writes on {verify}: {}",
+            error.as_deref().unwrap_or("?")
+        ),
+        Event::DowntimeBudgetStarted { step, budget_ms } => {
+            format!(
+                "downtime budget {}: the clock starts with `{step}`",
+                ms(*budget_ms)
+            )
+        }
+        Event::DowntimeBudgetExceeded {
+            step,
+            budget_ms,
+            used_ms,
+            estimate_ms,
+            during,
+        } => {
+            if *during {
+                format!(
+                    "downtime budget {} ran out during `{step}` ({} used): rolling back",
+                    ms(*budget_ms),
+                    ms(*used_ms)
+                )
+            } else {
+                format!(
+                    "downtime budget {}: {} used, `{step}` is estimated at {}: rolling back before it",
+                    ms(*budget_ms),
+                    ms(*used_ms),
+                    ms(estimate_ms.unwrap_or(0))
+                )
+            }
+        }
+        Event::DowntimeBudgetKept { budget_ms, used_ms } => {
+            format!("downtime budget {}: {} used", ms(*budget_ms), ms(*used_ms))
+        }
         Event::RunFinished {
             outcome,
             duration_ms,

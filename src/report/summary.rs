@@ -43,6 +43,10 @@ pub struct RunSummary {
     pub checkpoints: Vec<(String, u64)>,
     pub bars: Vec<Bar>,
     pub resumes: Vec<(String, String, String)>,
+    /// The write canary's line, if the run had one.
+    pub canary: Option<String>,
+    /// The downtime budget's lines: started, kept or exceeded.
+    pub budget: Vec<String>,
 }
 
 fn ms_between(from: &str, to: &str) -> u64 {
@@ -107,6 +111,17 @@ impl RunSummary {
                 }
                 Event::WindowOverrun { step, action, .. } => {
                     s.window.push(format!("overrun before `{step}`: {action}"))
+                }
+                Event::CanaryChecked { .. }
+                | Event::DowntimeBudgetStarted { .. }
+                | Event::DowntimeBudgetExceeded { .. }
+                | Event::DowntimeBudgetKept { .. } => {
+                    let line = super::style::describe_record(record).unwrap_or_default();
+                    if matches!(record.event, Event::CanaryChecked { .. }) {
+                        s.canary = Some(line);
+                    } else {
+                        s.budget.push(line);
+                    }
                 }
                 Event::ChecklistConfirmed {
                     item,

@@ -109,7 +109,7 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
     );
     source.sql(
         "shopdb",
-        &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}"),
+        &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}; GRANT CREATE ON SCHEMA public TO {APP_ROLE}"),
     );
 
     let sandbox = Sandbox::new();
@@ -224,8 +224,32 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
         .map(|w| w[1].1.duration_since(w[0].1))
         .max()
         .unwrap_or_default();
+    // The playbook's write canary proved the same: nothing missing, and the
+    // downtime it measured is the independent probe's.
+    let checked = sandbox
+        .journal(&sandbox.last_run())
+        .into_iter()
+        .find(|r| r["event"] == "canary_checked")
+        .expect("the canary's verdict is journaled")["data"]
+        .clone();
+    let verdict = &checked["verdict"];
+    assert_eq!(verdict["missing"], 0, "{checked}");
+    assert!(verdict["acknowledged"].as_u64().unwrap() > 50, "{checked}");
+    let canary_gap = verdict["longest_gap_ms"].as_u64().unwrap() as i64;
+    let probe_gap = gap.as_millis() as i64;
+    assert!(
+        (canary_gap - probe_gap).abs() <= 100,
+        "canary gap {canary_gap} ms vs probe gap {probe_gap} ms: {checked}"
+    );
+    assert!(
+        output.all().contains("write canary: ")
+            && output.all().contains(", 0 missing, longest gap"),
+        "{}",
+        output.all()
+    );
     eprintln!(
-        "headline: {} probe commits, longest gap between two commits {gap:?}",
-        committed.len()
+        "headline: {} probe commits, longest gap between two commits {gap:?}; canary: {}",
+        committed.len(),
+        checked
     );
 }

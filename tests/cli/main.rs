@@ -8,6 +8,8 @@ mod attacks_locks;
 mod attacks_secrets;
 mod audit;
 mod aws_traffic;
+mod budget;
+mod canary;
 mod certs;
 mod corpus;
 mod deadlines;

@@ -95,6 +95,11 @@ impl Action for MaintenanceFile {
     }
 
     // Creating or removing the same file twice lands in the same place.
+    /// Maintenance on turns the application's users away.
+    fn stops_writes(&self) -> bool {
+        self.state == Switch::On
+    }
+
     fn idempotent(&self) -> bool {
         true
     }

@@ -93,6 +93,11 @@ impl Action for ReadOnly {
     }
 
     // Setting read_only twice lands in the same place.
+    /// A frozen primary takes no writes: the downtime budget starts here.
+    fn stops_writes(&self) -> bool {
+        true
+    }
+
     fn idempotent(&self) -> bool {
         true
     }

@@ -90,6 +90,11 @@ impl Action for Pause {
     }
 
     // Pausing a paused database finds it paused and waits for its servers.
+    /// Paused clients wait: the downtime budget starts here.
+    fn stops_writes(&self) -> bool {
+        true
+    }
+
     fn idempotent(&self) -> bool {
         true
     }

@@ -126,6 +126,11 @@ impl Action for ReadOnly {
     }
 
     // Freezing a frozen database finds its record and keeps it.
+    /// A frozen primary takes no writes: the downtime budget starts here.
+    fn stops_writes(&self) -> bool {
+        true
+    }
+
     fn idempotent(&self) -> bool {
         true
     }

@@ -126,6 +126,11 @@ impl Action for RdsBlueGreenSwitchover {
     }
 
     // A switchover under way or done is waited for, not started again.
+    /// The switchover blocks writes on both environments while it runs.
+    fn stops_writes(&self) -> bool {
+        true
+    }
+
     fn idempotent(&self) -> bool {
         true
     }

@@ -123,6 +123,8 @@ impl PlanBuilder {
             checklist: Vec::new(),
             window: None,
             notify: Vec::new(),
+            canary: None,
+            downtime_budget: None,
         }
     }
 }

@@ -1,0 +1,190 @@
+//! `Store`: the canary's table on PostgreSQL or MySQL/MariaDB — created,
+//! written one numbered row per commit, read back, dropped. Writes go through
+//! the application's session (a frozen database refuses them, as it refuses
+//! the application's); reads and the drop through cutover's own.
+
+use anyhow::{anyhow, Context};
+
+use crate::actions::{mysql, postgres};
+
+/// Which engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Postgres,
+    Mysql,
+}
+
+impl Engine {
+    pub fn of(url: &str) -> Option<Engine> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Some(Engine::Mysql)
+        } else {
+            None
+        }
+    }
+}
+
+/// A server holding (or reached for) the canary's table.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Postgres {
+        application: postgres::Endpoint,
+        own: postgres::Endpoint,
+    },
+    Mysql(mysql::Endpoint),
+}
+
+/// An open session that writes.
+pub enum Session {
+    Postgres(tokio_postgres::Client),
+    Mysql(mysql_async::Conn),
+}
+
+impl Store {
+    /// The error never repeats the URL: it may hold a password.
+    pub fn parse(url: &str) -> anyhow::Result<Store> {
+        match Engine::of(url) {
+            Some(Engine::Postgres) => Ok(Store::Postgres {
+                application: postgres::Endpoint::as_the_application(url)?,
+                own: postgres::Endpoint::parse(url)?,
+            }),
+            Some(Engine::Mysql) => Ok(Store::Mysql(mysql::Endpoint::parse(&url.replacen(
+                "mariadb://",
+                "mysql://",
+                1,
+            ))?)),
+            None => Err(anyhow!(
+                "the canary's URL must start with postgres:// or mysql://"
+            )),
+        }
+    }
+
+    /// `user@host:port/db` of a URL ("?" when it does not parse).
+    pub fn label_of(url: &str) -> String {
+        Store::parse(url)
+            .map(|store| store.label().to_string())
+            .unwrap_or_else(|_| "?".into())
+    }
+
+    /// `user@host:port/db`, for messages.
+    pub fn label(&self) -> &str {
+        match self {
+            Store::Postgres { own, .. } => own.label(),
+            Store::Mysql(endpoint) => endpoint.label(),
+        }
+    }
+
+    /// Opens a session as the application has one.
+    pub async fn open(&self) -> anyhow::Result<Session> {
+        Ok(match self {
+            Store::Postgres { application, .. } => Session::Postgres(application.connect().await?),
+            Store::Mysql(endpoint) => Session::Mysql(endpoint.connect().await?),
+        })
+    }
+
+    /// Creates the table unless it exists (a kept one from an earlier run),
+    /// and returns the highest id in it: this run numbers after it.
+    pub async fn prepare(&self, table: &str) -> anyhow::Result<u64> {
+        let create_pg = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+        );
+        let create_my = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
+        );
+        let top = format!("SELECT coalesce(max(id), 0) FROM {table}");
+        match self {
+            Store::Postgres { application, .. } => {
+                let client = application.connect().await?;
+                client
+                    .batch_execute(&create_pg)
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))
+                    .with_context(|| format!("failed to create the canary table `{table}`"))?;
+                let row = client
+                    .query_one(&top, &[])
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))?;
+                Ok(row.get::<_, i64>(0).max(0) as u64)
+            }
+            Store::Mysql(endpoint) => {
+                use mysql_async::prelude::Queryable;
+                let mut conn = endpoint.connect().await?;
+                conn.query_drop(&create_my)
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), mysql::describe_error(&e)))
+                    .with_context(|| format!("failed to create the canary table `{table}`"))?;
+                let top: Option<u64> = conn
+                    .query_first(&top)
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), mysql::describe_error(&e)))?;
+                Ok(top.unwrap_or(0))
+            }
+        }
+    }
+
+    /// The ids in `[low, high]` the table holds, ascending.
+    pub async fn present(&self, table: &str, low: u64, high: u64) -> anyhow::Result<Vec<u64>> {
+        let sql = format!("SELECT id FROM {table} WHERE id >= {low} AND id <= {high} ORDER BY id");
+        match self {
+            Store::Postgres { own, .. } => {
+                let client = own.connect().await?;
+                let rows = client
+                    .query(&sql, &[])
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))?;
+                Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+            }
+            Store::Mysql(endpoint) => {
+                use mysql_async::prelude::Queryable;
+                let mut conn = endpoint.connect().await?;
+                conn.query(&sql)
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), mysql::describe_error(&e)))
+            }
+        }
+    }
+
+    /// Drops the table (if it is there).
+    pub async fn drop_table(&self, table: &str) -> anyhow::Result<()> {
+        let sql = format!("DROP TABLE IF EXISTS {table}");
+        match self {
+            Store::Postgres { own, .. } => own
+                .connect()
+                .await?
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e))),
+            Store::Mysql(endpoint) => {
+                use mysql_async::prelude::Queryable;
+                endpoint
+                    .connect()
+                    .await?
+                    .query_drop(&sql)
+                    .await
+                    .map_err(|e| anyhow!("{}: {}", self.label(), mysql::describe_error(&e)))
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Commits row `id`; Ok means the server acknowledged the commit.
+    pub async fn insert(&mut self, table: &str, id: u64) -> anyhow::Result<()> {
+        // Autocommit: the statement's OK is the commit's acknowledgement.
+        let sql = format!("INSERT INTO {table} (id) VALUES ({id})");
+        match self {
+            Session::Postgres(client) => client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| anyhow!(postgres::describe_error(&e))),
+            Session::Mysql(conn) => {
+                use mysql_async::prelude::Queryable;
+                conn.query_drop(&sql)
+                    .await
+                    .map_err(|e| anyhow!(mysql::describe_error(&e)))
+            }
+        }
+    }
+}
