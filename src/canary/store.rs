@@ -1,7 +1,8 @@
 //! `Store`: the canary's table on PostgreSQL or MySQL/MariaDB — created,
 //! written one numbered row per commit, read back, dropped. Writes go through
 //! the application's session (a frozen database refuses them, as it refuses
-//! the application's); reads and the drop through cutover's own.
+//! the application's), and so do the reads (a pooler refuses cutover's own
+//! session options); the drop falls back to cutover's own session.
 
 use anyhow::{anyhow, Context};
 
@@ -102,11 +103,10 @@ impl Store {
                     .await
                     .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))
                     .with_context(|| format!("failed to create the canary table `{table}`"))?;
-                let row = client
-                    .query_one(&top, &[])
+                let ids = simple_ids(&client, &top)
                     .await
                     .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))?;
-                Ok(row.get::<_, i64>(0).max(0) as u64)
+                Ok(ids.first().copied().unwrap_or(0))
             }
             Store::Mysql(endpoint) => {
                 use mysql_async::prelude::Queryable;
@@ -128,13 +128,13 @@ impl Store {
     pub async fn present(&self, table: &str, low: u64, high: u64) -> anyhow::Result<Vec<u64>> {
         let sql = format!("SELECT id FROM {table} WHERE id >= {low} AND id <= {high} ORDER BY id");
         match self {
-            Store::Postgres { own, .. } => {
-                let client = own.connect().await?;
-                let rows = client
-                    .query(&sql, &[])
+            // As the application: a pooler (PgBouncer) refuses the startup
+            // options cutover's own sessions send.
+            Store::Postgres { application, .. } => {
+                let client = application.connect().await?;
+                simple_ids(&client, &sql)
                     .await
-                    .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))?;
-                Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+                    .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e)))
             }
             Store::Mysql(endpoint) => {
                 use mysql_async::prelude::Queryable;
@@ -150,12 +150,27 @@ impl Store {
     pub async fn drop_table(&self, table: &str) -> anyhow::Result<()> {
         let sql = format!("DROP TABLE IF EXISTS {table}");
         match self {
-            Store::Postgres { own, .. } => own
-                .connect()
-                .await?
-                .batch_execute(&sql)
-                .await
-                .map_err(|e| anyhow!("{}: {}", self.label(), postgres::describe_error(&e))),
+            // As the application first; on a server still frozen for it,
+            // through cutover's own session (which a frozen server lets write).
+            Store::Postgres { application, own } => {
+                let drop = |endpoint: &postgres::Endpoint| {
+                    let (endpoint, sql) = (endpoint.clone(), sql.clone());
+                    async move {
+                        endpoint
+                            .connect()
+                            .await?
+                            .batch_execute(&sql)
+                            .await
+                            .map_err(|e| {
+                                anyhow!("{}: {}", endpoint.label(), postgres::describe_error(&e))
+                            })
+                    }
+                };
+                match drop(application).await {
+                    Ok(()) => Ok(()),
+                    Err(first) => drop(own).await.map_err(|_| first),
+                }
+            }
             Store::Mysql(endpoint) => {
                 use mysql_async::prelude::Queryable;
                 endpoint
@@ -167,6 +182,23 @@ impl Store {
             }
         }
     }
+}
+
+/// The first column of every row, over the simple query protocol: a pooler
+/// in transaction mode (PgBouncer) loses named prepared statements.
+async fn simple_ids(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<u64>, tokio_postgres::Error> {
+    Ok(client
+        .simple_query(sql)
+        .await?
+        .iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+            _ => None,
+        })
+        .collect())
 }
 
 impl Session {

@@ -417,7 +417,7 @@ fn the_pgbouncer_reference_playbook_moves_the_database_with_no_failed_query() {
     init_pgbench(&source);
     source.sql(
         "shop",
-        &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}"),
+        &format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}; GRANT CREATE ON SCHEMA public TO {APP_ROLE}"),
     );
     let sandbox = Sandbox::new();
     let bouncer = PgBouncer::start(&sandbox, "shop", &source, &[APP_ROLE, "postgres"]);
@@ -454,6 +454,9 @@ fn the_pgbouncer_reference_playbook_moves_the_database_with_no_failed_query() {
         ],
     );
     output.expect_code(0);
+    // The playbook's canary, writing through PgBouncer too, lost nothing.
+    let verdict = sandbox.canary_proved_nothing_lost();
+    eprintln!("pgbouncer reference playbook: canary {verdict}");
     // pgbench went on through the whole cutover without a failed query.
     let bench = assert_clean(load);
     let processed: u64 = bench

@@ -154,6 +154,28 @@ impl Sandbox {
             .collect()
     }
 
+    /// The `verdict` of the last run's write canary (`canary_checked`); fails
+    /// the test when the canary found a missing write or could not check.
+    #[track_caller]
+    pub fn canary_proved_nothing_lost(&self) -> serde_json::Value {
+        let checked = self
+            .journal(&self.last_run())
+            .into_iter()
+            .find(|r| r["event"] == "canary_checked")
+            .expect("the canary's verdict is journaled")["data"]
+            .clone();
+        let verdict = checked["verdict"].clone();
+        assert_eq!(
+            verdict["missing"], 0,
+            "the canary found lost writes: {checked}"
+        );
+        assert!(
+            verdict["acknowledged"].as_u64().unwrap_or(0) > 10,
+            "the canary wrote too little to prove anything: {checked}"
+        );
+        verdict
+    }
+
     /// `event` names in order, with the step when there is one (`step_started:a`).
     pub fn events(&self, run_id: &str) -> Vec<String> {
         self.journal(run_id)
