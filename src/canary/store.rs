@@ -31,8 +31,8 @@ impl Engine {
 #[derive(Debug, Clone)]
 pub enum Store {
     Postgres {
-        application: postgres::Endpoint,
-        own: postgres::Endpoint,
+        application: Box<postgres::Endpoint>,
+        own: Box<postgres::Endpoint>,
     },
     Mysql(mysql::Endpoint),
 }
@@ -48,8 +48,8 @@ impl Store {
     pub fn parse(url: &str) -> anyhow::Result<Store> {
         match Engine::of(url) {
             Some(Engine::Postgres) => Ok(Store::Postgres {
-                application: postgres::Endpoint::as_the_application(url)?,
-                own: postgres::Endpoint::parse(url)?,
+                application: Box::new(postgres::Endpoint::as_the_application(url)?),
+                own: Box::new(postgres::Endpoint::parse(url)?),
             }),
             Some(Engine::Mysql) => Ok(Store::Mysql(mysql::Endpoint::parse(&url.replacen(
                 "mariadb://",
