@@ -31,6 +31,7 @@ mod pgbouncer;
 mod resume;
 mod run;
 mod secrets;
+mod stragglers;
 mod traffic;
 mod validate;
 

@@ -268,6 +268,30 @@ impl Dialect {
             Err(error) => Err(failed(endpoint)(error)),
         }
     }
+
+    /// Every replication channel of the server, by name (`''` = the default).
+    pub async fn all_statuses(
+        &self,
+        conn: &mut mysql_async::Conn,
+        endpoint: &Endpoint,
+    ) -> anyhow::Result<Vec<(String, ChannelStatus)>> {
+        let sql = if self.mariadb {
+            "SHOW ALL SLAVES STATUS".to_string()
+        } else {
+            format!("SHOW {} STATUS", self.slave())
+        };
+        let rows: Vec<mysql_async::Row> = conn.query(sql).await.map_err(failed(endpoint))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name = ["Connection_name", "Channel_Name", "Channel_name"]
+                    .iter()
+                    .find_map(|n| row.get::<Option<String>, _>(*n).flatten())
+                    .unwrap_or_default();
+                (name, ChannelStatus::from_row(row))
+            })
+            .collect())
+    }
 }
 
 /// Where `CHANGE MASTER` points a channel.

@@ -5,6 +5,7 @@ pub mod catch_up;
 pub mod compare_settings;
 pub mod copy;
 pub mod drop_replication;
+pub mod health;
 pub mod prewarm;
 pub mod read_only;
 pub mod read_write;
@@ -12,6 +13,7 @@ pub mod replica_lag;
 pub mod replicate;
 pub mod restore;
 pub mod snapshot;
+pub mod stragglers;
 pub mod verify;
 
 mod archive;

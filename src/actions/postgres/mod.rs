@@ -16,6 +16,7 @@ pub mod replicate;
 pub mod restore;
 pub mod reverse_replicate;
 pub mod snapshot;
+pub mod stragglers;
 pub mod sync_sequences;
 pub mod verify;
 

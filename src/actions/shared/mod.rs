@@ -16,6 +16,7 @@ pub mod on_existing;
 pub mod poll;
 pub mod query;
 pub mod replica_lag;
+pub mod stragglers;
 pub mod tables;
 pub mod tls;
 pub mod tls_error;
