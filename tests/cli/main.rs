@@ -13,6 +13,7 @@ mod canary;
 mod certs;
 mod corpus;
 mod deadlines;
+mod freeze_undo;
 mod guardrails;
 mod headline;
 mod https;

@@ -76,12 +76,12 @@ impl Action for MaintenanceCommand {
         }))
     }
 
-    // The commands are the operator's own: nobody knows whether they may run twice.
     /// Maintenance on turns the application's users away.
     fn stops_writes(&self) -> bool {
         self.state == Switch::On
     }
 
+    // The commands are the operator's own: nobody knows whether they may run twice.
     fn idempotent(&self) -> bool {
         false
     }

@@ -94,12 +94,12 @@ impl Action for MaintenanceFile {
         }))
     }
 
-    // Creating or removing the same file twice lands in the same place.
     /// Maintenance on turns the application's users away.
     fn stops_writes(&self) -> bool {
         self.state == Switch::On
     }
 
+    // Creating or removing the same file twice lands in the same place.
     fn idempotent(&self) -> bool {
         true
     }

@@ -158,12 +158,12 @@ impl Action for MaintenanceHttp {
         }))
     }
 
-    // Setting the same switch twice lands in the same place.
     /// Maintenance on turns the application's users away.
     fn stops_writes(&self) -> bool {
         self.state == Switch::On
     }
 
+    // Setting the same switch twice lands in the same place.
     fn idempotent(&self) -> bool {
         true
     }

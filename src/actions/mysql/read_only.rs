@@ -10,7 +10,7 @@ use mysql_async::prelude::Queryable;
 
 use super::connect::{exec, Endpoint};
 use super::freeze::{FreezeParams, NOT_CLIENTS};
-use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
+use crate::actions::shared::freeze::{self as freeze_note, Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
@@ -48,7 +48,9 @@ impl Action for ReadOnly {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let endpoint = Endpoint::parse(&self.params.url)?;
+        freeze_note::note_pending(cx)?;
         let mut conn = endpoint.connect().await?;
+        freeze_note::note_began(cx)?;
         exec(&mut conn, &endpoint, "SET GLOBAL read_only = ON").await?;
         // MySQL 5.7+/8 has super_read_only (admins too); MariaDB does not.
         let super_read_only: Option<String> = conn
@@ -92,22 +94,19 @@ impl Action for ReadOnly {
         Some(Arc::new(self.reversed::<Thawed>()))
     }
 
-    // Setting read_only twice lands in the same place.
     /// A frozen primary takes no writes: the downtime budget starts here.
     fn stops_writes(&self) -> bool {
         true
     }
 
+    // Setting read_only twice lands in the same place.
     fn idempotent(&self) -> bool {
         true
     }
 
-    // Not yet: a freeze that failed before it changed anything (a refused
-    // login, an unreachable server) would be "thawed" by a thaw that fails the
-    // same way and leaves the run needing an operator. Until the thaw can tell
-    // from the step's notes that the freeze got as far as changing something,
-    // a failed freeze is not undone (issue 13).
+    // The thaw undoes any part of a freeze (each of its changes is undone by
+    // setting it back), and skips one that noted it changed nothing.
     fn undoes_partial_failure(&self) -> bool {
-        false
+        true
     }
 }

@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 
 use super::connect::{exec, Endpoint};
 use super::freeze::FreezeParams;
-use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
+use crate::actions::shared::freeze::{self as freeze_note, Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
 };
@@ -39,8 +39,11 @@ impl Action for ReadWrite {
         format!("thaw writes on {label} (read_only off)")
     }
 
-    async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let endpoint = Endpoint::parse(&self.params.url)?;
+        if freeze_note::nothing_was_frozen(cx) {
+            return Ok(freeze_note::nothing_to_thaw(cx, endpoint.label()));
+        }
         let mut conn = endpoint.connect().await?;
         let has_super: bool = conn
             .query_first::<(String, String), _>("SHOW GLOBAL VARIABLES LIKE 'super_read_only'")

@@ -89,12 +89,12 @@ impl Action for Pause {
         }))
     }
 
-    // Pausing a paused database finds it paused and waits for its servers.
     /// Paused clients wait: the downtime budget starts here.
     fn stops_writes(&self) -> bool {
         true
     }
 
+    // Pausing a paused database finds it paused and waits for its servers.
     fn idempotent(&self) -> bool {
         true
     }

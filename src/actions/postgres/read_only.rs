@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
 use super::freeze::{check_roles, recorded_roles, terminate, FreezeParams, MARKER};
-use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
+use crate::actions::shared::freeze::{self as freeze_note, Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
@@ -50,8 +50,12 @@ impl Action for ReadOnly {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let endpoint = Endpoint::parse(&self.params.url)?;
+        freeze_note::note_pending(cx)?;
         let client = endpoint.connect().await?;
         let db = quote_ident(endpoint.dbname());
+        // A role that does not exist fails the step before anything changed.
+        check_roles(&client, &self.params.roles).await?;
+        freeze_note::note_began(cx)?;
         client
             .batch_execute(&format!(
                 "ALTER DATABASE {db} SET default_transaction_read_only = on"
@@ -59,7 +63,6 @@ impl Action for ReadOnly {
             .await
             .map_err(pg)
             .context("failed to make the database read-only by default")?;
-        check_roles(&client, &self.params.roles).await?;
         // Record first, then take LOGIN: a crash in between leaves a record of
         // roles that still log in, and the thaw grants what they already have.
         let mut frozen = recorded_roles(&client, endpoint.dbname()).await?;
@@ -125,22 +128,19 @@ impl Action for ReadOnly {
         Some(Arc::new(self.reversed::<Thawed>()))
     }
 
-    // Freezing a frozen database finds its record and keeps it.
     /// A frozen primary takes no writes: the downtime budget starts here.
     fn stops_writes(&self) -> bool {
         true
     }
 
+    // Freezing a frozen database finds its record and keeps it.
     fn idempotent(&self) -> bool {
         true
     }
 
-    // Not yet: a freeze that failed before it changed anything (a refused
-    // login, an unreachable server) would be "thawed" by a thaw that fails the
-    // same way and leaves the run needing an operator. Until the thaw can tell
-    // from the step's notes that the freeze got as far as changing something,
-    // a failed freeze is not undone (issue 13).
+    // The thaw undoes any part of a freeze (each of its changes is undone by
+    // setting it back), and skips one that noted it changed nothing.
     fn undoes_partial_failure(&self) -> bool {
-        false
+        true
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::connect::{label, pg, quote_ident, Endpoint};
 use super::freeze::{check_roles, recorded_roles, FreezeParams, MARKER};
-use crate::actions::shared::freeze::{Freeze, Frozen, Thawed};
+use crate::actions::shared::freeze::{self as freeze_note, Freeze, Frozen, Thawed};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
@@ -39,6 +39,9 @@ impl Action for ReadWrite {
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let endpoint = Endpoint::parse(&self.params.url)?;
+        if freeze_note::nothing_was_frozen(cx) {
+            return Ok(freeze_note::nothing_to_thaw(cx, endpoint.label()));
+        }
         let client = endpoint.connect().await?;
         let db = quote_ident(endpoint.dbname());
         let recorded = recorded_roles(&client, endpoint.dbname()).await?;

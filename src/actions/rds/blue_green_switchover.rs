@@ -125,12 +125,12 @@ impl Action for RdsBlueGreenSwitchover {
         })
     }
 
-    // A switchover under way or done is waited for, not started again.
     /// The switchover blocks writes on both environments while it runs.
     fn stops_writes(&self) -> bool {
         true
     }
 
+    // A switchover under way or done is waited for, not started again.
     fn idempotent(&self) -> bool {
         true
     }
