@@ -50,3 +50,4 @@ mod moto;
 mod rds;
 mod rds_aws;
 mod rds_playbooks;
+mod ready;
