@@ -3,7 +3,8 @@
 //! burst a slowed subscriber cannot keep up with; the DDL guard makes
 //! `postgres.ready` and `postgres.catch_up` fail naming a column and an index
 //! added on the source after `postgres.replicate`; `mysql.ready` passes when
-//! the replica is caught up and refuses while its SQL thread is stopped; and
+//! the replica is caught up and refuses while its SQL thread is stopped or
+//! while it holds events back (`MASTER_DELAY`); and
 //! `postgres.drop_reverse_replication` as a step of its own, and its undo.
 
 use std::process::{Command, Stdio};
@@ -215,7 +216,7 @@ fn drop_reverse_replication_as_a_step_drops_it_and_its_undo_leaves_it_dropped() 
 }
 
 #[test]
-fn mysql_ready_passes_when_caught_up_and_refuses_while_the_sql_thread_is_stopped() {
+fn mysql_ready_passes_when_caught_up_and_refuses_a_stopped_sql_thread_or_a_delayed_replica() {
     static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let (source, target) = {
         let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
@@ -268,4 +269,26 @@ fn mysql_ready_passes_when_caught_up_and_refuses_while_the_sql_thread_is_stopped
         text.contains("predicted catch-up after freeze never"),
         "{text}"
     );
+
+    // Both threads running, but the replica holds every event back a minute
+    // (`MASTER_DELAY`): it applies nothing during the sample, so never
+    // within `max_catch_up`.
+    target.sql(
+        "mysql",
+        "STOP SLAVE 'cutover'; CHANGE MASTER 'cutover' TO MASTER_DELAY = 60; START SLAVE 'cutover'",
+    );
+    source.sql(
+        "shop",
+        "INSERT INTO audit_log SELECT NOW(), CONCAT('delayed ', seq) FROM seq_1_to_2000",
+    );
+    let out = sandbox.run(&["run", "ready.yaml"]);
+    eprintln!("delayed: {}", out.all());
+    assert_ne!(out.code, 0, "{}", out.all());
+    let text = out.all();
+    assert!(text.contains("replication not ready: lag "), "{text}");
+    assert!(
+        text.contains("predicted catch-up after freeze never"),
+        "{text}"
+    );
+    assert!(!text.contains("thread"), "{text}");
 }

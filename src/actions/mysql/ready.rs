@@ -201,21 +201,19 @@ impl Action for Ready {
         } else {
             None
         };
-        let checked = verdict.check(self.max_lag.0, self.max_catch_up.0);
-        match (stopped, checked) {
-            (Some(stopped), result) => {
-                let figures = result.err().unwrap_or_else(|| verdict.figures());
-                return Err(anyhow!(
-                    "replication not ready: {stopped} (hint: `START SLAVE '{}'` on the target); {}; Seconds_Behind_Master {behind}",
-                    self.channel,
-                    figures.trim_start_matches("replication not ready: ")
-                )
-                .into());
-            }
-            (None, Err(refusal)) => {
-                return Err(anyhow!("{refusal}; Seconds_Behind_Master {behind}").into())
-            }
-            (None, Ok(())) => {}
+        let against = verdict.against(self.max_lag.0, self.max_catch_up.0);
+        if let Some(stopped) = stopped {
+            return Err(anyhow!(
+                "replication not ready: {stopped} (hint: `START SLAVE '{}'` on the target); {against}; Seconds_Behind_Master {behind}",
+                self.channel
+            )
+            .into());
+        }
+        if !verdict.within(self.max_lag.0, self.max_catch_up.0) {
+            return Err(anyhow!(
+                "replication not ready: {against}; Seconds_Behind_Master {behind}"
+            )
+            .into());
         }
         cx.report(Progress::Status(format!(
             "ready: {}; Seconds_Behind_Master {behind}",

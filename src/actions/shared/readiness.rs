@@ -94,23 +94,34 @@ impl Verdict {
         )
     }
 
-    /// Err names both figures, their limits and the prediction when either
-    /// is over its limit.
-    pub fn check(&self, max_lag: u64, max_catch_up: Duration) -> Result<(), String> {
-        let lag_over = self.lag > max_lag;
-        let slow = self.catch_up.is_none_or(|d| d > max_catch_up);
-        if !lag_over && !slow {
-            return Ok(());
-        }
-        Err(format!(
-            "replication not ready: lag {} (max {}), applying {}/s (source writing {}/s), predicted catch-up after freeze {} (max {})",
+    /// True when the lag and the predicted catch-up are within their limits.
+    pub fn within(&self, max_lag: u64, max_catch_up: Duration) -> bool {
+        self.lag <= max_lag && self.catch_up.is_some_and(|d| d <= max_catch_up)
+    }
+
+    /// Both figures with their limits, and the prediction with its limit.
+    pub fn against(&self, max_lag: u64, max_catch_up: Duration) -> String {
+        format!(
+            "lag {} (max {}), applying {}/s (source writing {}/s), predicted catch-up after freeze {} (max {})",
             human_bytes(self.lag),
             human_bytes(max_lag),
             human_bytes(self.apply_rate as u64),
             human_bytes(self.write_rate as u64),
             self.catch_up_text(),
             format_duration(max_catch_up)
-        ))
+        )
+    }
+
+    /// Err: `replication not ready: ` and the figures against their limits.
+    pub fn check(&self, max_lag: u64, max_catch_up: Duration) -> Result<(), String> {
+        if self.within(max_lag, max_catch_up) {
+            Ok(())
+        } else {
+            Err(format!(
+                "replication not ready: {}",
+                self.against(max_lag, max_catch_up)
+            ))
+        }
     }
 
     /// What the step's applied data holds.
