@@ -218,6 +218,16 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
     sandbox
         .run(&["audit", "verify", &sandbox.last_run()])
         .expect_code(0);
+    // The forward replication is gone once the new cluster serves: no slot
+    // left on the old one to retain WAL.
+    assert_eq!(
+        source.sql("shopdb", "SELECT count(*) FROM pg_replication_slots"),
+        "0"
+    );
+    assert_eq!(
+        target.sql("shopdb", "SELECT count(*) FROM pg_subscription"),
+        "0"
+    );
 
     let gap = committed
         .windows(2)

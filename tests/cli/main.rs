@@ -54,3 +54,4 @@ mod moto;
 mod rds;
 mod rds_aws;
 mod rds_playbooks;
+mod ready;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod prewarm;
 pub mod read_only;
 pub mod read_write;
+pub mod ready;
 pub mod replica_lag;
 pub mod replicate;
 pub mod restore;

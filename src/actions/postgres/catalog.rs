@@ -51,3 +51,24 @@ pub async fn subscription_oid(dst: &Client, name: &str) -> anyhow::Result<Option
         .map_err(pg)?
         .map(|row| row.get::<_, u32>(0)))
 }
+
+/// Fails unless the target has `subscription`, enabled.
+pub async fn require_enabled(dst: &Client, subscription: &str) -> anyhow::Result<()> {
+    let enabled = dst
+        .query_opt(
+            "SELECT subenabled FROM pg_subscription WHERE subname = $1",
+            &[&subscription],
+        )
+        .await
+        .map_err(pg)?;
+    match enabled.map(|r| r.get::<_, bool>(0)) {
+        None => Err(anyhow::anyhow!(
+            "the target has no subscription `{subscription}` (hint: run `postgres.replicate` first)"
+        )),
+        Some(false) => Err(anyhow::anyhow!(
+            "subscription `{subscription}` is disabled on the target (hint: `ALTER SUBSCRIPTION {} ENABLE` on the target)",
+            super::connect::quote_ident(subscription)
+        )),
+        Some(true) => Ok(()),
+    }
+}

@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::catalog::require_enabled;
 use super::connect::label;
 use super::connect::{pg, Endpoint};
+use super::schema_guard;
 use super::session::connect_pinned;
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
@@ -62,30 +64,10 @@ impl CatchUp {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
-        let enabled = dst
-            .query_opt(
-                "SELECT subenabled FROM pg_subscription WHERE subname = $1",
-                &[&self.subscription],
-            )
-            .await
-            .map_err(pg)?;
-        match enabled.map(|r| r.get::<_, bool>(0)) {
-            None => {
-                return Err(anyhow!(
-                    "the target has no subscription `{}` (hint: run `postgres.replicate` first)",
-                    self.subscription
-                )
-                .into())
-            }
-            Some(false) => {
-                return Err(anyhow!(
-                    "subscription `{}` is disabled on the target",
-                    self.subscription
-                )
-                .into())
-            }
-            Some(true) => {}
-        }
+        require_enabled(&dst, &self.subscription).await?;
+        // Before waiting: a schema changed since `postgres.replicate` breaks
+        // the apply (or silently drops a column) once writes are frozen.
+        schema_guard::check(&src, &dst, &self.subscription).await?;
         // The position to reach: the source's WAL end when the wait starts.
         let goal: String = src
             .query_one("SELECT pg_current_wal_lsn()::text", &[])

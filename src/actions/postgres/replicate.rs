@@ -17,6 +17,7 @@ use super::connect::{label, pg, quote_ident, quote_literal, Endpoint};
 use super::drop_replication::{
     DropReplication, NOTE_PUBLICATION, NOTE_SLOT, NOTE_SUBSCRIPTION, NOTE_SUBSCRIPTION_OID,
 };
+use super::schema_guard;
 use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
 use super::tool::tool;
 use crate::actions::shared::tables::TableFilter;
@@ -246,6 +247,8 @@ impl Action for Replicate {
             .map_err(pg)
             .context("failed to create the publication")?;
         }
+        // The DDL guard's reference: the schema as the target receives it.
+        let fingerprint = schema_guard::record(&src, &self.publication).await?;
         if !subscribed {
             cx.report(Progress::Status("creating the subscription".into()));
             // CREATE SUBSCRIPTION makes the slot on the source before it
@@ -278,6 +281,7 @@ impl Action for Replicate {
                 "publication": self.publication,
                 "subscription": self.subscription,
                 "tables": synced,
+                "schema_fingerprint": schema_guard::summary(&fingerprint),
             }),
             ..Applied::default()
         })

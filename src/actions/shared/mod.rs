@@ -15,6 +15,7 @@ pub mod meter;
 pub mod on_existing;
 pub mod poll;
 pub mod query;
+pub mod readiness;
 pub mod replica_lag;
 pub mod stragglers;
 pub mod tables;
