@@ -8,6 +8,7 @@ mod layout;
 mod reader;
 mod record;
 mod replay;
+pub mod sign;
 mod writer;
 
 pub use event::{Event, Mode, Outcome};
@@ -16,4 +17,5 @@ pub use layout::{new_run_id, RunDir, StateDir};
 pub use reader::{read, verify, Verification};
 pub use record::Record;
 pub use replay::{replay, PendingRollback, RunState, StepStatus};
+pub use sign::Signer;
 pub use writer::Writer;

@@ -5,6 +5,7 @@ use super::call::{decode_retries, decode_rollback, decode_with};
 use super::decode_guardrails::decode_guardrails;
 use super::expect::{
     check_keys, expect_bool, expect_duration, expect_map, expect_name, expect_string,
+    expect_timeout,
 };
 use super::model::{Checkpoint, PlaybookSpans, StepSpans};
 use super::{Diagnostics, Entry, Node, NodeKind, Playbook, Retries, RollbackSpec, Step};
@@ -178,7 +179,7 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
         with: None,
         timeout: node
             .get("timeout")
-            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
+            .and_then(|n| expect_timeout(n, "`timeout`", diagnostics)),
         retries: node
             .get("retries")
             .and_then(|n| decode_retries(n, Retries::default(), diagnostics)),

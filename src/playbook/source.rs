@@ -70,6 +70,12 @@ impl Source {
         let starts = self.line_starts.get_or_init(|| line_starts(&self.text));
         let start = *starts.get(number.checked_sub(1)?)?;
         let end = starts.get(number).copied().unwrap_or(self.text.len());
-        Some(self.text[start..end].trim_end_matches(['\n', '\r']))
+        let line = self.text[start..end].trim_end_matches(['\n', '\r']);
+        // Quoted without the byte order mark YAML parsing skipped.
+        Some(if number == 1 {
+            line.trim_start_matches(super::node::BOM)
+        } else {
+            line
+        })
     }
 }

@@ -14,6 +14,7 @@ mod deadlines;
 mod guardrails;
 mod headline;
 mod https;
+mod inputs;
 mod lb;
 mod lock;
 mod maria;
@@ -29,6 +30,7 @@ mod pgbouncer;
 mod resume;
 mod run;
 mod secrets;
+mod signed;
 mod traffic;
 mod validate;
 
