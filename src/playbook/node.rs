@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::source::BOM;
 use super::{Diagnostic, Span};
 
 /// Most weight one document may expand to, aliases included: a node weighs 1,
@@ -19,9 +20,6 @@ const NODE_BUDGET: usize = 1_000_000;
 fn text_weight(text: &str) -> usize {
     1 + text.len() / 64
 }
-/// The UTF-8 byte order mark, accepted (and skipped) at the start of a file.
-pub const BOM: char = '\u{FEFF}';
-
 /// Deepest nesting accepted; a playbook needs a handful of levels.
 const MAX_DEPTH: usize = 256;
 

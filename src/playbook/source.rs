@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// The UTF-8 byte order mark, accepted (and skipped) at the start of a file.
+pub const BOM: char = '\u{FEFF}';
+
 /// The file a playbook came from and its exact text.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -73,7 +76,7 @@ impl Source {
         let line = self.text[start..end].trim_end_matches(['\n', '\r']);
         // Quoted without the byte order mark YAML parsing skipped.
         Some(if number == 1 {
-            line.trim_start_matches(super::node::BOM)
+            line.trim_start_matches(BOM)
         } else {
             line
         })
