@@ -189,6 +189,21 @@ fn check_params(
             }
             _ => None,
         };
+        // A list of names checked as a whole names its bad item (`found
+        // `a;b``): point at that item rather than at the list.
+        let node = node.map(|node| match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .find(|item| {
+                    item.as_scalar().is_some_and(|text| {
+                        error
+                            .message
+                            .contains(&format!("`{}`", text.escape_debug()))
+                    })
+                })
+                .unwrap_or(node),
+            _ => node,
+        });
         let span = match (key, node) {
             (Some(span), _) => span,
             (None, Some(node)) => node.span,
