@@ -52,6 +52,7 @@ bench: build
 	bash bench/mysql_copy.sh $(BIN)
 	bash bench/postgres_tls.sh $(BIN)
 	bash bench/prewarm.sh $(BIN)
+	bash bench/templates.sh $(BIN)
 
 ## Renders the HTML audit report of a drill run and screenshots it in headless
 ## Chromium (Debian package `chromium`), to look at: sandbox/report.png.

@@ -14,10 +14,52 @@ const UNITS: &[(&str, u64)] = &[
     ("d", 86_400_000),
 ];
 
+/// Longest duration a playbook may write: a week. No cutover step, wait,
+/// poll or window margin needs more, and a bound keeps a typo (`9999999h`)
+/// or a value that would overflow from becoming "no limit" or a wrapped `0s`.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 86_400);
+
 /// Parses `1h30m`-style text. The error says what was expected, in words an
-/// operator can act on.
+/// operator can act on. No upper bound: `audit list --since 30d` may look far
+/// back; playbook durations go through [`parse_bounded`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
+    match parse_millis(trimmed)? {
+        Some(total) => Ok(Duration::from_millis(total)),
+        None => Err(format!("`{trimmed}` is too long a duration")),
+    }
+}
+
+/// A duration a playbook writes: at most [`MAX_DURATION`], named in the error.
+pub fn parse_bounded(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    match parse_millis(trimmed)? {
+        Some(total) if u128::from(total) <= MAX_DURATION.as_millis() => {
+            Ok(Duration::from_millis(total))
+        }
+        _ => Err(format!(
+            "`{}` is longer than the longest duration accepted, {} (7 days)",
+            shorten(trimmed),
+            format_duration(MAX_DURATION)
+        )),
+    }
+}
+
+/// A playbook duration that must be more than nothing: a timeout, a polling
+/// interval. `0s` would end the wait before it starts (or poll in a busy loop).
+pub fn parse_positive(text: &str) -> Result<Duration, String> {
+    let duration = parse_bounded(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "`{}` is no time at all: expected a duration above zero, such as `30s`",
+            text.trim()
+        ));
+    }
+    Ok(duration)
+}
+
+/// The total in milliseconds; `None` when it does not fit in 64 bits.
+fn parse_millis(trimmed: &str) -> Result<Option<u64>, String> {
     if trimmed.is_empty() {
         return Err("expected a duration such as `90s`, `5m` or `1h30m`, found nothing".into());
     }
@@ -26,7 +68,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "`{trimmed}` has no unit: write `{trimmed}s`, `{trimmed}m` or `{trimmed}ms`"
         ));
     }
-    let mut total: u64 = 0;
+    let mut total: Option<u64> = Some(0);
     let mut rest = trimmed;
     while !rest.is_empty() {
         let digits = rest
@@ -35,7 +77,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad_duration(trimmed));
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| bad_duration(trimmed))?;
+        // Too many digits for 64 bits is an overflow, not a syntax error.
+        let number: Option<u64> = rest[..digits].parse().ok();
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -46,12 +89,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|(name, _)| *name == unit)
             .ok_or_else(|| bad_duration(trimmed))?;
         total = number
-            .checked_mul(*millis)
-            .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{trimmed}` is too long a duration"))?;
+            .and_then(|n| n.checked_mul(*millis))
+            .zip(total)
+            .and_then(|(ms, sum)| sum.checked_add(ms));
         rest = &rest[unit_len..];
     }
-    Ok(Duration::from_millis(total))
+    Ok(total)
+}
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text.to_string()
+    }
 }
 
 fn bad_duration(text: &str) -> String {
@@ -119,9 +170,32 @@ impl serde::Serialize for DurationText {
 impl<'de> serde::Deserialize<'de> for DurationText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_duration(&text)
+        parse_bounded(&text)
             .map(DurationText)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+/// `#[serde(deserialize_with = "crate::duration::positive")]` for parameters
+/// where `0s` makes no sense (timeouts, polling intervals).
+pub fn positive<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DurationText, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    parse_positive(&text)
+        .map(DurationText)
+        .map_err(serde::de::Error::custom)
+}
+
+/// The same for an optional parameter.
+pub fn positive_option<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DurationText>, D::Error> {
+    match <Option<String> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(text) => parse_positive(&text)
+            .map(|d| Some(DurationText(d)))
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -144,6 +218,33 @@ mod tests {
         assert!(parse_duration("5").unwrap_err().contains("`5s`"));
         assert!(parse_duration("m5").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn playbook_durations_are_bounded_and_overflow_names_the_bound() {
+        assert_eq!(parse_bounded("7d").unwrap(), MAX_DURATION);
+        for text in [
+            "7d1ms",
+            "8d",
+            "200h",
+            "99999999999999999999d",
+            "18446744073709551615ms",
+            "213503982334601d",
+        ] {
+            let error = parse_bounded(text).unwrap_err();
+            assert!(
+                error.contains("longest duration accepted, 7d"),
+                "{text}: {error}"
+            );
+        }
+        assert!(parse_positive("0s").unwrap_err().contains("no time at all"));
+        assert!(parse_positive("0ms0s").is_err());
+        assert_eq!(parse_positive("1ms").unwrap(), Duration::from_millis(1));
+        // `audit list --since` is not bounded.
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub struct ExecArgs {
     /// or `2026-12-05T22:30` in the window's time zone. For rehearsals and tests.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Sign the journal's head with this Ed25519 private key (PEM PKCS#8, as
+    /// `openssl genpkey -algorithm ed25519` writes) into `head.sig`; checked
+    /// by `audit verify --pubkey`. Keep the key off the state directory.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -181,7 +186,14 @@ pub enum AuditCommand {
     /// One run's timeline.
     Show { run_id: String },
     /// Check a run's hash chain; names the first bad line.
-    Verify { run_id: String },
+    Verify {
+        run_id: String,
+        /// Also check the head's signature (`head.sig`, written by `--sign-key`)
+        /// with this Ed25519 public key (PEM, as `openssl pkey -pubout` writes):
+        /// a missing or wrong signature fails (exit 1).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
     /// Write a self-contained report of a run (Markdown, or HTML with a timeline chart).
     Report {
         run_id: String,

@@ -28,7 +28,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
             list(&state_dir, output, &filter)
         }
         AuditCommand::Show { run_id } => show(&state_dir, &run_id),
-        AuditCommand::Verify { run_id } => verify(&state_dir, &run_id),
+        AuditCommand::Verify { run_id, pubkey } => verify(&state_dir, &run_id, pubkey.as_deref()),
         AuditCommand::Report {
             run_id,
             format,
@@ -412,7 +412,17 @@ fn step_rows(records: &[Record]) -> Vec<(String, String, String, u32, String)> {
     rows
 }
 
-fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
+fn verify(
+    state_dir: &StateDir,
+    run_id: &str,
+    pubkey: Option<&std::path::Path>,
+) -> Result<ExitCode, CliError> {
+    // A key that cannot be read is the command line's fault: said before
+    // anything is checked.
+    let key = pubkey
+        .map(journal::sign::public_key)
+        .transpose()
+        .map_err(|e| CliError::new(ExitCode::Usage, format!("--pubkey: {e:#}")))?;
     let run = find_run(state_dir, run_id)?;
     let verification = journal::verify(&run.journal())?;
     if verification.problem.is_none() {
@@ -446,8 +456,19 @@ fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
     }
     match verification.problem {
         None => {
+            let signed = match &key {
+                None => String::new(),
+                Some(key) => match check_signature(&run, key) {
+                    Ok(()) => "; head signature verifies".to_string(),
+                    Err(why) => {
+                        eprintln!("error: run {}: {why}", run.id);
+                        eprintln!("  --> {}", run.head_signature().display());
+                        return Ok(ExitCode::Internal);
+                    }
+                },
+            };
             println!(
-                "run {}: {} lines, hash chain verifies",
+                "run {}: {} lines, hash chain verifies{signed}",
                 run.id, verification.lines
             );
             Ok(ExitCode::Done)
@@ -461,4 +482,15 @@ fn verify(state_dir: &StateDir, run_id: &str) -> Result<ExitCode, CliError> {
             Ok(ExitCode::Internal)
         }
     }
+}
+
+/// `--pubkey`: the head must be signed, by that key, for this run.
+fn check_signature(run: &journal::RunDir, key: &ed25519_dalek::VerifyingKey) -> Result<(), String> {
+    let head = std::fs::read_to_string(run.head()).map_err(|_| {
+        "the journal has no head to check a signature against (the run never ended with an outcome)".to_string()
+    })?;
+    let signature = std::fs::read_to_string(run.head_signature()).map_err(|_| {
+        "the head is not signed (no head.sig): the run was not started with --sign-key, or the signature was removed".to_string()
+    })?;
+    journal::sign::check(key, &run.id, &head, &signature)
 }

@@ -44,7 +44,8 @@ impl ExitCode {
         match self {
             ExitCode::Done => "done",
             ExitCode::Internal => {
-                "internal error (I/O), or `audit verify` found a line that does not verify"
+                "internal error (I/O), or `audit verify` found a line or a head signature\n\
+                 that does not verify"
             }
             ExitCode::Usage => "invalid playbook or command line",
             ExitCode::RolledBack => {
@@ -153,7 +154,8 @@ mod tests {
             help,
             "Exit codes:
   0  done
-  1  internal error (I/O), or `audit verify` found a line that does not verify
+  1  internal error (I/O), or `audit verify` found a line or a head signature
+     that does not verify
   2  invalid playbook or command line
   3  rolled back: a step failed, the run was interrupted, or `cutover rollback`
      ran

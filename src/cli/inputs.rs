@@ -43,6 +43,19 @@ pub fn parse_vars(source: &Source) -> Result<Vec<(String, String)>, CliError> {
         .collect()
 }
 
+/// `--sign-key FILE`, read before anything runs: a bad key is a usage error,
+/// not a run that ends unsigned.
+pub fn signer(exec: &super::args::ExecArgs) -> Result<Option<crate::journal::Signer>, CliError> {
+    exec.sign_key
+        .as_deref()
+        .map(crate::journal::Signer::from_file)
+        .transpose()
+        .map_err(|e| {
+            CliError::new(ExitCode::Usage, format!("--sign-key: {e:#}"))
+                .hint("the private key stays with you; `audit verify --pubkey` checks with its public half")
+        })
+}
+
 /// `--confirm` ids and the ids of a `--checklist-file`, each with how it was given.
 pub fn confirmations(
     confirm: &[String],

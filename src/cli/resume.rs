@@ -169,8 +169,12 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     check_approvals(&plan, &args.exec, state.mode, &|step| {
         state.is_finished(step)
     })?;
+    let signer = super::inputs::signer(&args.exec)?;
     let _lock = lock_for(&state, &plan, &args.exec)?;
-    let writer = Writer::append_to(&run_dir.journal())?;
+    let mut writer = Writer::append_to(&run_dir.journal())?;
+    if let Some(signer) = signer {
+        writer.sign_with(signer);
+    }
     execute(
         &plan,
         options(&plan, &state, &args.exec, decisions)?,
@@ -231,8 +235,12 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
         _ => rollback_targets(&plan, &state, args.to.as_deref())
             .map_err(|e| CliError::new(ExitCode::Usage, e))?,
     };
+    let signer = super::inputs::signer(&args.exec)?;
     let _lock = lock_for(&state, &plan, &args.exec)?;
-    let writer = Writer::append_to(&run_dir.journal())?;
+    let mut writer = Writer::append_to(&run_dir.journal())?;
+    if let Some(signer) = signer {
+        writer.sign_with(signer);
+    }
     let start = Start::Rollback { checkpoint, steps };
     execute(
         &plan,

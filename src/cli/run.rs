@@ -1,7 +1,7 @@
 //! `cutover run`: a new run of a playbook — live, rehearsal or dry.
 
 use super::args::RunArgs;
-use super::inputs::{confirmations, parse_now, read_vars};
+use super::inputs::{confirmations, parse_now, read_vars, signer};
 use super::session::{check_approvals, execute, lock, operator, Start};
 use super::validate::{compile, read_source};
 use super::{CliError, ExitCode};
@@ -48,6 +48,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     }
     check_approvals(&plan, &args.exec, mode, &|_| false)?;
     let confirmations = confirmations(&args.exec.confirm, args.exec.checklist_file.as_deref())?;
+    let signer = signer(&args.exec)?;
     if let Some(unknown) = confirmations
         .keys()
         .find(|id| !plan.checklist.iter().any(|item| &item.id == *id))
@@ -93,7 +94,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(text) = &vars_text {
         keep(run_dir.vars(), text)?;
     }
-    let writer = Writer::create(&run_dir.journal())?;
+    let mut writer = Writer::create(&run_dir.journal())?;
+    if let Some(signer) = signer {
+        writer.sign_with(signer);
+    }
     let options = RunOptions {
         mode,
         operator,

@@ -20,7 +20,15 @@ pub(super) struct Announcement {
 }
 
 /// The announcement a record deserves, if any (records are already redacted).
-pub(super) fn announcement(playbook: &str, run_id: &str, record: &Record) -> Option<Announcement> {
+/// `hash` is the journal hash of `record`'s own line: `run_finished` carries
+/// it as `head` (`{seq, hash}`), so whoever receives the webhook holds a copy
+/// of the chain's end that the state directory's owner cannot rewrite.
+pub(super) fn announcement(
+    playbook: &str,
+    run_id: &str,
+    record: &Record,
+    hash: &str,
+) -> Option<Announcement> {
     let about = match &record.event {
         Event::RunStarted { .. } => "run_started",
         Event::CheckpointPassed { .. } => "checkpoint_passed",
@@ -32,9 +40,12 @@ pub(super) fn announcement(playbook: &str, run_id: &str, record: &Record) -> Opt
         _ => return None,
     };
     let line = describe_record(record).unwrap_or_default();
-    let outcome = match &record.event {
-        Event::RunFinished { outcome, .. } => Some(outcome.as_str()),
-        _ => None,
+    let (outcome, head) = match &record.event {
+        Event::RunFinished { outcome, .. } => (
+            Some(outcome.as_str()),
+            Some(serde_json::json!({ "seq": record.seq, "hash": hash })),
+        ),
+        _ => (None, None),
     };
     Some(Announcement {
         about: about.to_string(),
@@ -48,6 +59,7 @@ pub(super) fn announcement(playbook: &str, run_id: &str, record: &Record) -> Opt
             "outcome": outcome,
             "ts": record.ts,
             "data": serde_json::to_value(&record.event).ok().and_then(|v| v.get("data").cloned()),
+            "head": head,
         }),
     })
 }

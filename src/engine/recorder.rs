@@ -110,9 +110,12 @@ impl<'a> Recorder<'a> {
         inner.observer.record(&record);
         // A dry run connects to nothing, webhooks included.
         if !self.plan.notify.is_empty() && self.mode != Mode::DryRun {
-            if let Some(announcement) =
-                notify::announcement(&self.plan.name, &self.run_dir.id, &record)
-            {
+            if let Some(announcement) = notify::announcement(
+                &self.plan.name,
+                &self.run_dir.id,
+                &record,
+                inner.writer.last_hash(),
+            ) {
                 if let Some(handle) =
                     notify::announce(&self.plan.notify, &self.plan.redactor, announcement)
                 {

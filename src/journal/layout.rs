@@ -137,6 +137,11 @@ impl RunDir {
         self.path.join("head")
     }
 
+    /// The head's signature (`--sign-key`), beside it.
+    pub fn head_signature(&self) -> PathBuf {
+        super::writer::signature_path(&self.head())
+    }
+
     /// Creates the run's directory, and any missing parent, private (0700).
     pub fn create(&self) -> anyhow::Result<()> {
         crate::files::create_private_dir(&self.path)

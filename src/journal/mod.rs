@@ -9,6 +9,7 @@ mod proof;
 mod reader;
 mod record;
 mod replay;
+pub mod sign;
 mod writer;
 
 pub use event::{Event, Mode, Outcome};
@@ -18,4 +19,5 @@ pub use proof::CanaryVerdict;
 pub use reader::{read, verify, Verification};
 pub use record::Record;
 pub use replay::{replay, PendingRollback, RunState, StepStatus};
+pub use sign::Signer;
 pub use writer::Writer;

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::record::{split_line, GENESIS};
-use super::{Event, Record};
+use super::{Event, Record, Signer};
 
 pub struct Writer {
     path: PathBuf,
     file: File,
     seq: u64,
     prev_hash: String,
+    /// `--sign-key`: every head written is signed too (`head.sig`).
+    signer: Option<Signer>,
 }
 
 impl Writer {
@@ -29,6 +31,7 @@ impl Writer {
             file,
             seq: 0,
             prev_hash: GENESIS.to_string(),
+            signer: None,
         })
     }
 
@@ -85,6 +88,7 @@ impl Writer {
             file,
             seq,
             prev_hash,
+            signer: None,
         })
     }
 
@@ -123,6 +127,11 @@ impl Writer {
         Ok(record)
     }
 
+    /// The hash of the last line written (the chain's end so far).
+    pub fn last_hash(&self) -> &str {
+        &self.prev_hash
+    }
+
     /// Makes every record written so far durable.
     pub fn sync(&mut self) -> anyhow::Result<()> {
         self.file
@@ -130,16 +139,43 @@ impl Writer {
             .with_context(|| format!("failed to sync journal {}", self.path.display()))
     }
 
+    /// Signs every head written from now on (`run`/`resume`/`rollback
+    /// --sign-key`).
+    pub fn sign_with(&mut self, signer: Signer) {
+        self.signer = Some(signer);
+    }
+
     /// Records where the chain ends, so `audit verify` can tell a journal cut
     /// short after the fact from one that simply stopped.
+    ///
+    /// With a signer, `head.sig` is written right after, each time: the head
+    /// is rewritten after `run_finished` and again after the webhook results,
+    /// and signing every write keeps the signature matching whichever head a
+    /// stop leaves (signing only at the end would leave a stale one if the
+    /// process died between the two). Were it to die between the head and
+    /// its signature, `audit verify --pubkey` says the signature does not
+    /// match: never a false pass.
     pub fn write_head(&self, head_path: &Path) -> anyhow::Result<()> {
-        crate::files::replace(
-            head_path,
-            format!("{} {}\n", self.seq, self.prev_hash).as_bytes(),
-            crate::files::Keep::Private { mode: 0o600 },
-        )?;
+        let head = format!("{} {}\n", self.seq, self.prev_hash);
+        let private = crate::files::Keep::Private { mode: 0o600 };
+        crate::files::replace(head_path, head.as_bytes(), private)?;
+        if let Some(signer) = &self.signer {
+            let run_id = head_path
+                .parent()
+                .and_then(Path::file_name)
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let signature = signer.sign(run_id, &head);
+            crate::files::replace(&signature_path(head_path), signature.as_bytes(), private)
+                .context("failed to write the head's signature")?;
+        }
         Ok(())
     }
+}
+
+/// `head.sig`, beside the head.
+pub fn signature_path(head_path: &Path) -> PathBuf {
+    head_path.with_file_name("head.sig")
 }
 
 fn sync_dir(path: &Path) {

@@ -167,9 +167,16 @@ fn check_params(
         // A value that comes from the environment is only known at run time
         // (`duration: ${{ env.PAUSE }}`, or a var that takes it from there):
         // `run` checks it then.
-        if node
-            .and_then(Node::as_scalar)
-            .is_some_and(|text| from_environment(text, playbook))
+        // A list checked as a whole (`from: [...]` of names) reports at the
+        // list: it waits for `run` too when one of its items does.
+        let items = match node.map(|n| &n.kind) {
+            Some(NodeKind::Seq(items)) => items.iter().collect(),
+            _ => node.into_iter().collect::<Vec<_>>(),
+        };
+        if items
+            .iter()
+            .filter_map(|n| n.as_scalar())
+            .any(|text| from_environment(text, playbook))
         {
             return;
         }
@@ -182,6 +189,21 @@ fn check_params(
             }
             _ => None,
         };
+        // A list of names checked as a whole names its bad item (`found
+        // `a;b``): point at that item rather than at the list.
+        let node = node.map(|node| match &node.kind {
+            NodeKind::Seq(items) => items
+                .iter()
+                .find(|item| {
+                    item.as_scalar().is_some_and(|text| {
+                        error
+                            .message
+                            .contains(&format!("`{}`", text.escape_debug()))
+                    })
+                })
+                .unwrap_or(node),
+            _ => node,
+        });
         let span = match (key, node) {
             (Some(span), _) => span,
             (None, Some(node)) => node.span,
@@ -196,6 +218,13 @@ fn check_params(
                 "add `with:` with the parameters of `{}` (see docs/actions/)",
                 info.name
             ));
+        } else if error.message.starts_with("invalid type: string")
+            && node.is_some_and(|n| matches!(n.kind, NodeKind::Scalar { quoted: true, .. }))
+        {
+            // `requests: "3"`: quoted scalars stay strings, never read as numbers.
+            diagnostic.hint(
+                "a quoted value is text, not a number or `true`/`false`: write it without quotes",
+            );
         }
     }
 }
@@ -210,20 +239,24 @@ fn check_templates(
     match &node.kind {
         NodeKind::Scalar { text, quoted } => {
             // A block scalar (`run: |`) starts on its first content line, each
-            // line indented alike: count lines and columns inside it.
-            let at = |offset: usize| -> Span {
-                let before: String = text.chars().take(offset).collect();
-                match before.rfind('\n') {
-                    None => Span {
+            // line indented alike: count lines and columns inside it. References
+            // come in order, so one cursor walks the text once (linear in its
+            // length whatever the number of references).
+            let mut cursor = Cursor::new(text);
+            let mut at = |offset: usize| -> Span {
+                let (lines, col) = cursor.advance_to(offset);
+                if lines == 0 {
+                    Span {
                         line: node.span.line,
-                        col: node.span.col + offset + usize::from(*quoted),
+                        col: node.span.col + col + usize::from(*quoted),
                         len: 3,
-                    },
-                    Some(newline) => Span {
-                        line: node.span.line + before.matches('\n').count(),
-                        col: node.span.col + before[newline + 1..].chars().count(),
+                    }
+                } else {
+                    Span {
+                        line: node.span.line + lines,
+                        col: node.span.col + col,
                         len: 3,
-                    },
+                    }
                 }
             };
             match template::parse(text) {
@@ -259,6 +292,48 @@ fn check_templates(
         NodeKind::Map(entries) => entries
             .iter()
             .for_each(|(_, v)| check_templates(v, playbook, values, diagnostics)),
+    }
+}
+
+/// Walks a string forward by characters, counting line breaks and the column
+/// since the last one. Asked for offsets in increasing order; an earlier
+/// offset starts the walk again (never happens with `template::parse`).
+struct Cursor<'a> {
+    chars: std::str::Chars<'a>,
+    text: &'a str,
+    offset: usize,
+    lines: usize,
+    col: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            chars: text.chars(),
+            text,
+            offset: 0,
+            lines: 0,
+            col: 0,
+        }
+    }
+
+    /// (line breaks before `offset`, characters since the last one).
+    fn advance_to(&mut self, offset: usize) -> (usize, usize) {
+        if offset < self.offset {
+            *self = Self::new(self.text);
+        }
+        while self.offset < offset {
+            match self.chars.next() {
+                Some('\n') => {
+                    self.lines += 1;
+                    self.col = 0;
+                }
+                Some(_) => self.col += 1,
+                None => break,
+            }
+            self.offset += 1;
+        }
+        (self.lines, self.col)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Decoding an action call — `{ action, with, timeout, retries }` — wherever one
 //! appears: a step's `with` and `retries`, a `rollback`, a checklist `verify`.
 
-use super::expect::{check_keys, expect_duration, expect_map, expect_string};
+use super::expect::{
+    check_keys, expect_count, expect_duration, expect_map, expect_string, expect_timeout,
+};
 use super::{ActionCall, Diagnostics, Node, NodeKind, Retries, RollbackSpec};
 use crate::duration::DurationText;
 
@@ -65,7 +67,7 @@ pub(super) fn decode_call(
         with: with_node.and_then(|w| decode_with(w, diagnostics)),
         timeout: node
             .get("timeout")
-            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
+            .and_then(|n| expect_timeout(n, "`timeout`", diagnostics)),
         retries: node
             .get("retries")
             .and_then(|n| decode_retries(n, retry_defaults, diagnostics)),
@@ -85,13 +87,9 @@ pub(super) fn decode_retries(
     check_keys(entries, RETRY_KEYS, "retries", diagnostics);
     let mut retries = defaults;
     if let Some(attempts) = node.get("attempts") {
-        match attempts.as_scalar().map(str::parse::<u32>) {
-            Some(Ok(n)) if (1..=100).contains(&n) => retries.attempts = n,
-            _ => {
-                diagnostics
-                    .error(attempts.span, "`attempts` must be a whole number from 1 to 100")
-                    .hint("`attempts` counts every try, the first included: `attempts: 3` tries up to three times");
-            }
+        let hint = "`attempts` counts every try, the first included: `attempts: 3` tries up to three times";
+        if let Some(n) = expect_count(attempts, "`attempts`", 1..=100, hint, diagnostics) {
+            retries.attempts = n;
         }
     }
     if let Some(backoff) = node.get("backoff") {

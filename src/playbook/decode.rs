@@ -6,6 +6,7 @@ use super::decode_guardrails::decode_guardrails;
 use super::decode_proof::decode_proof;
 use super::expect::{
     check_keys, expect_bool, expect_duration, expect_map, expect_name, expect_string,
+    expect_timeout,
 };
 use super::model::{Checkpoint, PlaybookSpans, StepSpans};
 use super::{Diagnostics, Entry, Node, NodeKind, Playbook, Retries, RollbackSpec, Step};
@@ -184,7 +185,7 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
         with: None,
         timeout: node
             .get("timeout")
-            .and_then(|n| expect_duration(n, "`timeout`", diagnostics)),
+            .and_then(|n| expect_timeout(n, "`timeout`", diagnostics)),
         retries: node
             .get("retries")
             .and_then(|n| decode_retries(n, Retries::default(), diagnostics)),

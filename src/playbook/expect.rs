@@ -2,7 +2,7 @@
 //! diagnostic at its position saying what was expected and what was found.
 
 use super::{did_you_mean, Diagnostics, Node, NodeKind};
-use crate::duration::{parse_duration, DurationText};
+use crate::duration::{parse_bounded, parse_positive, DurationText};
 
 pub(super) fn check_keys(
     entries: &[(Node, Node)],
@@ -133,10 +133,81 @@ pub(super) fn expect_duration(
     diagnostics: &mut Diagnostics,
 ) -> Option<DurationText> {
     let text = expect_string(node, what, diagnostics)?;
-    match parse_duration(&text) {
+    match parse_bounded(&text) {
         Ok(duration) => Some(DurationText(duration)),
         Err(message) => {
             diagnostics.error(node.span, format!("{what}: {message}"));
+            None
+        }
+    }
+}
+
+/// A `timeout`: a duration above zero (`0s` would fail every attempt before
+/// it starts; leaving `timeout` out is how to say "no limit").
+pub(super) fn expect_timeout(
+    node: &Node,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<DurationText> {
+    let text = expect_string(node, what, diagnostics)?;
+    match parse_positive(&text) {
+        Ok(duration) => Some(DurationText(duration)),
+        Err(message) => {
+            let zero = message.contains("no time at all");
+            let diagnostic = diagnostics.error(node.span, format!("{what}: {message}"));
+            if zero {
+                diagnostic.hint("a timeout of zero would fail every attempt before it starts; leave `timeout` out for no limit");
+            }
+            None
+        }
+    }
+}
+
+/// A whole number written plainly: `attempts: "3"` is text (quoted scalars
+/// stay strings, as everywhere else in the playbook), so it is refused by
+/// name rather than read as 3.
+pub(super) fn expect_count(
+    node: &Node,
+    what: &str,
+    range: std::ops::RangeInclusive<u32>,
+    hint: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<u32> {
+    let expected = format!(
+        "{what} must be a whole number from {} to {}",
+        range.start(),
+        range.end()
+    );
+    match &node.kind {
+        NodeKind::Scalar { text, quoted: true } => {
+            diagnostics
+                .error(
+                    node.span,
+                    format!("{expected}, found the text `\"{}\"`", shorten(text)),
+                )
+                .hint(format!(
+                    "a quoted value is text, not a number: write it without quotes, such as `{}: {}`",
+                    what.trim_matches('`'),
+                    text.trim().parse::<u32>().ok().filter(|n| range.contains(n)).unwrap_or(*range.start())
+                ));
+            None
+        }
+        NodeKind::Scalar {
+            text,
+            quoted: false,
+        } if !node.is_null() => match text.parse::<u32>() {
+            Ok(n) if range.contains(&n) => Some(n),
+            _ => {
+                diagnostics
+                    .error(node.span, format!("{expected}, found `{}`", shorten(text)))
+                    .hint(hint);
+                None
+            }
+        },
+        _ => {
+            diagnostics
+                .error(node.span, format!("{expected}, found {}", node.kind_name()))
+                .hint(hint);
             None
         }
     }

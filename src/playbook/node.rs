@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::source::BOM;
 use super::{Diagnostic, Span};
 
 /// Most weight one document may expand to, aliases included: a node weighs 1,
@@ -158,6 +159,11 @@ fn plain_scalar_to_json(text: &str) -> serde_json::Value {
 /// Parses one YAML document into a tree. An empty document is an empty mapping's
 /// absence: the caller reports it.
 pub fn parse(text: &str) -> Result<Node, Diagnostic> {
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the
+    // text: YAML allows it at the start, and without this it would become an
+    // invisible first character of the first key. Columns then count as an
+    // editor shows them, without it.
+    let text = text.strip_prefix(BOM).unwrap_or(text);
     if let Some(at) = text.find('\0') {
         let before = &text[..at];
         let line = before.matches('\n').count() + 1;
@@ -469,6 +475,13 @@ mod tests {
             block.push_str("- \n");
         }
         assert!(parse(&block).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let root = parse("\u{FEFF}name: x\n").unwrap();
+        assert_eq!(root.get("name").and_then(Node::as_scalar), Some("x"));
+        assert_eq!((root.span.line, root.span.col), (1, 1));
     }
 
     #[test]

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// The UTF-8 byte order mark, accepted (and skipped) at the start of a file.
+pub const BOM: char = '\u{FEFF}';
+
 /// The file a playbook came from and its exact text.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -70,6 +73,12 @@ impl Source {
         let starts = self.line_starts.get_or_init(|| line_starts(&self.text));
         let start = *starts.get(number.checked_sub(1)?)?;
         let end = starts.get(number).copied().unwrap_or(self.text.len());
-        Some(self.text[start..end].trim_end_matches(['\n', '\r']))
+        let line = self.text[start..end].trim_end_matches(['\n', '\r']);
+        // Quoted without the byte order mark YAML parsing skipped.
+        Some(if number == 1 {
+            line.trim_start_matches(BOM)
+        } else {
+            line
+        })
     }
 }

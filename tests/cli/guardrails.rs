@@ -450,6 +450,16 @@ fn webhooks_hear_about_start_failure_rollback_and_end() {
         .contains("cutover `noisy`"));
     let journal = sandbox.journal_text(&sandbox.last_run());
     assert!(journal.contains("notification_sent"));
+    // The head exported: seq and hash of the `run_finished` line itself, which
+    // the journal must still carry (a chain rewritten later would not).
+    let seq = finished["head"]["seq"].as_u64().expect("head.seq") as usize;
+    let hash = finished["head"]["hash"].as_str().expect("head.hash");
+    let line = journal.lines().nth(seq - 1).unwrap();
+    assert!(line.contains("\"event\":\"run_finished\""), "{line}");
+    assert!(
+        line.ends_with(&format!("\"hash\":\"{hash}\"}}")),
+        "{line} / {hash}"
+    );
     assert!(
         !journal.contains("secret-token"),
         "the webhook URL came from a secret"

@@ -102,7 +102,7 @@ orders.yaml:16:13: error: `wait` parameters: unknown field `duraton`, expected `
 16 |     with: { duraton: 1s }
    |             ^^^^^^^
 
-orders.yaml:17:26: error: `attempts` must be a whole number from 1 to 100
+orders.yaml:17:26: error: `attempts` must be a whole number from 1 to 100, found `0`
    |
 17 |     retries: { attempts: 0 }
    |                          ^
@@ -144,7 +144,7 @@ fn validate_json_is_one_line_with_every_problem() {
         r#"{"col":27,"hint":"did you mean `source`?","line":13,"message":"undefined var `sorce`","severity":"error"},"#,
         r#"{"col":9,"hint":"it is first used on line 10; ids must be unique","line":14,"message":"duplicate step id `dump`","severity":"error"},"#,
         r#"{"col":13,"hint":null,"line":16,"message":"`wait` parameters: unknown field `duraton`, expected `duration`","severity":"error"},"#,
-        r#"{"col":26,"hint":"`attempts` counts every try, the first included: `attempts: 3` tries up to three times","line":17,"message":"`attempts` must be a whole number from 1 to 100","severity":"error"},"#,
+        r#"{"col":26,"hint":"`attempts` counts every try, the first included: `attempts: 3` tries up to three times","line":17,"message":"`attempts` must be a whole number from 1 to 100, found `0`","severity":"error"},"#,
         r#"{"col":5,"hint":"did you mean `idempotent`?","line":18,"message":"unknown step key `idempotant`","severity":"error"},"#,
         r#"{"col":17,"hint":"rollbacks undo completed steps when a later step fails, and no step comes after this one; remove the rollback or add the step that needs it","line":22,"message":"the rollback of `smoke` can never run","severity":"error"}"#,
         r#"],"valid":false}"#,
@@ -288,7 +288,8 @@ fn a_valid_playbook_says_so_on_stdout_and_nothing_else() {
 /// The exit-code section `--help` ends with, generated from `ExitCode`.
 const EXIT_CODES: &str = "Exit codes:
   0  done
-  1  internal error (I/O), or `audit verify` found a line that does not verify
+  1  internal error (I/O), or `audit verify` found a line or a head signature
+     that does not verify
   2  invalid playbook or command line
   3  rolled back: a step failed, the run was interrupted, or `cutover rollback`
      ran

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use crate::support::{Output, Sandbox};
 
 /// One bad playbook and the single problem `validate` must report for it.
-struct Case {
+pub(crate) struct Case {
     /// Names the rule; the playbook is written to `NAME.yaml`.
-    name: &'static str,
-    lines: &'static [&'static str],
-    line: usize,
-    col: usize,
-    message: &'static str,
-    hint: Option<&'static str>,
+    pub name: &'static str,
+    pub lines: &'static [&'static str],
+    pub line: usize,
+    pub col: usize,
+    pub message: &'static str,
+    pub hint: Option<&'static str>,
 }
 
 const CASES: &[Case] = &[
@@ -1127,7 +1127,7 @@ fn check_caret(block: &[&str], line: usize, col: usize, source_line: &str) -> Ve
 }
 
 #[track_caller]
-fn assert_cases(cases: &[&Case]) {
+pub(crate) fn assert_cases(cases: &[&Case]) {
     let sandbox = Sandbox::new();
     let wrong: Vec<String> = cases.iter().flat_map(|case| case.check(&sandbox)).collect();
     assert!(

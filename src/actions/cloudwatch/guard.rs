@@ -49,7 +49,7 @@ pub struct Threshold {
     #[serde(default)]
     pub above: Option<f64>,
     /// The period the statistic is taken over.
-    #[serde(default = "one_minute")]
+    #[serde(default = "one_minute", deserialize_with = "crate::duration::positive")]
     pub period: DurationText,
 }
 
@@ -70,10 +70,14 @@ pub struct Guard {
     #[serde(deserialize_with = "thresholds")]
     pub metrics: Vec<Threshold>,
     /// Watch for this long (a soak); without it, check once.
-    #[serde(default, rename = "for")]
+    #[serde(
+        default,
+        rename = "for",
+        deserialize_with = "crate::duration::positive_option"
+    )]
     pub watch_for: Option<DurationText>,
     /// How often to check while watching.
-    #[serde(default = "one_minute")]
+    #[serde(default = "one_minute", deserialize_with = "crate::duration::positive")]
     pub every: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

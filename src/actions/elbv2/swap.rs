@@ -41,7 +41,10 @@ pub struct Swap {
     pub to: Vec<Target>,
     /// Longest wait, each, for the new targets to be healthy and for the old
     /// ones to drain (the group's deregistration delay is 300 s by default).
-    #[serde(default = "ten_minutes")]
+    #[serde(
+        default = "ten_minutes",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod name;
 pub mod swap;
 pub mod weights;
 

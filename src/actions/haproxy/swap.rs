@@ -38,10 +38,13 @@ pub struct HaproxySwap {
     /// The runtime API: a unix socket path (`/run/haproxy/admin.sock`) or `host:port`.
     pub socket: String,
     /// The backend whose servers are swapped.
+    #[serde(deserialize_with = "super::name::backend")]
     pub backend: String,
     /// Servers that take traffic now and must stop.
+    #[serde(deserialize_with = "super::name::servers")]
     pub from: Vec<String>,
     /// Servers that must take all the traffic afterwards.
+    #[serde(deserialize_with = "super::name::servers")]
     pub to: Vec<String>,
     /// Longest wait for the old servers' sessions to end by themselves.
     #[serde(default = "default_drain")]

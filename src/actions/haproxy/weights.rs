@@ -29,10 +29,13 @@ fn default_pause() -> DurationText {
 pub struct HaproxyWeights {
     /// The runtime API: a unix socket path or `host:port`.
     pub socket: String,
+    #[serde(deserialize_with = "super::name::backend")]
     pub backend: String,
     /// Servers losing traffic.
+    #[serde(deserialize_with = "super::name::servers")]
     pub from: Vec<String>,
     /// Servers gaining traffic.
+    #[serde(deserialize_with = "super::name::servers")]
     pub to: Vec<String>,
     /// Percent of the traffic the new servers get at each stage.
     #[serde(default = "default_stages")]

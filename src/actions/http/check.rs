@@ -48,10 +48,13 @@ pub struct HttpCheck {
     #[serde(default = "one")]
     pub concurrency: u32,
     /// Fail when the 95th percentile latency is at or above this.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::duration::positive_option")]
     pub p95_below: Option<DurationText>,
     /// Per request.
-    #[serde(default = "default_timeout")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// Headers sent with every request (`Authorization: Bearer ${{ secrets.TOKEN }}`);
     /// their values are never shown.

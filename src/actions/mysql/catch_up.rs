@@ -39,7 +39,10 @@ pub struct CatchUp {
     #[serde(default)]
     pub max_lag: u64,
     /// Give up after this long (default `5m`).
-    #[serde(default = "default_timeout")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
 }
 

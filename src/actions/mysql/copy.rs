@@ -54,7 +54,10 @@ pub struct Copy {
     /// How long to wait for the global read lock that lines the workers'
     /// snapshots up (default `10s`); a long statement on the source holds it
     /// back, and every write waits meanwhile, so the copy gives up instead.
-    #[serde(default = "default_lock_timeout")]
+    #[serde(
+        default = "default_lock_timeout",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub lock_timeout: DurationText,
     /// Write the copied rows to the target's binary log (default false, as
     /// myloader: the rows are a starting point, not changes for the target's

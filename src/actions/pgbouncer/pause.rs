@@ -33,7 +33,10 @@ pub struct Pause {
     #[serde(deserialize_with = "database_name")]
     pub database: String,
     /// Longest wait for the transactions under way to end.
-    #[serde(default = "ten_seconds")]
+    #[serde(
+        default = "ten_seconds",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
 }
 

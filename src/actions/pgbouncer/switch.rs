@@ -58,7 +58,10 @@ pub struct Switch {
     /// Where the entry must point afterwards.
     pub to: To,
     /// Longest wait for the transactions under way to end (the pause).
-    #[serde(default = "ten_seconds")]
+    #[serde(
+        default = "ten_seconds",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// Set on the inverse: put the entry back as it was before the switch.
     #[serde(skip)]

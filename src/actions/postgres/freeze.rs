@@ -34,8 +34,46 @@ pub struct FreezeParams {
     /// Application roles whose LOGIN is taken away until the thaw. The thaw
     /// gives LOGIN back to the roles the freeze recorded, or to these when it
     /// left no record.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "role_names")]
     pub roles: Vec<String>,
+}
+
+/// Role names the freeze can record and give back. Statements quote them
+/// (`quote_ident`), but the freeze remembers them as one comma-separated
+/// setting (`cutover.frozen_roles = 'a,b'`), so a role named `a,b` would
+/// thaw `a` and `b`: refused, with the other characters that have no place in
+/// an application role's name (quotes, backslash, control characters, leading
+/// or trailing space) and names longer than PostgreSQL keeps (63 bytes).
+pub fn check_role_name(name: &str) -> Result<(), String> {
+    let bad = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ',' | '"' | '\'' | '\\'));
+    let problem = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name.len() > 63 {
+        Some(format!("is {} bytes long; PostgreSQL keeps 63", name.len()))
+    } else if let Some(c) = bad {
+        Some(format!("holds `{}`", c.escape_debug()))
+    } else if name.trim() != name {
+        Some("starts or ends with a space".to_string())
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "role name `{}` {problem}: a role name here may not hold `,`, quotes, a backslash or control characters (the freeze records its roles as one comma-separated list)",
+            name.escape_debug()
+        )),
+    }
+}
+
+fn role_names<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(deserializer)?;
+    for name in &names {
+        check_role_name(name).map_err(serde::de::Error::custom)?;
+    }
+    Ok(names)
 }
 
 fn yes() -> bool {
@@ -119,4 +157,27 @@ pub async fn terminate(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     Err(anyhow!("sessions were still open 5 s after being ended"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_role_name;
+
+    #[test]
+    fn role_names_that_cannot_be_recorded_are_refused() {
+        assert!(check_role_name("app_rw").is_ok());
+        assert!(check_role_name("App User-2").is_ok());
+        for bad in [
+            "",
+            "a,b",
+            "a\"b",
+            "o'brien",
+            "a\nb",
+            " app",
+            "a\\b",
+            &"x".repeat(64),
+        ] {
+            assert!(check_role_name(bad).is_err(), "{bad:?}");
+        }
+    }
 }

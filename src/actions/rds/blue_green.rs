@@ -42,7 +42,7 @@ pub struct RdsBlueGreen {
     #[serde(default)]
     pub target_parameter_group: Option<String>,
     /// Longest wait for `AVAILABLE`.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

@@ -33,7 +33,7 @@ pub struct RdsBlueGreenDelete {
     #[serde(skip)]
     pub undo: bool,
     /// Longest wait for an instance to be deleted.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

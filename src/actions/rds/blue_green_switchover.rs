@@ -33,10 +33,16 @@ pub struct RdsBlueGreenSwitchover {
     pub name: String,
     /// RDS's own limit for the switchover (30 s to 1 h); past it RDS gives up
     /// and leaves blue serving.
-    #[serde(default = "five_minutes")]
+    #[serde(
+        default = "five_minutes",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub switchover_timeout: DurationText,
     /// Longest wait for `SWITCHOVER_COMPLETED`.
-    #[serde(default = "half_an_hour")]
+    #[serde(
+        default = "half_an_hour",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

@@ -31,7 +31,7 @@ pub struct RdsDeleteInstance {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait for the deletion.
-    #[serde(default = "one_hour")]
+    #[serde(default = "one_hour", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

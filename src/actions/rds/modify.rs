@@ -38,7 +38,7 @@ pub struct RdsModify {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

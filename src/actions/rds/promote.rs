@@ -41,11 +41,14 @@ pub struct RdsPromote {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// Longest wait for the replica to have replayed everything before the
     /// promotion (writes on the source must be frozen by then).
-    #[serde(default = "five_minutes")]
+    #[serde(
+        default = "five_minutes",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub lag_timeout: DurationText,
     /// Read the replica's replay from the engine itself (a `postgres://` or
     /// `mysql://` URL of the replica) instead of CloudWatch's `ReplicaLag`.

@@ -91,7 +91,10 @@ pub struct ProxySwap {
     pub to: Backend,
     /// Longest wait, each, for the new target to be `AVAILABLE` and for the
     /// old one to leave the group.
-    #[serde(default = "ten_minutes")]
+    #[serde(
+        default = "ten_minutes",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

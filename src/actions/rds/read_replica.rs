@@ -33,7 +33,7 @@ pub struct RdsReadReplica {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait for `available`.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

@@ -46,7 +46,7 @@ pub struct RdsRestore {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait for `available`.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// The implied rollback takes a final snapshot with this id before
     /// deleting the instance (none by default).

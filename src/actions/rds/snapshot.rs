@@ -31,7 +31,7 @@ pub struct RdsSnapshot {
     #[serde(default = "yes")]
     pub wait: bool,
     /// Longest wait for `available`.
-    #[serde(default = "two_hours")]
+    #[serde(default = "two_hours", deserialize_with = "crate::duration::positive")]
     pub timeout: DurationText,
     /// Delete the snapshot when the step is rolled back (it is kept by default).
     #[serde(default)]

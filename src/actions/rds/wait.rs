@@ -31,7 +31,10 @@ pub struct RdsWait {
     #[serde(default = "available")]
     pub status: String,
     /// Longest wait.
-    #[serde(default = "half_an_hour")]
+    #[serde(
+        default = "half_an_hour",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain.
     #[serde(default)]

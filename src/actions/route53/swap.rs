@@ -83,7 +83,10 @@ pub struct Swap {
     #[serde(default = "yes")]
     pub wait_ttl: bool,
     /// Longest wait for Route 53 to say `INSYNC`.
-    #[serde(default = "five_minutes")]
+    #[serde(
+        default = "five_minutes",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
     /// AWS region; by default from the standard chain (Route 53 is global,
     /// but the SDK needs one).

@@ -19,7 +19,10 @@ fn default_timeout() -> DurationText {
 pub struct TcpCheck {
     /// `host:port`.
     pub address: String,
-    #[serde(default = "default_timeout")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "crate::duration::positive"
+    )]
     pub timeout: DurationText,
 }
 
