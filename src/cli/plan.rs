@@ -327,20 +327,35 @@ fn replication_lines(plan: &Plan) -> Vec<String> {
     let swap = steps.iter().position(|s| s.point_of_no_return);
     let mut lines = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        let engine = match step.call.action.name() {
-            "postgres.replicate" => "postgres",
-            "mysql.replicate" => "mysql",
-            _ => continue,
+        use crate::actions::{mysql, postgres};
+        // (the forward action, its reverse if the engine has one, its drop)
+        let families = [
+            (
+                &postgres::replicate::DESCRIPTOR,
+                Some(&postgres::reverse_replicate::DESCRIPTOR),
+                &postgres::drop_replication::DESCRIPTOR,
+            ),
+            (
+                &mysql::replicate::DESCRIPTOR,
+                None,
+                &mysql::drop_replication::DESCRIPTOR,
+            ),
+        ];
+        let Some((_, reverse, drop)) = families
+            .iter()
+            .find(|(forward, _, _)| forward.name == step.call.action.name())
+        else {
+            continue;
         };
         let later = &steps[i + 1..];
-        let find = |name: String| {
+        let find = |name: &str| {
             later
                 .iter()
                 .position(|s| s.call.action.name() == name)
                 .map(|j| (i + 1 + j, later[j].id.clone()))
         };
-        let reverse = find(format!("{engine}.reverse_replicate"));
-        let dropped = find(format!("{engine}.drop_replication"));
+        let reverse = reverse.and_then(|r| find(r.name));
+        let dropped = find(drop.name);
         let line = match (reverse, dropped) {
             (Some((at, id)), _) if swap.is_some_and(|ponr| at > ponr) => format!(
                 "`{}`: replaced by reverse replication in `{id}`, AFTER the point of no return: writes made on the new server before it would not reach the old one on the way back (hint: reverse inside the freeze, before the swap)",
@@ -355,8 +370,9 @@ fn replication_lines(plan: &Plan) -> Vec<String> {
                 step.id
             ),
             (None, None) => format!(
-                "`{}`: left running after the run (its slot keeps WAL on the old primary; hint: add `{engine}.drop_replication` after the swap)",
-                step.id
+                "`{}`: left running after the run (on PostgreSQL its slot keeps WAL on the old primary; hint: add `{}` after the swap)",
+                step.id,
+                drop.name
             ),
         };
         lines.push(line);
