@@ -2,17 +2,21 @@
 //! action's name, summary, decoder and schema live in its own file
 //! (`<family>/<verb>.rs`, its `DESCRIPTOR`); the engine does not change.
 
-use super::Descriptor;
+use std::sync::Arc;
+
+use super::builtin::watch;
 use super::{
     builtin, cloudwatch, elbv2, haproxy, http, maintenance, mysql, nginx, pgbouncer, postgres, rds,
     route53, sql, tcp,
 };
+use super::{decode_params, ActionRef, Descriptor, ParamsError};
 
 /// Every action a playbook may name, in the order `cutover schema` and the docs list them.
 pub static ACTIONS: &[&Descriptor] = &[
     &builtin::shell::DESCRIPTOR,
     &builtin::wait::DESCRIPTOR,
     &builtin::approve::DESCRIPTOR,
+    &WATCH,
     &maintenance::file::DESCRIPTOR,
     &maintenance::http::DESCRIPTOR,
     &maintenance::command::DESCRIPTOR,
@@ -73,6 +77,53 @@ pub static ACTIONS: &[&Descriptor] = &[
     &elbv2::swap::DESCRIPTOR,
     &cloudwatch::guard::DESCRIPTOR,
 ];
+
+/// `watch` runs other actions as its checks, so its decoder needs this list:
+/// it is declared here, the one place that knows every action (its type and
+/// schema live in `builtin/watch.rs`).
+pub static WATCH: Descriptor = Descriptor {
+    name: watch::NAME,
+    summary: watch::SUMMARY,
+    module: watch::MODULE,
+    decode: decode_watch,
+    schema: watch::schema,
+};
+
+/// `with` of a watch → the watch with each check decoded like a step's
+/// action; errors carry the path of the check (`checks.1.with.url`).
+fn decode_watch(value: serde_json::Value) -> Result<ActionRef, ParamsError> {
+    let params: watch::WatchParams = decode_params(value)?;
+    let at = |index: usize, rest: &[&str]| {
+        let mut path = vec!["checks".to_string(), index.to_string()];
+        path.extend(rest.iter().map(|s| s.to_string()));
+        path
+    };
+    let mut checks = Vec::with_capacity(params.checks.len());
+    for (index, call) in params.checks.iter().enumerate() {
+        let info = lookup(&call.action)
+            .filter(|info| info.name != watch::NAME)
+            .ok_or_else(|| ParamsError {
+                path: at(index, &["action"]),
+                message: format!("unknown check action `{}`", call.action),
+            })?;
+        let with = call.with.clone().unwrap_or_else(|| serde_json::json!({}));
+        let check = (info.decode)(with).map_err(|error| ParamsError {
+            path: [at(index, &["with"]), error.path].concat(),
+            message: format!("`{}` parameters: {}", info.name, error.message),
+        })?;
+        checks.push(check);
+    }
+    watch::Watch::new(params, checks, &WATCH)
+        .map(|watch| Arc::new(watch) as ActionRef)
+        .map_err(|(index, message)| ParamsError {
+            path: if index == usize::MAX {
+                Vec::new()
+            } else {
+                at(index, &["action"])
+            },
+            message,
+        })
+}
 
 /// Finds an action by the name a playbook uses.
 pub fn lookup(name: &str) -> Option<&'static Descriptor> {

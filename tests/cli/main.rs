@@ -37,6 +37,7 @@ mod signed;
 mod stragglers;
 mod traffic;
 mod validate;
+mod watch;
 
 mod pg_cluster;
 mod pg_seed;
