@@ -262,6 +262,19 @@ pub fn to_text(plan: &Plan) -> String {
                 if step.call.action.stops_writes() {
                     let _ = writeln!(out, "      stops the application's writes");
                 }
+                if let (Some(limit), Some(p90)) = (step.slow_after(), step.estimate_p90) {
+                    let _ = writeln!(
+                        out,
+                        "      on_slow   {} past {} (rehearsed p90 {} × {})",
+                        serde_json::to_value(step.on_slow)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        format_duration(limit),
+                        format_duration(p90),
+                        step.slow_factor
+                    );
+                }
                 if step.point_of_no_return {
                     let _ = writeln!(out, "    ▲ POINT OF NO RETURN: after `{}` completes, failures are not rolled back automatically", step.id);
                 }
@@ -437,6 +450,9 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "idempotent": step.idempotent,
                 "point_of_no_return": step.point_of_no_return,
                 "stops_writes": step.call.action.stops_writes(),
+                "on_slow": step.on_slow,
+                "slow_factor": step.slow_factor,
+                "slow_after_ms": step.slow_after().map(|t| t.as_millis() as u64),
                 "rollback": {
                     "origin": step.rollback_origin,
                     "action": step.rollback.as_ref().map(|r| r.action.name()),

@@ -17,6 +17,7 @@ mod recorder;
 mod resume;
 mod rollback;
 mod runner;
+mod slow;
 mod step;
 mod stop;
 #[cfg(test)]

@@ -12,7 +12,8 @@ use super::guard::{self, WindowVerdict};
 use super::recorder::{Journal, Recorder};
 use super::resume;
 use super::rollback;
-use super::step::Executor;
+use super::slow;
+use super::step::{Executor, Limits};
 use super::stop::{Finish, Stop};
 use super::RunOptions;
 use crate::actions::Input;
@@ -147,10 +148,17 @@ impl<'a> Runner<'a> {
                         Ok(deadline) => deadline.filter(|_| budget.deadline_applies(&exec)),
                         Err(stop) => return rollback::fail(&exec, index, stop).await,
                     };
-                    if let Err(stop) = exec.run_step(step, deadline).await? {
+                    let limits = Limits {
+                        budget: deadline,
+                        slow: slow::watch(&exec, step),
+                    };
+                    if let Err(stop) = exec.run_step(step, &limits).await? {
                         return rollback::fail(&exec, index, stop).await;
                     }
                     budget.after(&exec, step)?;
+                    if let Some(finish) = slow::pause_after(&exec, step, &limits)? {
+                        return Ok(finish);
+                    }
                 }
             }
         }

@@ -12,7 +12,7 @@ use super::stop::Stop;
 use super::RunOptions;
 use crate::actions::{ActionFailure, Applied, Input, StepContext};
 use crate::journal::{Event, Mode};
-use crate::plan::{Plan, PlannedCall, PlannedStep};
+use crate::plan::{OnSlow, Plan, PlannedCall, PlannedStep};
 use crate::process::ProcessRecord;
 
 /// What running an action call needs, borrowed from the runner for the length
@@ -44,6 +44,8 @@ pub(super) struct AttemptFailure {
     pub apply_began: bool,
     /// The downtime budget's deadline ended it (not its own timeout).
     pub out_of_budget: bool,
+    /// `on_slow: rollback` ended it.
+    pub too_slow: bool,
 }
 
 /// Where the downtime budget runs out, for the step that runs inside it.
@@ -51,6 +53,33 @@ pub(super) struct AttemptFailure {
 pub(super) struct BudgetDeadline {
     pub at: Instant,
     pub budget: Duration,
+}
+
+/// When a step counts as slow (its rehearsed p90 × `slow_factor`, from its
+/// first attempt's start) and what `on_slow` makes of it.
+pub(super) struct SlowWatch {
+    pub at: Instant,
+    pub limit: Duration,
+    pub p90: Duration,
+    pub factor: f64,
+    pub on_slow: OnSlow,
+    /// `step_slow` was journaled (once per step).
+    pub fired: Cell<bool>,
+}
+
+/// What may cut a step's attempts short besides their own timeout.
+#[derive(Default)]
+pub(super) struct Limits {
+    pub budget: Option<BudgetDeadline>,
+    pub slow: Option<SlowWatch>,
+}
+
+/// Which limit ended an attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Timeout,
+    Budget,
+    Slow,
 }
 
 impl Executor<'_, '_> {
@@ -61,12 +90,14 @@ impl Executor<'_, '_> {
 
     /// Runs a forward step through its attempts. `Ok(Err(stop))` is a step that
     /// failed for good; `Err` is a journal that could not be written.
-    /// `deadline`: the downtime budget's end, which cuts any attempt short.
+    /// `limits`: the downtime budget's end and the slow watch, which cut any
+    /// attempt short.
     pub async fn run_step(
         &self,
         step: &PlannedStep,
-        deadline: Option<BudgetDeadline>,
+        limits: &Limits,
     ) -> anyhow::Result<Result<(), Stop>> {
+        let deadline = limits.budget;
         let attempts = step.call.retries.attempts.max(1);
         for attempt in 1..=attempts {
             self.recorder.emit(Event::StepStarted {
@@ -77,7 +108,7 @@ impl Executor<'_, '_> {
             })?;
             let started = Instant::now();
             let result = self
-                .attempt_within(&step.id, &step.call, attempt, Interruptible::Yes, deadline)
+                .attempt_within(&step.id, &step.call, attempt, Interruptible::Yes, limits)
                 .await;
             let duration_ms = started.elapsed().as_millis() as u64;
             let failure = match result {
@@ -94,8 +125,10 @@ impl Executor<'_, '_> {
                 }
                 Err(failure) => failure,
             };
-            let last =
-                attempt == attempts || failure.interrupted.is_some() || failure.out_of_budget;
+            let last = attempt == attempts
+                || failure.interrupted.is_some()
+                || failure.out_of_budget
+                || failure.too_slow;
             if failure.out_of_budget {
                 if let Some(deadline) = deadline {
                     let began = deadline.at - deadline.budget;
@@ -155,7 +188,7 @@ impl Executor<'_, '_> {
         attempt: u32,
         interruptible: Interruptible,
     ) -> Result<Applied, AttemptFailure> {
-        self.attempt_within(step_id, call, attempt, interruptible, None)
+        self.attempt_within(step_id, call, attempt, interruptible, &Limits::default())
             .await
     }
 
@@ -166,8 +199,9 @@ impl Executor<'_, '_> {
         call: &PlannedCall,
         attempt: u32,
         interruptible: Interruptible,
-        deadline: Option<BudgetDeadline>,
+        limits: &Limits,
     ) -> Result<Applied, AttemptFailure> {
+        let deadline = limits.budget;
         if self.options.mode == Mode::DryRun {
             // A simulated step "changes" what it would change: its undo is rehearsed too.
             return self.simulate(step_id, call, interruptible);
@@ -186,6 +220,7 @@ impl Executor<'_, '_> {
                 interrupted: None,
                 apply_began: false,
                 out_of_budget: false,
+                too_slow: false,
             });
         }
         // The action keeps its own output tail, but an attempt cut short by a
@@ -250,18 +285,40 @@ impl Executor<'_, '_> {
             apply_began.set(true);
             call.action.apply(&cx).await
         };
-        // The budget's deadline and the call's own timeout: whichever comes first.
-        let left = deadline.map(|d| d.at.saturating_duration_since(Instant::now()));
-        let budget_first = match (left, call.timeout) {
-            (Some(left), Some(limit)) => left < limit,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        let limit = if budget_first { left } else { call.timeout };
+        // The budget's deadline, a slow step's end (`on_slow: rollback`) and
+        // the call's own timeout: whichever comes first.
+        let now = Instant::now();
+        let mut limit: Option<(Duration, Cut)> = call.timeout.map(|t| (t, Cut::Timeout));
+        let candidates = [
+            deadline.map(|d| (d.at.saturating_duration_since(now), Cut::Budget)),
+            limits
+                .slow
+                .as_ref()
+                .filter(|w| w.on_slow == OnSlow::Rollback)
+                .map(|w| (w.at.saturating_duration_since(now), Cut::Slow)),
+        ];
+        for candidate in candidates.into_iter().flatten() {
+            if limit.is_none_or(|(current, _)| candidate.0 < current) {
+                limit = Some(candidate);
+            }
+        }
+        let cut = limit.map(|(_, cut)| cut).unwrap_or(Cut::Timeout);
         let timed = async {
             match limit {
-                Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| limit),
+                Some((limit, _)) => tokio::time::timeout(limit, work).await.map_err(|_| limit),
                 None => Ok(work.await),
+            }
+        };
+        // warn / pause: journal once that the step runs past its rehearsed time.
+        let slow_noticed = async {
+            match limits.slow.as_ref() {
+                Some(watch) if watch.on_slow != OnSlow::Rollback && !watch.fired.get() => {
+                    tokio::time::sleep_until(watch.at.into()).await;
+                    watch.fired.set(true);
+                    let _ = self.recorder.emit(slow_event(step_id, watch));
+                    std::future::pending::<()>().await
+                }
+                _ => std::future::pending().await,
             }
         };
         let mut interrupt = self.interrupt.clone();
@@ -273,10 +330,30 @@ impl Executor<'_, '_> {
             interrupt.borrow().clone().unwrap_or_default()
         };
         tokio::select! {
+            _ = slow_noticed => unreachable!("the slow watch never ends"),
             result = timed => match result {
                 Ok(Ok(applied)) => Ok(applied),
                 Ok(Err(failure)) => Err(describe_failure(failure, apply_began.get())),
-                Err(_) if budget_first => Err(AttemptFailure {
+                Err(_) if cut == Cut::Slow => {
+                    let watch = limits.slow.as_ref().expect("a slow cut has its watch");
+                    let _ = self.recorder.emit(slow_event(step_id, watch));
+                    Err(AttemptFailure {
+                        error: format!(
+                            "ran past its rehearsed p90 {} × slow_factor {} = {} (on_slow: rollback)",
+                            crate::duration::format_duration(watch.p90),
+                            watch.factor,
+                            crate::duration::format_duration(watch.limit)
+                        ),
+                        exit_status: None,
+                        output_tail: tail(),
+                        timed_out: true,
+                        interrupted: None,
+                        apply_began: apply_began.get(),
+                        out_of_budget: false,
+                        too_slow: true,
+                    })
+                }
+                Err(_) if cut == Cut::Budget => Err(AttemptFailure {
                     error: format!(
                         "the downtime budget ({}) ran out during this step",
                         crate::duration::format_duration(deadline.map(|d| d.budget).unwrap_or_default())
@@ -287,6 +364,7 @@ impl Executor<'_, '_> {
                     interrupted: None,
                     apply_began: apply_began.get(),
                     out_of_budget: true,
+                    too_slow: false,
                 }),
                 Err(limit) => Err(AttemptFailure {
                     error: format!("timed out after {}", crate::duration::format_duration(limit)),
@@ -296,6 +374,7 @@ impl Executor<'_, '_> {
                     interrupted: None,
                     apply_began: apply_began.get(),
                     out_of_budget: false,
+                    too_slow: false,
                 }),
             },
             signal = interrupted => Err(AttemptFailure {
@@ -306,6 +385,7 @@ impl Executor<'_, '_> {
                 interrupted: Some(signal),
                 apply_began: apply_began.get(),
                 out_of_budget: false,
+                too_slow: false,
             }),
         }
     }
@@ -329,6 +409,7 @@ impl Executor<'_, '_> {
                 interrupted: None,
                 apply_began: true,
                 out_of_budget: false,
+                too_slow: false,
             });
         }
         Ok(Applied {
@@ -357,5 +438,22 @@ fn describe_failure(failure: ActionFailure, apply_began: bool) -> AttemptFailure
         interrupted: None,
         apply_began,
         out_of_budget: false,
+        too_slow: false,
+    }
+}
+
+/// `step_slow`: the step ran past its rehearsed p90 × factor.
+fn slow_event(step: &str, watch: &SlowWatch) -> Event {
+    Event::StepSlow {
+        step: step.to_string(),
+        p90_ms: watch.p90.as_millis() as u64,
+        factor: watch.factor,
+        limit_ms: watch.limit.as_millis() as u64,
+        on_slow: match watch.on_slow {
+            OnSlow::Warn => "warn",
+            OnSlow::Pause => "pause",
+            OnSlow::Rollback => "rollback",
+        }
+        .to_string(),
     }
 }

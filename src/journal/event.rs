@@ -252,6 +252,15 @@ pub enum Event {
         estimate_ms: Option<u64>,
         during: bool,
     },
+    /// Before the point of no return, a step ran past its rehearsed p90 ×
+    /// `slow_factor`; `on_slow` says what follows (`warn`, `pause`, `rollback`).
+    StepSlow {
+        step: String,
+        p90_ms: u64,
+        factor: f64,
+        limit_ms: u64,
+        on_slow: String,
+    },
     /// The point of no return completed inside the budget.
     DowntimeBudgetKept { budget_ms: u64, used_ms: u64 },
     /// The run ended.
@@ -276,6 +285,7 @@ impl Event {
             | Event::ProcessSettled { step, .. }
             | Event::WindowOverrun { step, .. }
             | Event::DowntimeBudgetStarted { step, .. }
+            | Event::StepSlow { step, .. }
             | Event::DowntimeBudgetExceeded { step, .. }
             | Event::CompensationStarted { step, .. }
             | Event::CompensationFinished { step, .. }

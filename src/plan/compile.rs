@@ -6,8 +6,8 @@ use std::path::Path;
 use super::model::DEFAULT_ROLLBACK_RETRIES;
 use super::window::{parse_range, OnOverrun, WindowSpec};
 use super::{
-    check, CanarySpec, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep, RollbackOrigin,
-    Values, Webhook,
+    check, CanarySpec, OnSlow, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep,
+    RollbackOrigin, Values, Webhook,
 };
 use crate::actions;
 use crate::playbook::{
@@ -133,6 +133,15 @@ pub fn compile(
                     point_of_no_return: step.point_of_no_return,
                     rollback,
                     rollback_origin,
+                    on_slow: match step.on_slow.as_deref().or(playbook.on_slow.as_deref()) {
+                        Some("pause") => OnSlow::Pause,
+                        Some("rollback") => OnSlow::Rollback,
+                        _ => OnSlow::Warn,
+                    },
+                    slow_factor: step
+                        .slow_factor
+                        .or(playbook.slow_factor)
+                        .unwrap_or(super::model::DEFAULT_SLOW_FACTOR),
                 })));
             }
         }

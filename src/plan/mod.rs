@@ -13,7 +13,7 @@ pub mod window;
 pub use check::check;
 pub use compile::{compile, validate, CompileError, EnvMode};
 pub use model::{
-    CanarySpec, EstimateSource, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep,
+    CanarySpec, EstimateSource, OnSlow, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep,
     RollbackOrigin, Webhook,
 };
 pub use rollback_map::{compensations, FailurePlan};

@@ -108,6 +108,34 @@ pub struct PlannedStep {
     pub point_of_no_return: bool,
     pub rollback: Option<PlannedCall>,
     pub rollback_origin: RollbackOrigin,
+    /// What running past `estimate_p90 × slow_factor` does, before the point of no return.
+    pub on_slow: OnSlow,
+    pub slow_factor: f64,
+}
+
+/// `on_slow`: what a step running past its rehearsed p90 × `slow_factor` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSlow {
+    /// Journal it (`step_slow`) and go on.
+    #[default]
+    Warn,
+    /// Let it finish, then stop for an operator before the next step.
+    Pause,
+    /// End it there: it fails, and the run rolls back to its checkpoint.
+    Rollback,
+}
+
+/// `slow_factor` when the playbook gives none.
+pub const DEFAULT_SLOW_FACTOR: f64 = 1.5;
+
+impl PlannedStep {
+    /// How long the step may run before `on_slow`: p90 × factor, once rehearsals measured it.
+    pub fn slow_after(&self) -> Option<Duration> {
+        self.estimate_p90
+            .filter(|_| self.estimate_source != EstimateSource::Playbook)
+            .map(|p90| p90.mul_f64(self.slow_factor))
+    }
 }
 
 impl PlannedStep {

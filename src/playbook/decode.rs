@@ -4,6 +4,7 @@
 use super::call::{decode_retries, decode_rollback, decode_with};
 use super::decode_guardrails::decode_guardrails;
 use super::decode_proof::decode_proof;
+use super::decode_slow::{decode_on_slow, decode_slow_factor};
 use super::expect::{
     check_keys, expect_bool, expect_duration, expect_map, expect_name, expect_string,
     expect_timeout,
@@ -22,6 +23,8 @@ pub const TOP_KEYS: &[&str] = &[
     "notify",
     "canary",
     "downtime_budget",
+    "on_slow",
+    "slow_factor",
     "steps",
 ];
 /// Keys a step accepts.
@@ -36,6 +39,8 @@ pub const STEP_KEYS: &[&str] = &[
     "estimate",
     "idempotent",
     "point_of_no_return",
+    "on_slow",
+    "slow_factor",
 ];
 
 /// Decodes the document root; problems go into `diagnostics`, and the returned
@@ -52,6 +57,8 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
         notify: Vec::new(),
         canary: None,
         downtime_budget: None,
+        on_slow: None,
+        slow_factor: None,
         spans: PlaybookSpans::default(),
     };
     let Some(entries) = expect_map(root, "the playbook", diagnostics) else {
@@ -80,6 +87,12 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
     }
     decode_guardrails(root, &mut playbook, diagnostics);
     decode_proof(root, &mut playbook, diagnostics);
+    playbook.on_slow = root
+        .get("on_slow")
+        .and_then(|n| decode_on_slow(n, diagnostics));
+    playbook.slow_factor = root
+        .get("slow_factor")
+        .and_then(|n| decode_slow_factor(n, diagnostics));
     match root.get("steps") {
         Some(steps) => playbook.steps = decode_steps(steps, diagnostics),
         None => {
@@ -197,6 +210,12 @@ fn decode_entry(node: &Node, diagnostics: &mut Diagnostics) -> Option<Entry> {
             .get("idempotent")
             .and_then(|n| expect_bool(n, "`idempotent`", diagnostics)),
         point_of_no_return: false,
+        on_slow: node
+            .get("on_slow")
+            .and_then(|n| decode_on_slow(n, diagnostics)),
+        slow_factor: node
+            .get("slow_factor")
+            .and_then(|n| decode_slow_factor(n, diagnostics)),
         spans: StepSpans {
             entry: node.span,
             ..StepSpans::default()

@@ -5,6 +5,7 @@ mod call;
 mod decode;
 mod decode_guardrails;
 mod decode_proof;
+mod decode_slow;
 mod diagnostic;
 mod expect;
 mod load;

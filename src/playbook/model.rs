@@ -44,6 +44,13 @@ pub struct Playbook {
     /// fit, or when it runs out mid-step, the run rolls back instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downtime_budget: Option<DurationText>,
+    /// Default `on_slow` of the steps: `warn` (default), `pause` or `rollback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<OnSlowKeyword>")]
+    pub on_slow: Option<String>,
+    /// Default `slow_factor` of the steps (default 1.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_factor: Option<f64>,
     #[serde(skip)]
     #[schemars(skip)]
     pub spans: PlaybookSpans,
@@ -89,6 +96,16 @@ pub struct Window {
     #[serde(skip)]
     #[schemars(skip)]
     pub spans: WindowSpans,
+}
+
+/// `warn`, `pause` or `rollback`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum OnSlowKeyword {
+    Warn,
+    Pause,
+    Rollback,
 }
 
 /// `rollback`, `pause` or `continue`.
@@ -213,6 +230,15 @@ pub struct Step {
     /// After this step completes, failures are never rolled back automatically.
     #[serde(default)]
     pub point_of_no_return: bool,
+    /// Before the point of no return, when this step runs past its rehearsed
+    /// p90 × `slow_factor`: `warn` (default), `pause` after it for an
+    /// operator, or `rollback` (end it and roll back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<OnSlowKeyword>")]
+    pub on_slow: Option<String>,
+    /// How far past its rehearsed p90 a step may run before `on_slow` (default 1.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_factor: Option<f64>,
     #[serde(skip)]
     #[schemars(skip)]
     pub spans: StepSpans,

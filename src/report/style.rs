@@ -235,6 +235,17 @@ fn sentence(record: &Record) -> Option<String> {
                 )
             }
         }
+        Event::StepSlow {
+            step,
+            p90_ms,
+            factor,
+            limit_ms,
+            on_slow,
+        } => format!(
+            "SLOW: `{step}` ran past its rehearsed p90 {} × {factor} = {} (on_slow: {on_slow})",
+            ms(*p90_ms),
+            ms(*limit_ms)
+        ),
         Event::DowntimeBudgetKept { budget_ms, used_ms } => {
             format!("downtime budget {}: {} used", ms(*budget_ms), ms(*used_ms))
         }

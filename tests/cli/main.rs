@@ -34,6 +34,7 @@ mod resume;
 mod run;
 mod secrets;
 mod signed;
+mod slow;
 mod stragglers;
 mod traffic;
 mod validate;

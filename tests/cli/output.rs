@@ -209,6 +209,7 @@ check     [ ] backup: Last night's backup was restored on staging.
       does      turn maintenance on: create maintenance.on
       timeout   none   estimate 5s (playbook)   idempotent
       rollback  implied: turn maintenance off: remove maintenance.on
+      stops the application's writes
   3. settle [wait]
       does      wait 30s
       timeout   none   estimate -   idempotent

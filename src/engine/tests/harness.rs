@@ -48,6 +48,8 @@ impl PlanBuilder {
             call: call(Fake::action(id, script, &self.log)),
             estimate: None,
             estimate_p90: None,
+            on_slow: crate::plan::OnSlow::Warn,
+            slow_factor: 1.5,
             estimate_source: EstimateSource::Unknown,
             idempotent: true,
             point_of_no_return: false,
