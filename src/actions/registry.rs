@@ -113,8 +113,12 @@ fn decode_watch(value: serde_json::Value) -> Result<ActionRef, ParamsError> {
         })?;
         checks.push(check);
     }
+    // A watch holds its checks as `ActionRef`s, which are not `Send`: the
+    // engine drives one step at a time on a current-thread runtime.
+    #[allow(clippy::arc_with_non_send_sync)]
+    let shared = |watch: watch::Watch| Arc::new(watch) as ActionRef;
     watch::Watch::new(params, checks, &WATCH)
-        .map(|watch| Arc::new(watch) as ActionRef)
+        .map(shared)
         .map_err(|(index, message)| ParamsError {
             path: if index == usize::MAX {
                 Vec::new()
