@@ -126,15 +126,20 @@ pub enum OnSlow {
     Rollback,
 }
 
+/// The least a step may run past its p90 before it counts as slow.
+pub const SLOW_SLACK: Duration = Duration::from_secs(1);
+
 /// `slow_factor` when the playbook gives none.
 pub const DEFAULT_SLOW_FACTOR: f64 = 1.5;
 
 impl PlannedStep {
-    /// How long the step may run before `on_slow`: p90 × factor, once rehearsals measured it.
+    /// How long the step may run before `on_slow`: p90 × factor, once
+    /// rehearsals measured it — and at least a second past the p90, so the
+    /// jitter of a step that takes milliseconds is never "slow".
     pub fn slow_after(&self) -> Option<Duration> {
         self.estimate_p90
             .filter(|_| self.estimate_source != EstimateSource::Playbook)
-            .map(|p90| p90.mul_f64(self.slow_factor))
+            .map(|p90| p90.mul_f64(self.slow_factor).max(p90 + SLOW_SLACK))
     }
 }
 

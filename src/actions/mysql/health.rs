@@ -157,7 +157,15 @@ impl Action for Health {
             cx.report(Progress::Output("replication  none".into()));
         }
 
-        let waiters = waiters(&mut conn).await;
+        let waiters = match waiters(&mut conn).await {
+            Ok(waiters) => waiters,
+            Err(why) => {
+                cx.report(Progress::Output(format!(
+                    "lock waits   not readable on this server ({why})"
+                )));
+                Vec::new()
+            }
+        };
         let lines: Vec<String> = waiters.iter().map(Waiter::describe).collect();
         cx.report(Progress::Output(format!(
             "lock waits   {}{}",
@@ -270,7 +278,7 @@ type WaitRow = (i64, String, Option<i64>, i64, String);
 /// Transactions waiting on InnoDB row locks with the one blocking each:
 /// MariaDB's `information_schema.INNODB_LOCK_WAITS`, else MySQL 8's
 /// `sys.innodb_lock_waits`. A server that has neither reports none.
-async fn waiters(conn: &mut mysql_async::Conn) -> Vec<Waiter> {
+async fn waiters(conn: &mut mysql_async::Conn) -> Result<Vec<Waiter>, String> {
     let mariadb = "SELECT r.trx_mysql_thread_id, coalesce(p.user, '?'), \
                           timestampdiff(SECOND, r.trx_wait_started, now()), \
                           b.trx_mysql_thread_id, coalesce(l.lock_table, '?') \
@@ -282,20 +290,23 @@ async fn waiters(conn: &mut mysql_async::Conn) -> Vec<Waiter> {
                    ORDER BY 3 DESC";
     let mysql = "SELECT waiting_pid, '?', wait_age_secs, blocking_pid, locked_table \
                  FROM sys.innodb_lock_waits ORDER BY 3 DESC";
+    let mut errors = Vec::new();
     for sql in [mariadb, mysql] {
-        let rows: Result<Vec<WaitRow>, _> = conn.query(sql).await;
-        if let Ok(rows) = rows {
-            return rows
-                .into_iter()
-                .map(|(waiting, user, seconds, blocking, what)| Waiter {
-                    waiting,
-                    user,
-                    seconds: seconds.unwrap_or(0),
-                    blocking,
-                    what,
-                })
-                .collect();
+        match conn.query::<WaitRow, _>(sql).await {
+            Ok(rows) => {
+                return Ok(rows
+                    .into_iter()
+                    .map(|(waiting, user, seconds, blocking, what)| Waiter {
+                        waiting,
+                        user,
+                        seconds: seconds.unwrap_or(0),
+                        blocking,
+                        what,
+                    })
+                    .collect())
+            }
+            Err(error) => errors.push(describe(&error)),
         }
     }
-    Vec::new()
+    Err(errors.join("; "))
 }
