@@ -1,0 +1,192 @@
+//! A step of any family that fails or is interrupted part-way is undone as
+//! far as it got, against the real thing: HAProxy's servers back as they were
+//! (read from its runtime socket), nginx's upstream file back byte for byte, a
+//! snapshot's half-written archive gone — and the run says what it undid.
+//! Also the deadlines: a listener that accepts and never answers fails the
+//! step within its timeout, with the source thawed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::deadlines::hung_listener;
+use crate::maria::Maria;
+use crate::pg_cluster::playbook;
+use crate::support::{signal, Sandbox};
+use crate::traffic::{nginx, Backend};
+
+/// One command on HAProxy's runtime socket, its whole answer.
+fn haproxy_command(socket: &str, command: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("the runtime socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// `srv_admin_state` of each server of backend `db`, from `show servers state`
+/// (bit 0x01: maintenance forced, 0x08: drain forced).
+fn admin_states(socket: &str) -> Vec<(String, u32)> {
+    haproxy_command(socket, "show servers state db")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state …
+            Some((fields.get(3)?.to_string(), fields.get(6)?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn admin_state(socket: &str, server: &str) -> u32 {
+    admin_states(socket)
+        .into_iter()
+        .find(|(name, _)| name == server)
+        .unwrap_or_else(|| panic!("no server {server}: {:?}", admin_states(socket)))
+        .1
+}
+
+#[test]
+fn a_haproxy_swap_interrupted_during_its_drain_puts_the_servers_back() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (hung_listener(), hung_listener());
+    let (_haproxy, port, socket) = crate::lb::haproxy_tcp(&sandbox, old, new);
+    let before = admin_states(&socket);
+    assert_eq!(admin_state(&socket, "old"), 0, "{before:?}");
+    // A client's idle connection on `old` keeps the drain going.
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: swap\nsteps:\n  - id: swap\n    action: haproxy.swap\n    with: {{ socket: \"{socket}\", backend: db, from: [old], to: [new], drain: 60s }}\n"
+        ),
+    );
+    let child = sandbox
+        .command(&["run", "pb.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin_state(&socket, "old") & 0x08 == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never drained: {:?}",
+            admin_states(&socket)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        admin_state(&socket, "new") & 0x01,
+        0,
+        "new is ready mid-swap"
+    );
+    signal(&child, 15);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("undone: `swap`"), "{stderr}");
+    // As before: `old` serving (no drain, no maintenance), `new` in maintenance.
+    assert_eq!(
+        admin_state(&socket, "old"),
+        0,
+        "{:?}",
+        admin_states(&socket)
+    );
+    assert_ne!(
+        admin_state(&socket, "new") & 0x01,
+        0,
+        "{:?}",
+        admin_states(&socket)
+    );
+}
+
+#[test]
+fn an_nginx_swap_whose_reload_fails_leaves_the_upstream_file_byte_for_byte() {
+    let sandbox = Sandbox::new();
+    let (old, new) = (Backend::start("old"), Backend::start("new"));
+    let (daemon, _port, command) = nginx(&sandbox, old.port);
+    // Comments and spacing an edit could lose.
+    let original = format!(
+        "# the shop's upstream\nupstream app {{\n    server 127.0.0.1:{};   # primary\n    keepalive 4;\n}}\n",
+        old.port
+    );
+    sandbox.write("nginx/upstream.conf", &original);
+    // Stopped: `nginx -t` passes, `nginx -s reload` finds no master process.
+    drop(daemon);
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: edge\nsteps:\n  - id: swap\n    action: nginx.swap\n    with: {{ upstream_file: nginx/upstream.conf, upstream: app, servers: [\"127.0.0.1:{}\"], nginx: \"{command}\" }}\n",
+            new.port
+        ),
+    );
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("nginx did not reload"), "{all}");
+    assert!(all.contains("undone: `swap`"), "{all}");
+    assert_eq!(sandbox.read("nginx/upstream.conf"), original);
+    assert!(all.contains("nothing to restore"), "{all}");
+    // No backup of a swap that changed nothing is left beside the file.
+    let left: Vec<String> = std::fs::read_dir(sandbox.path().join("nginx"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".before-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn mysql_catch_up_against_a_hung_target_fails_within_its_timeout_and_the_source_is_thawed() {
+    let source = Maria::start_primary();
+    let port = hung_listener();
+    let target = format!("mysql://root@127.0.0.1:{port}/mysql");
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "hung-mysql-catch-up",
+            &[("source", &source.url("mysql")), ("target", &target)],
+            "  - id: freeze\n    action: mysql.read_only\n    with: { url: \"${{ vars.source }}\" }\n  - id: catch-up\n    action: mysql.catch_up\n    with: { source: \"${{ vars.source }}\", target: \"${{ vars.target }}\", timeout: 5s }\n",
+        ),
+    );
+    let started = Instant::now();
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    let took = started.elapsed();
+    eprintln!("mysql.catch_up against a hung target failed after {took:?}");
+    out.expect_code(3);
+    assert!(took >= Duration::from_secs(4), "gave up too soon: {took:?}");
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+    let all = out.all();
+    assert!(all.contains("undone: `freeze`"), "{all}");
+    assert_eq!(source.sql("", "SELECT @@read_only"), "0");
+}
+
+#[test]
+fn http_check_against_a_hung_listener_fails_within_its_timeout() {
+    let port = hung_listener();
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: hung-http\nsteps:\n  - id: check\n    action: http.check\n    with: {{ url: \"http://127.0.0.1:{port}/health\", timeout: 2s }}\n"
+        ),
+    );
+    let started = Instant::now();
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    let took = started.elapsed();
+    eprintln!("http.check against a hung listener failed after {took:?}");
+    out.expect_code(3);
+    assert!(
+        took >= Duration::from_millis(1900),
+        "gave up too soon: {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
