@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::deadlines::hung_listener;
 use crate::maria::Maria;
-use crate::pg_cluster::playbook;
-use crate::support::{signal, Sandbox};
+use crate::pg_cluster::{playbook, Cluster};
+use crate::support::{kill9, signal, Sandbox};
 use crate::traffic::{nginx, Backend};
 
 /// One command on HAProxy's runtime socket, its whole answer.
@@ -189,4 +189,111 @@ fn http_check_against_a_hung_listener_fails_within_its_timeout() {
         "gave up too soon: {took:?}"
     );
     assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
+/// Waits until the snapshot's hidden partial file exists: the dump is under way.
+fn wait_for_partial(sandbox: &Sandbox, partial: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sandbox.path().join(partial).exists() {
+        assert!(Instant::now() < deadline, "the dump never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// kill -9 of `run` while its snapshot dumps (held up by a lock another
+/// session holds), then `cutover rollback`: the half-written archive is
+/// removed, the rollback names it, and no archive is left under either name.
+fn kill_9_during_a_snapshot_then_rollback(sandbox: &Sandbox, hold: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(hold);
+    let mut child = sandbox.spawn(&["run", "pb.yaml"]);
+    wait_for_partial(sandbox, ".shop.dump.partial");
+    // The dump is blocked on the lock: it cannot finish before the kill.
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut child);
+    assert!(sandbox.path().join(".shop.dump.partial").exists());
+    let run = sandbox.last_run();
+    let out = sandbox.run(&["rollback", &run]);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("removed the half-written archive"), "{all}");
+    let finished = sandbox
+        .journal(&run)
+        .iter()
+        .rfind(|r| r["event"] == "run_finished")
+        .map(|r| {
+            r["data"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    assert!(
+        finished.contains("undone: `snapshot` (deleted") && finished.contains(".shop.dump.partial"),
+        "{finished}"
+    );
+    assert!(!sandbox.path().join(".shop.dump.partial").exists());
+    assert!(!sandbox.path().join("shop.dump").exists());
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+}
+
+#[test]
+fn kill_9_during_a_postgres_snapshot_then_rollback_removes_the_partial_archive() {
+    let server = Cluster::start();
+    server.create_db("shop");
+    server.sql(
+        "shop",
+        "CREATE TABLE items AS SELECT i AS id FROM generate_series(1, 1000) i",
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "snapshot-killed",
+            &[("db", &server.url("shop"))],
+            "  - id: snapshot\n    action: postgres.snapshot\n    with: { url: \"${{ vars.db }}\", to: shop.dump }\n",
+        ),
+    );
+    let url = server.url("shop");
+    kill_9_during_a_snapshot_then_rollback(&sandbox, move || {
+        let _ = std::process::Command::new(crate::pg_cluster::client_bin("psql"))
+            .args(["-X", "-q", &url, "-c"])
+            .arg("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(20); COMMIT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    });
+}
+
+#[test]
+fn kill_9_during_a_mysql_snapshot_then_rollback_removes_the_partial_archive() {
+    let server = Maria::start();
+    server.seed("shop", 1000);
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "snapshot-killed",
+            &[("db", &server.url("shop"))],
+            "  - id: snapshot\n    action: mysql.snapshot\n    with: { url: \"${{ vars.db }}\", to: shop.dump }\n",
+        ),
+    );
+    let port = server.port;
+    kill_9_during_a_snapshot_then_rollback(&sandbox, move || {
+        let _ = std::process::Command::new("mariadb")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+                "-u",
+                "root",
+                "-D",
+                "shop",
+                "-e",
+            ])
+            .arg("LOCK TABLES orders WRITE; SELECT SLEEP(20)")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    });
 }
