@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::deadlines::hung_listener;
 use crate::maria::Maria;
-use crate::pg_cluster::{playbook, Cluster};
+use crate::pg_cluster::{client_bin, playbook, Cluster};
+use crate::pgbouncer::PgBouncer;
 use crate::support::{kill9, signal, Sandbox};
 use crate::traffic::{nginx, Backend};
 
@@ -296,4 +297,60 @@ fn kill_9_during_a_mysql_snapshot_then_rollback_removes_the_partial_archive() {
             .stderr(Stdio::null())
             .status();
     });
+}
+
+#[test]
+fn a_pgbouncer_switch_whose_pause_times_out_leaves_the_entry_and_resumes() {
+    let (old, new) = (Cluster::start(), Cluster::start());
+    old.create_db("shop");
+    new.create_db("shop");
+    let sandbox = Sandbox::new();
+    let bouncer = PgBouncer::start(&sandbox, "shop", &old, &["postgres"]);
+    let original = std::fs::read_to_string(&bouncer.ini).unwrap();
+    // A client's open transaction holds PAUSE past the switch's `timeout`.
+    let mut open = std::process::Command::new(client_bin("psql"))
+        .args([
+            "-X",
+            "-q",
+            "-c",
+            "BEGIN",
+            "-c",
+            "SELECT 1",
+            "-c",
+            "SELECT pg_sleep(30)",
+        ])
+        .arg(bouncer.url("postgres", "shop"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: switch\nsteps:\n  - id: switch\n    action: pgbouncer.switch\n    with: {{ admin: \"{}\", config: pgbouncer.ini, database: shop, to: {{ host: 127.0.0.1, port: {} }}, timeout: 2s }}\n",
+            bouncer.admin_url(),
+            new.port
+        ),
+    );
+    let started = Instant::now();
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    let took = started.elapsed();
+    let _ = open.kill();
+    let _ = open.wait();
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("could not be paused within 2 s"), "{all}");
+    assert!(all.contains("undone: `switch`"), "{all}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(std::fs::read_to_string(&bouncer.ini).unwrap(), original);
+    assert!(!bouncer.paused("shop"), "resumed");
+    assert_eq!(bouncer.query("postgres", "shop", "SELECT 1").unwrap(), "1");
+    assert!(
+        bouncer
+            .show("DATABASES")
+            .contains(&format!("|127.0.0.1|{}|", old.port)),
+        "{}",
+        bouncer.show("DATABASES")
+    );
 }
