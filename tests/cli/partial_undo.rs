@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::deadlines::hung_listener;
 use crate::maria::Maria;
 use crate::pg_cluster::{client_bin, playbook, Cluster};
+use crate::pg_seed::APP_ROLE;
 use crate::pgbouncer::PgBouncer;
 use crate::support::{kill9, signal, Sandbox};
 use crate::traffic::{nginx, Backend};
@@ -164,8 +165,11 @@ fn mysql_catch_up_against_a_hung_target_fails_within_its_timeout_and_the_source_
     eprintln!("mysql.catch_up against a hung target failed after {took:?}");
     out.expect_code(3);
     assert!(took >= Duration::from_secs(4), "gave up too soon: {took:?}");
-    assert!(took < Duration::from_secs(12), "took {took:?}");
+    // Before the URL's default `connect_timeout` of 10 s: the action's own
+    // `timeout` holds while the connection hangs.
+    assert!(took < Duration::from_secs(9), "took {took:?}");
     let all = out.all();
+    assert!(all.contains("within the `timeout` of 5"), "{all}");
     assert!(all.contains("undone: `freeze`"), "{all}");
     assert_eq!(source.sql("", "SELECT @@read_only"), "0");
 }
@@ -353,4 +357,105 @@ fn a_pgbouncer_switch_whose_pause_times_out_leaves_the_entry_and_resumes() {
         "{}",
         bouncer.show("DATABASES")
     );
+}
+
+#[test]
+fn a_target_stopped_during_postgres_catch_up_fails_the_step_in_seconds_and_thaws() {
+    let (source, mut target) = (Cluster::start(), Cluster::start());
+    for cluster in [&source, &target] {
+        cluster.create_db("shop");
+        cluster.sql("shop", "CREATE TABLE items (id int PRIMARY KEY, v text)");
+    }
+    source.sql("postgres", &format!("CREATE ROLE {APP_ROLE} LOGIN"));
+    let vars = [
+        ("source", source.url("shop")),
+        ("target", target.url("shop")),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "replicate.yaml",
+        &playbook(
+            "replicate",
+            &vars,
+            "  - id: replicate\n    action: postgres.replicate\n    with: { source: \"${{ vars.source }}\", target: \"${{ vars.target }}\" }\n",
+        ),
+    );
+    sandbox.run(&["run", "replicate.yaml"]).expect_code(0);
+    // The target applies a row a second from now on: catch-up has a while to wait.
+    target.sql(
+        "shop",
+        "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+         CREATE TRIGGER slow BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION slow();
+         ALTER TABLE items ENABLE ALWAYS TRIGGER slow;",
+    );
+    source.sql(
+        "shop",
+        "INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 120) i",
+    );
+    // The test clusters commit asynchronously: wait until the rows are in the
+    // WAL the source reports (`pg_current_wal_lsn`, catch-up's goal).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while source.sql(
+        "shop",
+        "SELECT pg_current_wal_lsn() > confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cutover'",
+    ) != "t"
+    {
+        assert!(Instant::now() < deadline, "the rows never reached the WAL");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "catch-up",
+            &vars,
+            &format!(
+                "  - id: freeze\n    action: postgres.read_only\n    with: {{ url: \"${{{{ vars.source }}}}\", roles: [{APP_ROLE}] }}\n  - id: catch-up\n    action: postgres.catch_up\n    with: {{ source: \"${{{{ vars.source }}}}\", target: \"${{{{ vars.target }}}}\", timeout: 5m }}\n"
+            ),
+        ),
+    );
+    let child = sandbox
+        .command(&["run", "pb.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Catch-up under way: it has connected to both and waits on the slot.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let run = sandbox.run_ids().last().cloned();
+        let waiting = run.is_some_and(|run| {
+            sandbox
+                .journal(&run)
+                .iter()
+                .any(|r| r["event"] == "step_started" && r["step"] == "catch-up")
+        });
+        if waiting {
+            break;
+        }
+        assert!(Instant::now() < deadline, "catch-up never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    target.stop();
+    let stopped = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let took = stopped.elapsed();
+    eprintln!("postgres.catch_up failed {took:?} after its target stopped");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(3), "{all}");
+    assert!(took < Duration::from_secs(20), "took {took:?}: {all}");
+    assert!(all.contains("no subscriber has been connected"), "{all}");
+    assert!(all.contains("undone: `freeze`"), "{all}");
+    assert_eq!(
+        source.sql("shop", "SHOW default_transaction_read_only"),
+        "off"
+    );
+    source
+        .try_sql(APP_ROLE, "shop", "SELECT 1")
+        .expect("the application's role logs in again");
 }
