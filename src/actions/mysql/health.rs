@@ -267,6 +267,10 @@ async fn connections(
 /// Transactions waiting on InnoDB row locks with the one blocking each:
 /// MariaDB's `information_schema.INNODB_LOCK_WAITS`, else MySQL 8's
 /// `sys.innodb_lock_waits`. A server that has neither reports none.
+/// One lock wait as the query returns it: waiting thread, its user, seconds
+/// waited, blocking thread, the table.
+type WaitRow = (i64, String, Option<i64>, i64, String);
+
 async fn waiters(conn: &mut mysql_async::Conn) -> Vec<Waiter> {
     let mariadb = "SELECT r.trx_mysql_thread_id, coalesce(p.user, '?'), \
                           timestampdiff(SECOND, r.trx_wait_started, now()), \
@@ -280,7 +284,7 @@ async fn waiters(conn: &mut mysql_async::Conn) -> Vec<Waiter> {
     let mysql = "SELECT waiting_pid, '?', wait_age_secs, blocking_pid, locked_table \
                  FROM sys.innodb_lock_waits ORDER BY 3 DESC";
     for sql in [mariadb, mysql] {
-        let rows: Result<Vec<(i64, String, Option<i64>, i64, String)>, _> = conn.query(sql).await;
+        let rows: Result<Vec<WaitRow>, _> = conn.query(sql).await;
         if let Ok(rows) = rows {
             return rows
                 .into_iter()
