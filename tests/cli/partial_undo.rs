@@ -459,3 +459,57 @@ fn a_target_stopped_during_postgres_catch_up_fails_the_step_in_seconds_and_thaws
         .try_sql(APP_ROLE, "shop", "SELECT 1")
         .expect("the application's role logs in again");
 }
+
+#[test]
+fn kill_9_while_mysql_replicate_starts_its_channel_then_rollback_leaves_no_channel() {
+    use crate::mysql_replicate::{
+        channels, dump, playbook as repl_playbook, record_copy, repl_user, servers, REPLICATE,
+        REPL_PASSWORD,
+    };
+    let (source, target) = servers(true);
+    source.seed("shop", 20);
+    repl_user(&source);
+    let snapshot = dump(&source, &target, &["--databases", "shop"], true).unwrap();
+    record_copy(&source, &target, Some(&snapshot), Some(&snapshot));
+    // The channel points at a listener that never answers: its IO thread
+    // stays `Connecting`, and the step waits for it to run.
+    let hung = hung_listener();
+    let steps = REPLICATE.replace(
+        "target: \"${{ vars.target }}\" }",
+        &format!("target: \"${{{{ vars.target }}}}\", source_address: \"127.0.0.1:{hung}\" }}"),
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &repl_playbook("killed", &source, &target, &steps),
+    );
+    let mut child = sandbox
+        .command(&["run", "pb.yaml"])
+        .env("REPL_PASSWORD", REPL_PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while channels(&target).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the channel was never configured"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut child);
+    assert!(
+        !channels(&target).is_empty(),
+        "a channel is left by the kill"
+    );
+    let run = sandbox.last_run();
+    let out = sandbox.run_with_env(&["rollback", &run], &[("REPL_PASSWORD", REPL_PASSWORD)]);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("undone: `replicate`"), "{all}");
+    assert!(!all.contains(REPL_PASSWORD), "{all}");
+    assert_eq!(channels(&target), "");
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+}
