@@ -53,15 +53,20 @@ fn admin_state(socket: &str, server: &str) -> u32 {
         .1
 }
 
-#[test]
-fn a_haproxy_swap_interrupted_during_its_drain_puts_the_servers_back() {
-    let sandbox = Sandbox::new();
+/// A run whose `haproxy.swap` drains `old` (a client's idle connection holds
+/// the drain): the HAProxy, its socket, the held client and the child.
+fn swap_under_way(
+    sandbox: &Sandbox,
+) -> (crate::lb::Daemon, String, TcpStream, std::process::Child) {
     let (old, new) = (hung_listener(), hung_listener());
-    let (_haproxy, port, socket) = crate::lb::haproxy_tcp(&sandbox, old, new);
-    let before = admin_states(&socket);
-    assert_eq!(admin_state(&socket, "old"), 0, "{before:?}");
-    // A client's idle connection on `old` keeps the drain going.
-    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (haproxy, port, socket) = crate::lb::haproxy_tcp(sandbox, old, new);
+    assert_eq!(
+        admin_state(&socket, "old"),
+        0,
+        "{:?}",
+        admin_states(&socket)
+    );
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sandbox.write(
         "pb.yaml",
         &format!(
@@ -88,24 +93,43 @@ fn a_haproxy_swap_interrupted_during_its_drain_puts_the_servers_back() {
         0,
         "new is ready mid-swap"
     );
+    (haproxy, socket, client, child)
+}
+
+/// As before the swap: `old` serving (no drain, no maintenance), `new` in maintenance.
+fn assert_servers_back(socket: &str) {
+    assert_eq!(admin_state(socket, "old"), 0, "{:?}", admin_states(socket));
+    assert_ne!(
+        admin_state(socket, "new") & 0x01,
+        0,
+        "{:?}",
+        admin_states(socket)
+    );
+}
+
+#[test]
+fn kill_9_during_a_haproxy_swap_s_drain_then_rollback_puts_the_servers_back() {
+    let sandbox = Sandbox::new();
+    let (_haproxy, socket, _client, mut child) = swap_under_way(&sandbox);
+    kill9(&mut child);
+    let run = sandbox.last_run();
+    let out = sandbox.run(&["rollback", &run]);
+    out.expect_code(3);
+    assert!(out.all().contains("undone: `swap`"), "{}", out.all());
+    assert_servers_back(&socket);
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+}
+
+#[test]
+fn a_haproxy_swap_interrupted_during_its_drain_puts_the_servers_back() {
+    let sandbox = Sandbox::new();
+    let (_haproxy, socket, _client, child) = swap_under_way(&sandbox);
     signal(&child, 15);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("undone: `swap`"), "{stderr}");
-    // As before: `old` serving (no drain, no maintenance), `new` in maintenance.
-    assert_eq!(
-        admin_state(&socket, "old"),
-        0,
-        "{:?}",
-        admin_states(&socket)
-    );
-    assert_ne!(
-        admin_state(&socket, "new") & 0x01,
-        0,
-        "{:?}",
-        admin_states(&socket)
-    );
+    assert_servers_back(&socket);
 }
 
 #[test]
