@@ -417,12 +417,14 @@ fn a_target_stopped_during_postgres_catch_up_fails_the_step_in_seconds_and_thaws
         "shop",
         "INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 120) i",
     );
-    // The test clusters commit asynchronously: wait until the rows are in the
-    // WAL the source reports (`pg_current_wal_lsn`, catch-up's goal).
+    // The test clusters commit asynchronously (`synchronous_commit=off`):
+    // wait until the rows are in the WAL the source reports as written
+    // (`pg_current_wal_lsn`, catch-up's goal), or catch-up has nothing to wait for.
+    let inserted = source.sql("shop", "SELECT pg_current_wal_insert_lsn()");
     let deadline = Instant::now() + Duration::from_secs(10);
     while source.sql(
         "shop",
-        "SELECT pg_current_wal_lsn() > confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'cutover'",
+        &format!("SELECT pg_current_wal_lsn() >= '{inserted}'::pg_lsn"),
     ) != "t"
     {
         assert!(Instant::now() < deadline, "the rows never reached the WAL");
