@@ -12,7 +12,7 @@ use crate::support::Sandbox;
 
 /// A loopback listener that accepts every connection and never says a word;
 /// the connections are held open until the test ends.
-fn hung_listener() -> u16 {
+pub(crate) fn hung_listener() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

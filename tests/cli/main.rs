@@ -29,6 +29,7 @@ mod mysql_replicate;
 mod mysql_servers_differ;
 mod mysql_tls;
 mod output;
+mod partial_undo;
 mod pgbouncer;
 mod resume;
 mod run;

@@ -15,12 +15,12 @@ use std::time::Instant;
 use crate::maria::Maria;
 use crate::support::Sandbox;
 
-const REPL_PASSWORD: &str = "repl-Pw-7c1e9";
+pub(crate) const REPL_PASSWORD: &str = "repl-Pw-7c1e9";
 
 /// A source with a binary log and a target, started one test at a time:
 /// concurrent `mariadb-install-db` runs sharing `/tmp` as their tmpdir
 /// sometimes fail (`Unknown table 'mysql.tmp_user_sys'`).
-fn servers(source_binlog: bool) -> (Maria, Maria) {
+pub(crate) fn servers(source_binlog: bool) -> (Maria, Maria) {
     static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
     let source = if source_binlog {
@@ -33,7 +33,7 @@ fn servers(source_binlog: bool) -> (Maria, Maria) {
 
 /// Where `mariadb-dump --master-data=2 --gtid` says its snapshot was taken.
 #[derive(Debug, Clone)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     file: String,
     pos: u64,
     gtid: String,
@@ -48,7 +48,12 @@ impl Snapshot {
 
 /// Dumps `what` (`--databases shop` or `shop orders`) from `source` into
 /// `target`; returns the snapshot's binlog position when the source has one.
-fn dump(source: &Maria, target: &Maria, what: &[&str], binlog: bool) -> Option<Snapshot> {
+pub(crate) fn dump(
+    source: &Maria,
+    target: &Maria,
+    what: &[&str],
+    binlog: bool,
+) -> Option<Snapshot> {
     let mut args = vec![
         "-h".to_string(),
         "127.0.0.1".into(),
@@ -115,7 +120,12 @@ fn dump(source: &Maria, target: &Maria, what: &[&str], binlog: bool) -> Option<S
 
 /// What `mysql.copy` records on the target (`position::ensure_internal`,
 /// `record_snapshot` for each snapshot, `record_done`).
-fn record_copy(source: &Maria, target: &Maria, first: Option<&Snapshot>, last: Option<&Snapshot>) {
+pub(crate) fn record_copy(
+    source: &Maria,
+    target: &Maria,
+    first: Option<&Snapshot>,
+    last: Option<&Snapshot>,
+) {
     let json = |s: Option<&Snapshot>| s.map_or("NULL".to_string(), |s| format!("'{}'", s.json()));
     target.sql(
         "mysql",
@@ -135,7 +145,7 @@ fn record_copy(source: &Maria, target: &Maria, first: Option<&Snapshot>, last: O
 }
 
 /// A replication account with the password the playbooks take from a secret.
-fn repl_user(source: &Maria) {
+pub(crate) fn repl_user(source: &Maria) {
     source.sql(
         "mysql",
         &format!("CREATE USER repl@'%' IDENTIFIED BY '{REPL_PASSWORD}'; GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO repl@'%'"),
@@ -143,7 +153,7 @@ fn repl_user(source: &Maria) {
 }
 
 /// The playbook's head: the three URLs, the replication password a secret.
-fn playbook(name: &str, source: &Maria, target: &Maria, steps: &str) -> String {
+pub(crate) fn playbook(name: &str, source: &Maria, target: &Maria, steps: &str) -> String {
     format!(
         "name: {name}\nsecrets: [REPL_PASSWORD]\nvars:\n  source: \"{}\"\n  repl: \"mysql://repl:${{{{ secrets.REPL_PASSWORD }}}}@127.0.0.1:{}/shop\"\n  target: \"{}\"\nsteps:\n{steps}",
         source.url("shop"),
@@ -152,9 +162,9 @@ fn playbook(name: &str, source: &Maria, target: &Maria, steps: &str) -> String {
     )
 }
 
-const REPLICATE: &str = "  - id: replicate\n    action: mysql.replicate\n    with: { source: \"${{ vars.repl }}\", target: \"${{ vars.target }}\" }\n";
+pub(crate) const REPLICATE: &str = "  - id: replicate\n    action: mysql.replicate\n    with: { source: \"${{ vars.repl }}\", target: \"${{ vars.target }}\" }\n";
 
-fn channels(target: &Maria) -> String {
+pub(crate) fn channels(target: &Maria) -> String {
     target.sql("mysql", "SHOW ALL SLAVES STATUS")
 }
 

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use crate::support::Sandbox;
 
 /// A backend answering `name` to every request, until dropped.
-struct Backend {
-    port: u16,
+pub(crate) struct Backend {
+    pub(crate) port: u16,
     stop: Arc<AtomicBool>,
 }
 
 impl Backend {
-    fn start(name: &str) -> Self {
+    pub(crate) fn start(name: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -78,7 +78,7 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed when the test ends.
-struct Daemon(Child);
+pub(crate) struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -124,7 +124,7 @@ fn haproxy_with(sandbox: &Sandbox, old: u16, new: u16, options: &str) -> (Daemon
 }
 
 /// One GET; the backend's name, or None on any failure.
-fn get(port: u16) -> Option<String> {
+pub(crate) fn get(port: u16) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream
@@ -396,7 +396,7 @@ fn haproxy_weights_shift_traffic_in_stages() {
 }
 
 /// nginx with its own prefix, proxying to the upstream in `upstream.conf`.
-fn nginx(sandbox: &Sandbox, backend: u16) -> (Daemon, u16, String) {
+pub(crate) fn nginx(sandbox: &Sandbox, backend: u16) -> (Daemon, u16, String) {
     let port = free_port();
     let prefix = sandbox.path().join("nginx");
     std::fs::create_dir_all(prefix.join("logs")).unwrap();

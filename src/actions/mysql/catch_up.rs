@@ -156,39 +156,9 @@ impl CatchUp {
             ..Applied::default()
         }
     }
-}
 
-pub static DESCRIPTOR: Descriptor = descriptor!(
-    "mysql.catch_up",
-    CatchUp,
-    "wait until the replica has executed the source's current binlog position"
-);
-
-#[async_trait(?Send)]
-impl Action for CatchUp {
-    fn descriptor(&self) -> &'static Descriptor {
-        &DESCRIPTOR
-    }
-
-    fn endpoints(&self) -> Vec<String> {
-        vec![
-            crate::actions::shared::endpoint::database(&self.source),
-            crate::actions::shared::endpoint::database(&self.target),
-        ]
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "wait until {} has caught up with {} (channel `{}`, lag at most {}, {} at most)",
-            label(&self.target),
-            label(&self.source),
-            self.channel,
-            human_bytes(self.max_lag),
-            format_duration(self.timeout.0)
-        )
-    }
-
-    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+    /// The wait itself; `apply` bounds it with `timeout`.
+    async fn wait(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let target_admin = target.without_db();
@@ -297,6 +267,54 @@ impl Action for CatchUp {
             } else {
                 tokio::time::sleep(slice.min(Duration::from_millis(200))).await;
             }
+        }
+    }
+}
+
+pub static DESCRIPTOR: Descriptor = descriptor!(
+    "mysql.catch_up",
+    CatchUp,
+    "wait until the replica has executed the source's current binlog position"
+);
+
+#[async_trait(?Send)]
+impl Action for CatchUp {
+    fn descriptor(&self) -> &'static Descriptor {
+        &DESCRIPTOR
+    }
+
+    fn endpoints(&self) -> Vec<String> {
+        vec![
+            crate::actions::shared::endpoint::database(&self.source),
+            crate::actions::shared::endpoint::database(&self.target),
+        ]
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "wait until {} has caught up with {} (channel `{}`, lag at most {}, {} at most)",
+            label(&self.target),
+            label(&self.source),
+            self.channel,
+            human_bytes(self.max_lag),
+            format_duration(self.timeout.0)
+        )
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        // `timeout` holds while a server does not answer too (a replica that
+        // accepts and hangs, a source gone mid-query): the writes are frozen
+        // meanwhile. The wait's own check gives the lag when it fires first.
+        let limit = self.timeout.0 + Duration::from_secs(1);
+        match tokio::time::timeout(limit, self.wait(cx)).await {
+            Ok(result) => result,
+            Err(_) => Err(anyhow!(
+                "no answer from {} or {} within the `timeout` of {} (hint: is the server up and answering?)",
+                label(&self.source),
+                label(&self.target),
+                format_duration(self.timeout.0)
+            )
+            .into()),
         }
     }
 

@@ -6,6 +6,7 @@
 //! archive, whatever happens to the dump or to us.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -16,10 +17,10 @@ use serde::Deserialize;
 use super::archive::{DumpNotes, COMPLETED};
 use super::connect::{describe, label, Endpoint};
 use super::program;
-use crate::actions::shared::archive::{ArchiveMeter, Partial};
+use crate::actions::shared::archive::{remove_partial, ArchiveMeter, Partial};
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
-    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 
 /// Parameters of `mysql.snapshot`.
@@ -31,6 +32,9 @@ pub struct Snapshot {
     /// The archive file to write (plain SQL, relative to the playbook's
     /// directory); an existing file is replaced only by a complete archive.
     pub to: String,
+    /// Set on the inverse: remove the half-written archive a killed dump left.
+    #[serde(skip)]
+    pub remove_partial: bool,
 }
 
 const DUMPERS: &[&str] = &["mariadb-dump", "mysqldump"];
@@ -52,6 +56,9 @@ impl Action for Snapshot {
     }
 
     fn describe(&self) -> String {
+        if self.remove_partial {
+            return format!("remove the half-written archive beside {}, if any", self.to);
+        }
         format!(
             "archive {} into {} (mariadb-dump, one consistent snapshot)",
             label(&self.url),
@@ -60,6 +67,12 @@ impl Action for Snapshot {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        if self.remove_partial {
+            return Ok(Applied {
+                data: remove_partial(&cx.base_dir.join(&self.to), cx)?,
+                ..Applied::default()
+            });
+        }
         let endpoint = Endpoint::parse(&self.url)?;
         let db = endpoint.db().to_string();
         if db.is_empty() {
@@ -96,7 +109,7 @@ impl Action for Snapshot {
         args.push(db.clone());
 
         let path = cx.base_dir.join(&self.to);
-        let partial = Partial::create(&path)?;
+        let partial = Partial::create(&path, cx)?;
         cx.report(Progress::Status(format!(
             "dumping {} ({} of data) into {}",
             endpoint.label(),
@@ -164,9 +177,17 @@ impl Action for Snapshot {
         true
     }
 
-    // No inverse: a half-written archive is replaced whole by the next run (see the doc page).
+    // A dump cut short by a kill -9 leaves its hidden partial file (an error,
+    // a timeout or a signal remove it themselves); the inverse removes it.
     fn undoes_partial_failure(&self) -> bool {
-        false
+        true
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(Self {
+            remove_partial: true,
+            ..self.clone()
+        }))
     }
 }
 

@@ -145,6 +145,10 @@ impl Action for NginxSwap {
         }
         let current = read_text(&path)?;
         let before = servers_of(&current, &self.upstream)?;
+        // Whether this attempt saved the original: if it then puts the file
+        // back itself, it removes the backup too, so its undo knows the swap
+        // changed nothing (and does not reload an nginx that just refused to).
+        let mut saved_backup = false;
         let next = if self.restore {
             self.restored(
                 &current,
@@ -155,12 +159,21 @@ impl Action for NginxSwap {
             )?
         } else {
             // Keep the original across retries and resumes: only the first swap saves it.
-            files::create_new(&backup, current.as_bytes(), 0o600).map_err(anyhow::Error::new)?;
+            saved_backup = files::create_new(&backup, current.as_bytes(), 0o600)
+                .map_err(anyhow::Error::new)?;
             set_servers(&current, &self.upstream, &self.servers)?
         };
         write_over(&path, &next)?;
-        if let Err(error) = self.nginx(cx, &["-t"]).await {
+        let put_back = || -> anyhow::Result<()> {
             write_over(&path, &current)?;
+            if saved_backup {
+                std::fs::remove_file(&backup)
+                    .with_context(|| format!("failed to remove {}", backup.display()))?;
+            }
+            Ok(())
+        };
+        if let Err(error) = self.nginx(cx, &["-t"]).await {
+            put_back()?;
             return Err(error
                 .context(
                     "the new configuration does not pass `nginx -t`; the old file is back in place",
@@ -170,7 +183,7 @@ impl Action for NginxSwap {
         if let Err(error) = self.nginx(cx, &["-s", "reload"]).await {
             // Not loaded: leave the file as it was, or the next reload (anyone's)
             // would apply it.
-            write_over(&path, &current)?;
+            put_back()?;
             return Err(error
                 .context("nginx did not reload; the old file is back in place")
                 .into());
@@ -205,7 +218,9 @@ impl Action for NginxSwap {
         true
     }
 
-    // A failed reload can leave the new file in place; the swap back rewrites it.
+    // A failure after the file was written (a kill during `nginx -t` or the
+    // reload) can leave the new file in place; the swap back rewrites it. A
+    // failure the swap put back itself leaves no backup: the undo does nothing.
     fn undoes_partial_failure(&self) -> bool {
         true
     }

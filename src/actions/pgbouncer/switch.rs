@@ -183,8 +183,10 @@ impl Switch {
         next: &str,
         expected: &Target,
         cx: &StepContext<'_>,
-    ) -> anyhow::Result<bool> {
-        let paused = console::pause(&self.admin, &self.database, self.timeout.0, cx).await?;
+    ) -> Result<bool, Failed> {
+        let paused = console::pause(&self.admin, &self.database, self.timeout.0, cx)
+            .await
+            .map_err(Failed::unchanged)?;
         let result = async {
             write_over(path, next)?;
             Console::connect(&self.admin)
@@ -201,19 +203,47 @@ impl Switch {
             }
             .await;
             if !paused.already {
-                console::resume(&self.admin, &self.database).await?;
+                console::resume(&self.admin, &self.database)
+                    .await
+                    .map_err(Failed::changed)?;
             }
             return Err(match put_back {
-                Ok(()) => error.context("the old entry is back in place"),
-                Err(again) => error.context(format!(
+                Ok(()) => Failed::unchanged(error.context("the old entry is back in place")),
+                Err(again) => Failed::changed(error.context(format!(
                     "and putting the old entry back failed too: {again:#}"
-                )),
+                ))),
             });
         }
         if !paused.already {
-            console::resume(&self.admin, &self.database).await?;
+            console::resume(&self.admin, &self.database)
+                .await
+                .map_err(Failed::changed)?;
         }
         Ok(paused.already)
+    }
+}
+
+/// A move that failed, and whether it left PgBouncer and the file as they
+/// were (the pause failed, or the old entry was put back and reloaded): then
+/// the switch changed nothing and its undo has nothing to do.
+struct Failed {
+    error: anyhow::Error,
+    unchanged: bool,
+}
+
+impl Failed {
+    fn unchanged(error: anyhow::Error) -> Self {
+        Failed {
+            error,
+            unchanged: true,
+        }
+    }
+
+    fn changed(error: anyhow::Error) -> Self {
+        Failed {
+            error,
+            unchanged: false,
+        }
     }
 }
 
@@ -269,6 +299,10 @@ impl Action for Switch {
         }
         let current = read_text(&path)?;
         let before = target_of(&current, &self.database)?;
+        // Whether this attempt saved the original: a switch that then fails
+        // with everything as before removes it, so its undo knows nothing
+        // changed (and does not wait on the same busy pause again).
+        let mut saved_backup = false;
         let (next, expected) = if self.restore {
             let original = read_text(&backup)?;
             let old = target_of(&original, &self.database)?;
@@ -283,13 +317,23 @@ impl Action for Switch {
                 (retarget(&current, &self.database, &old)?, old)
             }
         } else {
-            files::create_new(&backup, current.as_bytes(), 0o600).map_err(anyhow::Error::new)?;
+            saved_backup = files::create_new(&backup, current.as_bytes(), 0o600)
+                .map_err(anyhow::Error::new)?;
             (
                 retarget(&current, &self.database, &self.target())?,
                 self.target(),
             )
         };
-        let held = self.move_to(&path, &current, &next, &expected, cx).await?;
+        let held = match self.move_to(&path, &current, &next, &expected, cx).await {
+            Ok(held) => held,
+            Err(failed) => {
+                if failed.unchanged && saved_backup {
+                    std::fs::remove_file(&backup)
+                        .with_context(|| format!("failed to remove {}", backup.display()))?;
+                }
+                return Err(failed.error.into());
+            }
+        };
         cx.report(Progress::Status(format!(
             "`{}`: {} → {}{}",
             self.database,

@@ -4,6 +4,7 @@
 //! name never holds half an archive, whatever happens to the dump or to us.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -14,10 +15,10 @@ use super::connect::label;
 use super::connect::{pg, Endpoint};
 use super::tables::INTERNAL_SCHEMA;
 use super::tool::tool;
-use crate::actions::shared::archive::{ArchiveMeter, Partial};
+use crate::actions::shared::archive::{remove_partial, ArchiveMeter, Partial};
 use crate::actions::shared::units::human_bytes;
 use crate::actions::{
-    descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
 
 /// Parameters of `postgres.snapshot`.
@@ -29,6 +30,9 @@ pub struct Snapshot {
     /// The archive file to write (relative to the playbook's directory); an
     /// existing file is replaced only by a complete archive.
     pub to: String,
+    /// Set on the inverse: remove the half-written archive a killed dump left.
+    #[serde(skip)]
+    pub remove_partial: bool,
 }
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
@@ -48,6 +52,9 @@ impl Action for Snapshot {
     }
 
     fn describe(&self) -> String {
+        if self.remove_partial {
+            return format!("remove the half-written archive beside {}, if any", self.to);
+        }
         format!(
             "archive {} into {} (pg_dump -Fc, one consistent snapshot)",
             label(&self.url),
@@ -56,6 +63,12 @@ impl Action for Snapshot {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        if self.remove_partial {
+            return Ok(Applied {
+                data: remove_partial(&cx.base_dir.join(&self.to), cx)?,
+                ..Applied::default()
+            });
+        }
         let endpoint = Endpoint::parse(&self.url)?;
         let client = endpoint.connect().await?;
         let size: i64 = client
@@ -65,7 +78,7 @@ impl Action for Snapshot {
             .get(0);
         drop(client);
         let path = cx.base_dir.join(&self.to);
-        let partial = Partial::create(&path)?;
+        let partial = Partial::create(&path, cx)?;
         cx.report(Progress::Status(format!(
             "dumping {} ({} on disk) into {}",
             endpoint.label(),
@@ -125,8 +138,16 @@ impl Action for Snapshot {
         true
     }
 
-    // No inverse: a half-written archive is replaced whole by the next run (see the doc page).
+    // A dump cut short by a kill -9 leaves its hidden partial file (an error,
+    // a timeout or a signal remove it themselves); the inverse removes it.
     fn undoes_partial_failure(&self) -> bool {
-        false
+        true
+    }
+
+    fn inverse(&self) -> Option<ActionRef> {
+        Some(Arc::new(Self {
+            remove_partial: true,
+            ..self.clone()
+        }))
     }
 }

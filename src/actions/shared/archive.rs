@@ -21,19 +21,32 @@ pub struct Partial {
     committed: bool,
 }
 
+/// The note a snapshot journals before it creates its partial file: a kill -9
+/// leaves that file, and the undo (`cutover rollback`) removes it.
+pub const NOTE_PARTIAL: &str = "partial_archive";
+
+/// Where the archive for `path` is written until it is complete.
+fn partial_path(path: &Path) -> anyhow::Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("`to: {}` names no file", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(dir.join(format!(".{}.partial", name.to_string_lossy())))
+}
+
 impl Partial {
-    pub fn create(path: &Path) -> anyhow::Result<Partial> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| anyhow!("`to: {}` names no file", path.display()))?;
+    /// Notes the partial file (journaled) before anything can create it.
+    pub fn create(path: &Path, cx: &StepContext<'_>) -> anyhow::Result<Partial> {
+        let partial = partial_path(path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
         if path.is_dir() {
             return Err(anyhow!("`to: {}` is a directory", path.display()));
         }
+        cx.note(serde_json::json!({ NOTE_PARTIAL: partial.display().to_string() }))?;
         Ok(Partial {
-            path: dir.join(format!(".{}.partial", name.to_string_lossy())),
+            path: partial,
             committed: false,
         })
     }
@@ -56,6 +69,30 @@ impl Partial {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("failed to sync {}", dir.display()))
+    }
+}
+
+/// The undo of a snapshot: removes the half-written archive a killed dump
+/// left (never the archive itself, a complete way back). `data.deleted`
+/// names what it removed, for the run's `undone:` message.
+pub fn remove_partial(path: &Path, cx: &StepContext<'_>) -> anyhow::Result<serde_json::Value> {
+    let partial = partial_path(path)?;
+    match std::fs::remove_file(&partial) {
+        Ok(()) => {
+            cx.report(Progress::Status(format!(
+                "removed the half-written archive {}",
+                partial.display()
+            )));
+            Ok(serde_json::json!({ "deleted": [partial.display().to_string()] }))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            cx.report(Progress::Status(format!(
+                "no half-written archive left beside {} (the archive itself is kept)",
+                path.display()
+            )));
+            Ok(serde_json::json!({ "deleted": [] }))
+        }
+        Err(error) => Err(anyhow!("failed to remove {}: {error}", partial.display())),
     }
 }
 
