@@ -67,7 +67,12 @@ fn a_session_left_on_the_old_postgres_server_is_named_and_fails_the_step_until_i
     let sandbox = Sandbox::new();
     sandbox.write(
         "quiet.yaml",
-        &one_step("postgres.stragglers", &format!("url: \"{url}\"")),
+        // The test's own psql sessions (as `postgres`) may linger a moment after
+        // they exit: they are not the application's.
+        &one_step(
+            "postgres.stragglers",
+            &format!("url: \"{url}\", ignore_roles: [postgres]"),
+        ),
     );
     sandbox.run(&["run", "quiet.yaml"]).expect_code(0);
 
@@ -91,7 +96,7 @@ fn a_session_left_on_the_old_postgres_server_is_named_and_fails_the_step_until_i
         "ignored.yaml",
         &one_step(
             "postgres.stragglers",
-            &format!("url: \"{url}\", ignore_roles: [{APP_ROLE}]"),
+            &format!("url: \"{url}\", ignore_roles: [{APP_ROLE}, postgres]"),
         ),
     );
     sandbox.run(&["run", "ignored.yaml"]).expect_code(0);
@@ -101,7 +106,7 @@ fn a_session_left_on_the_old_postgres_server_is_named_and_fails_the_step_until_i
         "wait.yaml",
         &one_step(
             "postgres.stragglers",
-            &format!("url: \"{url}\", ignore_roles: [nobody], max: 1, wait: 20s"),
+            &format!("url: \"{url}\", ignore_roles: [postgres], max: 1, wait: 20s"),
         ),
     );
     wait_until("the second session", || {
@@ -154,7 +159,12 @@ fn a_connection_left_on_the_old_mysql_server_is_named_and_fails_the_step() {
     let sandbox = Sandbox::new();
     sandbox.write(
         "pb.yaml",
-        &one_step("mysql.stragglers", &format!("url: \"{url}\"")),
+        // The test's own client sessions (as root) may linger a moment after
+        // they exit: they are not the application's.
+        &one_step(
+            "mysql.stragglers",
+            &format!("url: \"{url}\", ignore_roles: [root]"),
+        ),
     );
     sandbox.run(&["run", "pb.yaml"]).expect_code(0);
     let _held = Sessions(vec![maria_session(&old, "app", "pw", "SELECT SLEEP(60)")]);
@@ -175,7 +185,7 @@ fn a_connection_left_on_the_old_mysql_server_is_named_and_fails_the_step() {
         "ignored.yaml",
         &one_step(
             "mysql.stragglers",
-            &format!("url: \"{url}\", ignore_roles: [app]"),
+            &format!("url: \"{url}\", ignore_roles: [app, root]"),
         ),
     );
     sandbox.run(&["run", "ignored.yaml"]).expect_code(0);
@@ -198,7 +208,9 @@ fn mysql_health_names_crowded_connections_by_user() {
     let out = sandbox.run(&["run", "pb.yaml"]);
     out.expect_code(0);
     assert!(
-        out.all().contains("healthy: 0 of 10 connections"),
+        // (the test's own client may still be leaving: 0 or 1)
+        out.all().contains("healthy: 0 of 10 connections")
+            || out.all().contains("healthy: 1 of 10 connections"),
         "{}",
         out.all()
     );
@@ -236,10 +248,10 @@ fn mysql_health_names_crowded_connections_by_user() {
     let out = sandbox.run(&["run", "crowded.yaml"]);
     out.expect_code(3);
     let all = out.all();
+    // 7 of the application's, and now and then a test client just leaving.
     assert!(
-        all.contains(
-            "7 client connections of max_connections 10 (70.0%) exceed max_connections_pct 50%"
-        ),
+        all.contains("client connections of max_connections 10 (")
+            && all.contains("exceed max_connections_pct 50%"),
         "{all}"
     );
     assert!(all.contains("by user: app 7"), "{all}");

@@ -11,27 +11,13 @@ use serde::Deserialize;
 use super::channel::literal;
 use super::connect::{describe, label, Endpoint};
 use super::freeze::NOT_CLIENTS;
-use crate::actions::shared::stragglers::{self, Straggler};
+use crate::actions::shared::stragglers::{self, Straggler, StragglerParams};
 use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
-use crate::duration::DurationText;
 
-/// Parameters of `mysql.stragglers`.
+/// Parameters of the action (shared with the other engine's twin).
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Stragglers {
-    /// The old server (`mysql://user:password@host:port/db`); the user needs
-    /// `PROCESS` to see other users' connections.
-    pub url: String,
-    /// Users whose connections are expected and not counted (monitoring).
-    #[serde(default)]
-    pub ignore_roles: Vec<String>,
-    /// Fail when more connections than this remain (default 0).
-    #[serde(default)]
-    pub max: u32,
-    /// Wait up to this long for the connections to go before counting.
-    #[serde(default)]
-    pub wait: Option<DurationText>,
-}
+#[serde(transparent)]
+pub struct Stragglers(pub StragglerParams);
 
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "mysql.stragglers",
@@ -46,35 +32,22 @@ impl Action for Stragglers {
     }
 
     fn endpoints(&self) -> Vec<String> {
-        vec![crate::actions::shared::endpoint::database(&self.url)]
+        vec![crate::actions::shared::endpoint::database(&self.0.url)]
     }
 
     fn describe(&self) -> String {
-        let wait = self
-            .wait
-            .map(|w| format!(", waiting up to {}", crate::duration::format_duration(w.0)))
-            .unwrap_or_default();
-        let ignored = if self.ignore_roles.is_empty() {
-            String::new()
-        } else {
-            format!(" (not counting {})", self.ignore_roles.join(", "))
-        };
-        format!(
-            "check that at most {} client connection(s) remain on {}{ignored}{wait}",
-            self.max,
-            label(&self.url)
-        )
+        self.0.describe(&label(&self.0.url))
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        let endpoint = Endpoint::parse(&self.url)?;
+        let endpoint = Endpoint::parse(&self.0.url)?;
         let conn = tokio::sync::Mutex::new(endpoint.connect().await?);
-        let sql = list_sql(&self.ignore_roles);
+        let sql = list_sql(&self.0.ignore_roles);
         let sessions =
             stragglers::settle(
                 endpoint.label(),
-                self.max,
-                self.wait.map(|w| w.0),
+                self.0.max,
+                self.0.wait.map(|w| w.0),
                 &|p| cx.report(p),
                 || async {
                     let rows: Vec<(i64, String, String, String, i64, String)> =

@@ -8,9 +8,48 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use anyhow::anyhow;
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use crate::actions::Progress;
-use crate::duration::format_duration;
+use crate::duration::{format_duration, DurationText};
+
+/// The parameters both stragglers actions take.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StragglerParams {
+    /// The old server (`postgres://…` or `mysql://…`). PostgreSQL: a superuser
+    /// or `pg_monitor` sees every session; MySQL: `PROCESS`.
+    pub url: String,
+    /// Roles (MySQL: users) whose sessions are expected and not counted (monitoring).
+    #[serde(default)]
+    pub ignore_roles: Vec<String>,
+    /// Fail when more sessions than this remain (default 0).
+    #[serde(default)]
+    pub max: u32,
+    /// Wait up to this long for the sessions to go before counting.
+    #[serde(default)]
+    pub wait: Option<DurationText>,
+}
+
+impl StragglerParams {
+    /// `check that at most 0 client session(s) remain on app@old:5432/shop …`.
+    pub fn describe(&self, server: &str) -> String {
+        let wait = self
+            .wait
+            .map(|w| format!(", waiting up to {}", format_duration(w.0)))
+            .unwrap_or_default();
+        let ignored = if self.ignore_roles.is_empty() {
+            String::new()
+        } else {
+            format!(" (not counting {})", self.ignore_roles.join(", "))
+        };
+        format!(
+            "check that at most {} client session(s) remain on {server}{ignored}{wait}",
+            self.max
+        )
+    }
+}
 
 /// How often the sessions are listed again while waiting.
 const EVERY: Duration = Duration::from_millis(500);
