@@ -14,6 +14,7 @@ use serde::Deserialize;
 use super::channel::Dialect;
 use super::connect::{describe, label, Endpoint};
 use super::freeze::NOT_CLIENTS;
+use crate::actions::shared::health;
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
 };
@@ -82,13 +83,7 @@ impl Action for Health {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        if !(0.0..=100.0).contains(&self.max_connections_pct) {
-            return Err(anyhow!(
-                "`max_connections_pct: {}` must be between 0 and 100",
-                self.max_connections_pct
-            )
-            .into());
-        }
+        health::check_pct(self.max_connections_pct)?;
         let endpoint = Endpoint::parse(&self.url)?;
         let mut conn = endpoint.connect().await?;
         let failed = |e: mysql_async::Error| anyhow!("{}: {}", endpoint.label(), describe(&e));
@@ -167,32 +162,14 @@ impl Action for Health {
             }
         };
         let lines: Vec<String> = waiters.iter().map(Waiter::describe).collect();
-        cx.report(Progress::Output(format!(
-            "lock waits   {}{}",
-            waiters.len(),
-            if lines.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", lines.join("; "))
-            }
-        )));
-        if waiters.len() as u64 > u64::from(self.max_lock_waits) {
-            exceeded.push(format!(
-                "{} transaction(s) wait on locks, more than max_lock_waits {}: {}",
-                waiters.len(),
-                self.max_lock_waits,
-                lines.join("; ")
-            ));
-        }
-
-        if !exceeded.is_empty() {
-            return Err(anyhow!(
-                "{} is not healthy:\n  - {}",
-                endpoint.label(),
-                exceeded.join("\n  - ")
-            )
-            .into());
-        }
+        health::lock_waits(
+            cx,
+            &lines,
+            self.max_lock_waits,
+            "transaction(s)",
+            &mut exceeded,
+        );
+        health::verdict(endpoint.label(), &exceeded)?;
         cx.report(Progress::Status(format!(
             "{} healthy: {used} of {max} connections ({pct:.1}%), {} channel(s), {} lock wait(s)",
             endpoint.label(),

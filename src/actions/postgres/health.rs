@@ -3,7 +3,7 @@
 //! slot is, sessions waiting on locks — failing with every limit exceeded and
 //! its figures. (An incident ran a database out of connections.)
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, Endpoint};
+use crate::actions::shared::health;
 use crate::actions::shared::units::{human_bytes, ByteSize};
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
@@ -97,13 +98,7 @@ impl Action for Health {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
-        if !(0.0..=100.0).contains(&self.max_connections_pct) {
-            return Err(anyhow!(
-                "`max_connections_pct: {}` must be between 0 and 100",
-                self.max_connections_pct
-            )
-            .into());
-        }
+        health::check_pct(self.max_connections_pct)?;
         let endpoint = Endpoint::parse(&self.url)?;
         let client = endpoint.connect().await?;
         let conns = connections(&client)
@@ -166,32 +161,8 @@ impl Action for Health {
         }
 
         let lines: Vec<String> = waiters.iter().map(Waiter::describe).collect();
-        cx.report(Progress::Output(format!(
-            "lock waits   {}{}",
-            waiters.len(),
-            if lines.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", lines.join("; "))
-            }
-        )));
-        if waiters.len() as u64 > u64::from(self.max_lock_waits) {
-            exceeded.push(format!(
-                "{} session(s) wait on locks, more than max_lock_waits {}: {}",
-                waiters.len(),
-                self.max_lock_waits,
-                lines.join("; ")
-            ));
-        }
-
-        if !exceeded.is_empty() {
-            return Err(anyhow!(
-                "{} is not healthy:\n  - {}",
-                endpoint.label(),
-                exceeded.join("\n  - ")
-            )
-            .into());
-        }
+        health::lock_waits(cx, &lines, self.max_lock_waits, "session(s)", &mut exceeded);
+        health::verdict(endpoint.label(), &exceeded)?;
         cx.report(Progress::Status(format!(
             "{} healthy: {} of {} connections ({pct:.1}%), {} slot(s), {} lock wait(s)",
             endpoint.label(),

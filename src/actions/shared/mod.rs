@@ -9,6 +9,7 @@ pub mod cloudwatch;
 pub mod command_line;
 pub mod endpoint;
 pub mod freeze;
+pub mod health;
 pub mod host;
 pub mod iam;
 pub mod meter;
