@@ -31,6 +31,7 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
             Entry::Checkpoint(_) => None,
         })
         .collect();
+    warn_late_reverse(&steps, diagnostics);
     for (index, step) in steps.iter().enumerate() {
         check_call(
             &step.action,
@@ -334,6 +335,30 @@ impl<'a> Cursor<'a> {
             self.offset += 1;
         }
         (self.lines, self.col)
+    }
+}
+
+/// Reverse replication started after the point of no return misses the
+/// writes the new server took between the swap and it: a way back that
+/// loses them. It belongs inside the freeze, before the swap.
+fn warn_late_reverse(steps: &[&Step], diagnostics: &mut Diagnostics) {
+    let reverse = crate::actions::postgres::reverse_replicate::DESCRIPTOR.name;
+    let Some(ponr) = steps.iter().position(|s| s.point_of_no_return) else {
+        return;
+    };
+    for step in &steps[ponr + 1..] {
+        if step.action == reverse {
+            diagnostics.push(
+                crate::playbook::Diagnostic::warning(
+                    step.spans.action,
+                    format!(
+                        "`{}` starts reverse replication after the point of no return (`{}`): writes the new server takes in between never reach the old one, so going back would lose them",
+                        step.id, steps[ponr].id
+                    ),
+                )
+                .with_hint("start it inside the freeze: after the catch-up, before the swap"),
+            );
+        }
     }
 }
 
