@@ -12,4 +12,4 @@ mod verdict;
 
 pub use probe::{Canary, CanaryConfig, Checked};
 pub use store::{Engine, Store};
-pub use verdict::{StepSpan, Verdict};
+pub use verdict::{expand, ranges, StepSpan, Verdict};

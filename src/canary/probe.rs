@@ -6,7 +6,7 @@
 //! table, and returns the `Verdict`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,12 +27,18 @@ pub struct CanaryConfig {
     pub every: Duration,
     pub table: String,
     pub keep: bool,
+    /// Number after this id at least: the highest an earlier process of the
+    /// run journaled (its rows may be gone from the table — that is what the
+    /// check must find, not reuse).
+    pub after: u64,
 }
 
 /// A running canary.
 pub struct Canary {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Writes>,
+    /// Every id acknowledged so far, in order, for the journal while it runs.
+    acknowledged: Arc<Mutex<Vec<u64>>>,
     config: CanaryConfig,
     /// The instant its milliseconds count from.
     pub started: Instant,
@@ -61,11 +67,14 @@ impl Canary {
         let store = Store::parse(&config.url)?;
         let label = store.label().to_string();
         let stop = Arc::new(AtomicBool::new(false));
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         let thread = {
             let stop = stop.clone();
+            let shared = acknowledged.clone();
             let table = config.table.clone();
             let every = config.every;
+            let after = config.after;
             std::thread::Builder::new()
                 .name("cutover-canary".into())
                 .spawn(move || {
@@ -81,14 +90,14 @@ impl Canary {
                     };
                     runtime.block_on(async move {
                         let first = match store.prepare(&table).await {
-                            Ok(top) => top + 1,
+                            Ok(top) => top.max(after) + 1,
                             Err(error) => {
                                 let _ = ready_tx.send(Err(format!("{error:#}")));
                                 return Writes::empty();
                             }
                         };
                         let _ = ready_tx.send(Ok(()));
-                        write_until_stopped(&store, &table, every, first, &stop).await
+                        write_until_stopped(&store, &table, every, first, &stop, &shared).await
                     })
                 })
                 .context("failed to start the canary's thread")?
@@ -104,15 +113,28 @@ impl Canary {
         Ok(Canary {
             stop,
             thread,
+            acknowledged,
             config,
             started: Instant::now(),
             label,
         })
     }
 
+    /// The ids acknowledged after the first `from`, in order.
+    pub fn acknowledged_since(&self, from: usize) -> Vec<u64> {
+        let ids = self.acknowledged.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(from..).map(<[u64]>::to_vec).unwrap_or_default()
+    }
+
     /// Stops writing, checks every acknowledged write on the verify URL, drops
-    /// the table unless kept. `timeline` holds the run's steps, in instants.
-    pub fn finish(self, timeline: &[(String, Instant, Option<Instant>)]) -> Checked {
+    /// the table unless kept. `timeline` holds the run's steps, in instants;
+    /// `earlier`, ids an earlier process of the run acknowledged (journaled
+    /// before it died), checked too.
+    pub fn finish(
+        self,
+        timeline: &[(String, Instant, Option<Instant>)],
+        earlier: &[u64],
+    ) -> Checked {
         self.stop.store(true, Ordering::SeqCst);
         let writes = self.thread.join().unwrap_or_else(|_| Writes::empty());
         let base = self.started;
@@ -125,7 +147,15 @@ impl Canary {
                 end_ms: end.map(ms),
             })
             .collect();
-        let acked_ids: Vec<u64> = writes.acked.iter().map(|(id, _)| *id).collect();
+        let mine: Vec<u64> = writes.acked.iter().map(|(id, _)| *id).collect();
+        // This process numbers after every id in the table: the earlier ones are lower.
+        let first_mine = mine.first().copied().unwrap_or(u64::MAX);
+        let acked_ids: Vec<u64> = earlier
+            .iter()
+            .copied()
+            .filter(|id| *id < first_mine)
+            .chain(mine.iter().copied())
+            .collect();
         let acked_at: Vec<u64> = writes.acked.iter().map(|(_, at)| ms(*at)).collect();
         let stopped_ms = ms(writes.stopped);
         let config = self.config.clone();
@@ -179,6 +209,7 @@ async fn write_until_stopped(
     every: Duration,
     first: u64,
     stop: &AtomicBool,
+    shared: &Mutex<Vec<u64>>,
 ) -> Writes {
     let mut writes = Writes::empty();
     let mut session: Option<Session> = None;
@@ -205,7 +236,10 @@ async fn write_until_stopped(
             None => None,
         };
         match acknowledged {
-            Some(id) => writes.acked.push((id, Instant::now())),
+            Some(id) => {
+                writes.acked.push((id, Instant::now()));
+                shared.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            }
             None => {
                 writes.failed += 1;
                 session = None;

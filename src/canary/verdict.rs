@@ -44,6 +44,26 @@ pub fn overlapping(spans: &[StepSpan], from: u64, to: u64, now_ms: u64) -> Vec<S
     names
 }
 
+/// Ascending ids as `[first, last]` runs of consecutive ids.
+pub fn ranges(ids: &[u64]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &id in ids {
+        match runs.last_mut() {
+            Some(run) if run.1 + 1 == id => run.1 = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs
+}
+
+/// The ids of `ranges`, ascending.
+pub fn expand(ranges: &[(u64, u64)]) -> Vec<u64> {
+    let mut ids: Vec<u64> = ranges.iter().flat_map(|&(a, b)| a..=b).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The ids of `acked` that `present` lacks (both sorted ascending).
 pub fn missing(acked: &[u64], present: &[u64]) -> Vec<u64> {
     let mut present = present.iter().peekable();
@@ -90,6 +110,14 @@ mod tests {
             vec!["freeze", "catch-up", "swap"]
         );
         assert_eq!(overlapping(&spans, 380, 390, 400), vec!["thaw"]);
+    }
+
+    #[test]
+    fn ids_round_trip_through_ranges() {
+        let ids = vec![1, 2, 3, 5, 8, 9];
+        assert_eq!(ranges(&ids), vec![(1, 3), (5, 5), (8, 9)]);
+        assert_eq!(expand(&ranges(&ids)), ids);
+        assert!(ranges(&[]).is_empty());
     }
 
     #[test]

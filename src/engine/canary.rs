@@ -28,6 +28,10 @@ pub(super) fn start(exec: &Executor<'_, '_>) -> anyhow::Result<Option<Finish>> {
         every: spec.every,
         table: spec.table.clone(),
         keep: spec.keep,
+        after: exec
+            .recorder
+            .state(|s| s.canary_acknowledged.iter().map(|r| r.1).max())
+            .unwrap_or(0),
     };
     match Canary::start(config) {
         Ok(canary) => {

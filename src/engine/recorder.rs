@@ -34,6 +34,8 @@ pub(super) struct Recorder<'a> {
     timeline: RefCell<Vec<(String, Instant, Option<Instant>)>>,
     /// The write canary, while it runs: ended by `finish`.
     canary: RefCell<Option<Canary>>,
+    /// How many of the canary's acknowledged ids are journaled already.
+    canary_journaled: std::cell::Cell<usize>,
 }
 
 struct Inner<'a> {
@@ -69,7 +71,25 @@ impl<'a> Recorder<'a> {
             }),
             timeline: RefCell::default(),
             canary: RefCell::default(),
+            canary_journaled: std::cell::Cell::new(0),
         }
+    }
+
+    /// Journals the ids the canary acknowledged since the last time (before
+    /// each step): a run resumed after a crash checks them too.
+    pub fn journal_canary(&self) -> anyhow::Result<()> {
+        let fresh = match self.canary.borrow().as_ref() {
+            Some(canary) => canary.acknowledged_since(self.canary_journaled.get()),
+            None => return Ok(()),
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        self.canary_journaled
+            .set(self.canary_journaled.get() + fresh.len());
+        self.emit(Event::CanaryAcknowledged {
+            ranges: crate::canary::ranges(&fresh),
+        })
     }
 
     /// Hands the running canary over: `finish` stops and checks it.
@@ -241,7 +261,8 @@ impl<'a> Recorder<'a> {
             .as_ref()
             .expect("a canary runs only with a spec");
         let verify = crate::canary::Store::label_of(&spec.verify_url);
-        let checked = canary.finish(&self.timeline.borrow());
+        let earlier = crate::canary::expand(&self.state(|s| s.canary_acknowledged.clone()));
+        let checked = canary.finish(&self.timeline.borrow(), &earlier);
         let (verdict, error) = match checked.verdict {
             Ok(verdict) => (Some(verdict), None),
             Err(error) => (None, Some(error)),

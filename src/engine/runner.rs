@@ -131,6 +131,7 @@ impl<'a> Runner<'a> {
                         continue;
                     }
                     recorder.collect_announcements(false).await?;
+                    recorder.journal_canary()?;
                     if let Some(signal) = exec.interrupted() {
                         recorder.emit(Event::Interrupted {
                             signal: signal.clone(),

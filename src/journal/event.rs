@@ -229,6 +229,10 @@ pub enum Event {
         table: String,
         every_ms: u64,
     },
+    /// Ids the write canary had acknowledged since its last such event, as
+    /// `[first, last]` ranges: journaled before each step, so a run resumed
+    /// after a crash checks them too.
+    CanaryAcknowledged { ranges: Vec<(u64, u64)> },
     /// The write canary stopped and looked for every acknowledged write on
     /// `verify`: its verdict, or why it has none.
     CanaryChecked {

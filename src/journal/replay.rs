@@ -56,6 +56,9 @@ pub struct RunState {
     pub checkpoints: Vec<String>,
     /// An `on_overrun: continue` warning was journaled already.
     pub overrun_warned: bool,
+    /// Id ranges the write canary had acknowledged, as journaled (`canary_acknowledged`):
+    /// a resumed run checks these too.
+    pub canary_acknowledged: Vec<(u64, u64)>,
     /// The guardrails let the run start: a step (or a refusal) came after them.
     /// A run stopped before that must pass them again when resumed.
     pub guarded: bool,
@@ -123,6 +126,7 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         rollback: None,
         checkpoints: Vec::new(),
         overrun_warned: false,
+        canary_acknowledged: Vec::new(),
         guarded: false,
         memory: BTreeMap::new(),
     };
@@ -215,6 +219,9 @@ fn apply(state: &mut RunState, event: &Event) {
         Event::RunFinished { outcome, .. } => state.outcome = Some(*outcome),
         Event::RunResumed { .. } => state.outcome = None,
         Event::WindowOverrun { .. } => state.overrun_warned = true,
+        Event::CanaryAcknowledged { ranges } => {
+            state.canary_acknowledged.extend(ranges.iter().copied())
+        }
         _ => {}
     }
 }

@@ -179,7 +179,7 @@ fn sentence(record: &Record) -> Option<String> {
                 error.as_deref().unwrap_or("?")
             )
         }
-        Event::NotificationSent { .. } => return None,
+        Event::NotificationSent { .. } | Event::CanaryAcknowledged { .. } => return None,
         Event::NotificationFailed { url, about, error } => {
             format!("webhook {url} ({about}) failed: {error}")
         }

@@ -239,3 +239,61 @@ fn text_with_late_reverse() -> String {
         call("reverse", "postgres.reverse_replicate", "")
     )
 }
+
+#[test]
+fn a_write_acknowledged_before_a_kill_9_is_checked_by_the_resumed_run() {
+    let server = Cluster::start();
+    server.create_db("shop");
+    let url = server.url("shop");
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &canary_playbook(
+            &format!("{{ url: \"{url}\", every: 10ms }}"),
+            "  - id: first\n    action: wait\n    with: { duration: 500ms }\n\
+             \x20 - id: long\n    action: wait\n    with: { duration: 6s }\n\
+             \x20 - id: last\n    action: wait\n    with: { duration: 200ms }\n",
+        ),
+    );
+    let mut child = sandbox.spawn(&["run", "pb.yaml"]);
+    // Before `long` starts, the ids acknowledged so far are journaled.
+    sandbox.wait_for_journal("\"step\":\"long\"", std::time::Duration::from_secs(30));
+    crate::support::kill9(&mut child);
+    let run = sandbox.last_run();
+    let journaled: Vec<u64> = sandbox
+        .journal(&run)
+        .into_iter()
+        .filter(|r| r["event"] == "canary_acknowledged")
+        .flat_map(|r| {
+            r["data"]["ranges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|range| {
+                    let (a, b) = (range[0].as_u64().unwrap(), range[1].as_u64().unwrap());
+                    a..=b
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(journaled.len() > 10, "{journaled:?}");
+    // One of those writes is lost while nobody runs.
+    let lost = journaled[journaled.len() / 2];
+    server.sql(
+        "shop",
+        &format!("DELETE FROM cutover_canary WHERE id = {lost}"),
+    );
+    let out = sandbox.run(&["resume", &run]);
+    out.expect_code(4);
+    let checked = canary_checked(&sandbox);
+    assert_eq!(checked["verdict"]["missing"], 1, "{checked}");
+    assert_eq!(
+        checked["verdict"]["first_missing"],
+        serde_json::json!([lost]),
+        "{checked}"
+    );
+    assert!(
+        checked["verdict"]["acknowledged"].as_u64().unwrap() > journaled.len() as u64,
+        "the resumed run's own writes are counted too: {checked}"
+    );
+}
