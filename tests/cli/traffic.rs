@@ -51,6 +51,10 @@ fn serve(mut stream: TcpStream, name: &str) {
         }
         while let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
             request.drain(..end + 4);
+            // A backend named `slow…` takes 5 ms per answer (latency checks).
+            if name.starts_with("slow") {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let body = format!("{name}\n");
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
@@ -609,7 +613,12 @@ fn http_check_fails_on_a_wrong_status_body_or_latency() {
     assert!(check("expect_body: goodbye")
         .all()
         .contains("body lacks `goodbye`"));
-    assert!(check("requests: 5, p95_below: 1ms")
+    // A backend that takes 5 ms per answer is never below 1 ms (a fast one
+    // on loopback sometimes is).
+    let slow = Backend::start("slow");
+    sandbox.write("slow.yaml", &format!("name: smoke\nsteps:\n  - id: smoke\n    action: http.check\n    with: {{ url: \"http://127.0.0.1:{}/\", expect_body: slow, requests: 5, p95_below: 1ms }}\n", slow.port));
+    assert!(sandbox
+        .run(&["run", "slow.yaml"])
         .all()
         .contains("p95 is not below 1ms"));
     let journal = sandbox.journal(&sandbox.run_ids()[0]);
