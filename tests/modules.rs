@@ -21,8 +21,8 @@ fn floor(top: &str) -> Option<u8> {
     Some(match top {
         "cli" => 5,
         "engine" => 4,
-        "report" => 3,
-        "plan" | "canary" => 2,
+        "report" | "canary" => 3,
+        "plan" => 2,
         "actions" | "playbook" | "journal" => 1,
         "duration" | "files" | "process" | "redact" => 0,
         _ => return None,

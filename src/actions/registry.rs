@@ -120,11 +120,7 @@ fn decode_watch(value: serde_json::Value) -> Result<ActionRef, ParamsError> {
     watch::Watch::new(params, checks, &WATCH)
         .map(shared)
         .map_err(|(index, message)| ParamsError {
-            path: if index == usize::MAX {
-                Vec::new()
-            } else {
-                at(index, &["action"])
-            },
+            path: index.map(|i| at(i, &["action"])).unwrap_or_default(),
             message,
         })
 }

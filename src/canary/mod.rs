@@ -10,6 +10,6 @@ mod probe;
 mod store;
 mod verdict;
 
-pub use probe::{Canary, CanaryConfig, Checked};
-pub use store::{Engine, Store};
+pub use probe::{Canary, Checked};
+pub use store::Store;
 pub use verdict::{expand, ranges, StepSpan, Verdict};

@@ -14,24 +14,11 @@ use anyhow::{anyhow, Context};
 
 use super::store::{Session, Store};
 use super::verdict::{self, StepSpan, Verdict};
+use crate::plan::CanarySpec;
 
 /// Longest one commit may take before it counts as failed and the session is
 /// replaced (a PgBouncer pause holds a commit this long at most).
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
-
-/// What the canary needs, resolved (the URLs may hold secrets).
-#[derive(Debug, Clone)]
-pub struct CanaryConfig {
-    pub url: String,
-    pub verify_url: String,
-    pub every: Duration,
-    pub table: String,
-    pub keep: bool,
-    /// Number after this id at least: the highest an earlier process of the
-    /// run journaled (its rows may be gone from the table — that is what the
-    /// check must find, not reuse).
-    pub after: u64,
-}
 
 /// A running canary.
 pub struct Canary {
@@ -39,10 +26,9 @@ pub struct Canary {
     thread: JoinHandle<Writes>,
     /// Every id acknowledged so far, in order, for the journal while it runs.
     acknowledged: Arc<Mutex<Vec<u64>>>,
-    config: CanaryConfig,
+    config: CanarySpec,
     /// The instant its milliseconds count from.
-    pub started: Instant,
-    pub label: String,
+    started: Instant,
 }
 
 /// What the writing thread saw.
@@ -62,10 +48,13 @@ pub struct Checked {
 
 impl Canary {
     /// Creates the table (so it exists before the first step moves data)
-    /// and starts writing. Blocks until the table is there, or fails.
-    pub fn start(config: CanaryConfig) -> anyhow::Result<Canary> {
+    /// and starts writing, numbering after `after` at least: the highest id an
+    /// earlier process of the run journaled (its rows may be gone from the
+    /// table — that is what the check must find, not reuse). Blocks until the
+    /// table is there, or fails.
+    pub fn start(config: &CanarySpec, after: u64) -> anyhow::Result<Canary> {
+        let config = config.clone();
         let store = Store::parse(&config.url)?;
-        let label = store.label().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -74,7 +63,6 @@ impl Canary {
             let shared = acknowledged.clone();
             let table = config.table.clone();
             let every = config.every;
-            let after = config.after;
             std::thread::Builder::new()
                 .name("cutover-canary".into())
                 .spawn(move || {
@@ -116,7 +104,6 @@ impl Canary {
             acknowledged,
             config,
             started: Instant::now(),
-            label,
         })
     }
 
@@ -159,6 +146,8 @@ impl Canary {
         let acked_at: Vec<u64> = writes.acked.iter().map(|(_, at)| ms(*at)).collect();
         let stopped_ms = ms(writes.stopped);
         let config = self.config.clone();
+        // On a thread of its own: this runs inside the engine's runtime, and
+        // a runtime cannot block on another from within.
         let checked = std::thread::scope(|scope| {
             scope
                 .spawn(|| check(&config, &acked_ids))
@@ -255,7 +244,7 @@ async fn write_until_stopped(
 
 /// On a runtime of its own: the ids present on the verify URL, then the
 /// drop (unless kept) on both URLs.
-fn check(config: &CanaryConfig, acked: &[u64]) -> (Result<Vec<u64>, String>, Option<String>) {
+fn check(config: &CanarySpec, acked: &[u64]) -> (Result<Vec<u64>, String>, Option<String>) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

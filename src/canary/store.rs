@@ -6,26 +6,8 @@
 
 use anyhow::{anyhow, Context};
 
+use crate::actions::shared::engine::Engine;
 use crate::actions::{mysql, postgres};
-
-/// Which engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Postgres,
-    Mysql,
-}
-
-impl Engine {
-    pub fn of(url: &str) -> Option<Engine> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Engine::Postgres)
-        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            Some(Engine::Mysql)
-        } else {
-            None
-        }
-    }
-}
 
 /// A server holding (or reached for) the canary's table.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use super::guard;
 use super::step::{BudgetDeadline, Executor};
 use super::stop::Stop;
 use crate::journal::{Event, Mode};
@@ -38,20 +39,12 @@ impl Budget {
         // A resumed run: past the point of no return the budget is settled;
         // frozen before it, the time before the crash is unknown, so the
         // clock restarts now (the journal shows when writes really stopped).
-        let (frozen, settled) = exec.recorder.state(|s| {
-            let finished = |step: &&PlannedStep| s.is_finished(&step.id);
-            (
-                exec.plan
-                    .steps()
-                    .filter(finished)
-                    .any(|st| st.call.action.stops_writes()),
-                exec.plan
-                    .steps()
-                    .filter(finished)
-                    .any(|st| st.point_of_no_return),
-            )
+        let frozen = exec.recorder.state(|s| {
+            exec.plan
+                .steps()
+                .any(|st| st.call.action.stops_writes() && s.is_finished(&st.id))
         });
-        if settled {
+        if guard::past_point_of_no_return(exec) {
             budget.kept.set(true);
         } else if frozen {
             budget.clock.set(Some(Instant::now()));
@@ -88,10 +81,12 @@ impl Budget {
         let used = clock.elapsed();
         let estimate = step.estimate.unwrap_or_default();
         if used + estimate <= limit {
-            return Ok(Ok(Some(BudgetDeadline {
+            // A dry run's steps take no real time: only the estimates are checked.
+            let deadline = (exec.options.mode != Mode::DryRun).then_some(BudgetDeadline {
                 at: clock + limit,
                 budget: limit,
-            })));
+            });
+            return Ok(Ok(deadline));
         }
         if exec.options.mode == Mode::DryRun {
             exec.recorder.notice(&format!(
@@ -131,10 +126,5 @@ impl Budget {
             })?;
         }
         Ok(())
-    }
-
-    /// Dry runs rehearse the checks only: their steps take no real time.
-    pub fn deadline_applies(&self, exec: &Executor<'_, '_>) -> bool {
-        exec.options.mode != Mode::DryRun
     }
 }

@@ -5,7 +5,7 @@
 
 use super::step::Executor;
 use super::stop::Finish;
-use crate::canary::{Canary, CanaryConfig};
+use crate::canary::Canary;
 use crate::journal::{Event, Mode, Outcome};
 
 /// Starts the canary if the playbook has one; `Some` is a refusal.
@@ -22,18 +22,11 @@ pub(super) fn start(exec: &Executor<'_, '_>) -> anyhow::Result<Option<Finish>> {
         ));
         return Ok(None);
     }
-    let config = CanaryConfig {
-        url: spec.url.clone(),
-        verify_url: spec.verify_url.clone(),
-        every: spec.every,
-        table: spec.table.clone(),
-        keep: spec.keep,
-        after: exec
-            .recorder
-            .state(|s| s.canary_acknowledged.iter().map(|r| r.1).max())
-            .unwrap_or(0),
-    };
-    match Canary::start(config) {
+    let after = exec
+        .recorder
+        .state(|s| s.canary_acknowledged.iter().map(|r| r.1).max())
+        .unwrap_or(0);
+    match Canary::start(spec, after) {
         Ok(canary) => {
             exec.recorder.emit(Event::CanaryStarted {
                 url: label,

@@ -32,7 +32,8 @@ fn remaining(exec: &Executor<'_, '_>, index: usize) -> Duration {
         .sum()
 }
 
-fn past_point_of_no_return(exec: &Executor<'_, '_>) -> bool {
+/// A point-of-no-return step has completed: nothing is rolled back by itself.
+pub(super) fn past_point_of_no_return(exec: &Executor<'_, '_>) -> bool {
     exec.recorder.state(|s| {
         exec.plan
             .steps()

@@ -146,7 +146,7 @@ impl<'a> Runner<'a> {
                         }
                     }
                     let deadline = match budget.before(&exec, step)? {
-                        Ok(deadline) => deadline.filter(|_| budget.deadline_applies(&exec)),
+                        Ok(deadline) => deadline,
                         Err(stop) => return rollback::fail(&exec, index, stop).await,
                     };
                     let limits = Limits {

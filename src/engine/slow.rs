@@ -8,6 +8,7 @@
 use std::cell::Cell;
 use std::time::Instant;
 
+use super::guard;
 use super::step::{Executor, Limits, SlowWatch};
 use super::stop::Finish;
 use crate::journal::{Mode, Outcome};
@@ -19,12 +20,7 @@ pub(super) fn watch(exec: &Executor<'_, '_>, step: &PlannedStep) -> Option<SlowW
     if exec.options.mode == Mode::DryRun {
         return None;
     }
-    let past_point_of_no_return = exec.recorder.state(|s| {
-        exec.plan
-            .steps()
-            .any(|st| st.point_of_no_return && s.is_finished(&st.id))
-    });
-    if past_point_of_no_return {
+    if guard::past_point_of_no_return(exec) {
         return None;
     }
     let limit = step.slow_after()?;

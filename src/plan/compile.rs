@@ -273,8 +273,7 @@ fn canary_spec(canary: &crate::playbook::Canary, values: &Values) -> Result<Cana
         None => url.clone(),
     };
     for text in [&url, &verify_url] {
-        let known = ["postgres://", "postgresql://", "mysql://", "mariadb://"];
-        if !known.iter().any(|scheme| text.starts_with(scheme)) {
+        if crate::actions::shared::engine::Engine::of(text).is_none() {
             return Err(
                 "the URL must start with postgres:// or mysql:// (mariadb:// too)".to_string(),
             );

@@ -87,22 +87,23 @@ impl std::fmt::Debug for Watch {
 }
 
 impl Watch {
-    /// Refuses a check that changes something: a soak only looks.
+    /// Refuses a check that changes something: a soak only looks. The error
+    /// names the check at fault, if it is one.
     pub fn new(
         params: WatchParams,
         checks: Vec<ActionRef>,
         descriptor: &'static Descriptor,
-    ) -> Result<Watch, (usize, String)> {
+    ) -> Result<Watch, (Option<usize>, String)> {
         if params.duration.0.is_zero() {
-            return Err((usize::MAX, "`for` must be longer than 0s".into()));
+            return Err((None, "`for` must be longer than 0s".into()));
         }
         if params.checks.is_empty() {
-            return Err((usize::MAX, "a watch needs at least one check".into()));
+            return Err((None, "a watch needs at least one check".into()));
         }
         for (index, check) in checks.iter().enumerate() {
             if check.inverse().is_some() || check.undoes_partial_failure() || check.stops_writes() {
                 return Err((
-                    index,
+                    Some(index),
                     format!(
                         "`{}` changes something: a watch runs checks only (postgres.health, mysql.health, http.check, sql.check, tcp.check, cloudwatch.guard, …)",
                         check.name()

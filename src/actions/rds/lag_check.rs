@@ -4,6 +4,7 @@
 //! `lag_timeout` for it. Writes must be frozen by then: a replica that is
 //! caught up while the source still takes writes is behind again at once.
 
+use crate::actions::shared::engine::Engine;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -126,12 +127,10 @@ pub struct SqlLag {
 impl LagProbe for SqlLag {
     async fn read(&self, _started: SystemTime) -> anyhow::Result<LagReading> {
         let url = self.url.replacen("mariadb://", "mysql://", 1);
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            crate::actions::postgres::replica_lag::read(&url).await
-        } else if url.starts_with("mysql://") {
-            crate::actions::mysql::replica_lag::read(&url).await
-        } else {
-            bail!("`sql_url` must be a postgres:// or mysql:// URL")
+        match Engine::of(&url) {
+            Some(Engine::Postgres) => crate::actions::postgres::replica_lag::read(&url).await,
+            Some(Engine::Mysql) => crate::actions::mysql::replica_lag::read(&url).await,
+            None => bail!("`sql_url` must be a postgres:// or mysql:// URL"),
         }
     }
 

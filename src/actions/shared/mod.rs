@@ -8,6 +8,7 @@ pub mod client;
 pub mod cloudwatch;
 pub mod command_line;
 pub mod endpoint;
+pub mod engine;
 pub mod freeze;
 pub mod health;
 pub mod host;

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::actions::postgres::Endpoint;
+use crate::actions::shared::engine::Engine;
 use crate::actions::{descriptor, Action, ActionFailure, Applied, Descriptor, StepContext};
 
 fn select_one() -> String {
@@ -95,17 +96,16 @@ impl Action for SqlCheck {
 
     async fn apply(&self, _cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
         let started = Instant::now();
-        let first = if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
-        {
-            self.first_value_postgres().await?
-        } else if self.url.starts_with("mysql://") || self.url.starts_with("mariadb://") {
-            self.first_value_mysql().await?
-        } else {
-            return Err(anyhow::anyhow!(
-                "sql.check supports postgres:// and mysql:// URLs, not `{}`",
-                crate::redact::redact_urls(&self.url)
-            )
-            .into());
+        let first = match Engine::of(&self.url) {
+            Some(Engine::Postgres) => self.first_value_postgres().await?,
+            Some(Engine::Mysql) => self.first_value_mysql().await?,
+            None => {
+                return Err(anyhow::anyhow!(
+                    "sql.check supports postgres:// and mysql:// URLs, not `{}`",
+                    crate::redact::redact_urls(&self.url)
+                )
+                .into())
+            }
         };
         if let Some(expected) = &self.expect {
             match &first {
