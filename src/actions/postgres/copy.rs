@@ -20,6 +20,7 @@ use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
+use super::copy_plan::{self, Piece, Servers};
 use super::copy_progress::{self as ledger, POST_DATA, POST_DATA_STARTED, PRE_DATA};
 use super::session::connect_pinned;
 use super::sync_sequences::copy_sequences;
@@ -27,7 +28,7 @@ use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
 use super::tool::tool;
 use crate::actions::shared::on_existing::OnExisting;
 use crate::actions::shared::tables::TableFilter;
-use crate::actions::shared::units::{human_bytes, parse_rate};
+use crate::actions::shared::units::{human_bytes, parse_rate, ByteSize};
 use crate::actions::{
     descriptor, shared, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
 };
@@ -52,7 +53,29 @@ pub struct Copy {
     /// Bytes per second read from the source at most, e.g. `50MB` (default: no limit).
     #[serde(default)]
     pub max_rate: Option<String>,
+    /// Tables larger than this on disk are cut into ranges of pages copied
+    /// over several connections at once (default `256MB`).
+    #[serde(default)]
+    pub split_above: Option<ByteSize>,
+    /// `auto` (default): rows in PostgreSQL's binary format where both servers
+    /// are the same major version and every column's type round-trips in it,
+    /// text for the other tables; `text`: always text.
+    #[serde(default)]
+    pub format: RowFormat,
 }
+
+/// How rows travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowFormat {
+    #[default]
+    Auto,
+    Text,
+}
+
+/// `split_above` when the playbook gives none: at this size one target
+/// backend parsing the table is the copy's bound.
+const DEFAULT_SPLIT_ABOVE: u64 = 256 * 1024 * 1024;
 
 fn default_jobs() -> u32 {
     4
@@ -238,14 +261,12 @@ impl Action for Copy {
                 .context("failed to dump the indexes and constraints of the source")?;
         }
 
-        let pending: Vec<Table> = tables
-            .iter()
-            .filter(|t| !done.contains(&ledger::table_key(&t.schema, &t.name)))
-            .cloned()
-            .collect();
-        let meter = Meter::new(&tables, &done, max_rate);
-        if !pending.is_empty() {
-            let workers = jobs.min(pending.len());
+        let pieces = self
+            .pieces(&exporter, &control, &tables, &done, shape, jobs, cx)
+            .await?;
+        let meter = Meter::new(&tables, &done, max_rate, &pieces);
+        if !pieces.is_empty() {
+            let workers = jobs.min(pieces.len());
             let mut sources = vec![exporter];
             let mut targets = Vec::new();
             for _ in 1..workers {
@@ -273,7 +294,7 @@ impl Action for Copy {
                         .context("failed to turn off triggers and foreign key checks on the target (needs a superuser)")?;
                 }
             }
-            let queue = RefCell::new(VecDeque::from(pending));
+            let queue = RefCell::new(VecDeque::from(pieces));
             let runs = sources
                 .iter()
                 .zip(&targets)
@@ -332,6 +353,7 @@ impl Action for Copy {
                 "tables": tables.len(),
                 "rows": meter.total.rows(),
                 "bytes": meter.total.bytes(),
+                "binary_tables": meter.binary_tables(),
                 "sequences": sequences,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
                 "resumed": done.len() > 1,
@@ -352,6 +374,110 @@ impl Action for Copy {
 }
 
 /// Opens the transaction whose snapshot every connection and pg_dump share.
+impl Copy {
+    /// The pieces still to copy, in order (largest tables first): whole
+    /// tables, and ranges of pages of those above `split_above`, each in
+    /// binary or as text. Says which tables go as text, and why.
+    #[allow(clippy::too_many_arguments)]
+    async fn pieces(
+        &self,
+        source: &Client,
+        control: &Client,
+        tables: &[Table],
+        done: &BTreeSet<String>,
+        shape: Shape,
+        jobs: usize,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<Vec<Piece>> {
+        let servers = Servers::read(source, control).await?;
+        let split_above = self.split_above.map_or(DEFAULT_SPLIT_ABOVE, |size| size.0);
+        // Into the target's own schema (`on_existing: truncate`) its column
+        // types may differ from the source's: text, whole tables.
+        let fresh = shape == Shape::Fresh;
+        let binary_allowed = fresh && self.format == RowFormat::Auto && servers.same_major;
+        let mut pieces = Vec::new();
+        let mut as_text = Vec::new();
+        for table in tables {
+            if done.contains(&ledger::table_key(&table.schema, &table.name)) {
+                continue;
+            }
+            let binary = binary_allowed && {
+                let odd = copy_plan::text_only_columns(source, table).await?;
+                if !odd.is_empty() {
+                    as_text.push(format!("{} ({})", table.display(), odd.join(", ")));
+                }
+                odd.is_empty()
+            };
+            let split = fresh
+                && servers.ranges_scan
+                && table.bytes > split_above
+                && copy_plan::parts_for(table.bytes, jobs, split_above) > 1;
+            if !split {
+                pieces.push(Piece {
+                    table: table.clone(),
+                    pages: None,
+                    binary,
+                });
+                continue;
+            }
+            let cut = copy_plan::split(source, table, jobs, split_above, done).await?;
+            for prefix in &cut.forget {
+                control
+                    .execute(
+                        &format!(
+                            "DELETE FROM {INTERNAL_SCHEMA}.copy_progress WHERE starts_with(item, $1)"
+                        ),
+                        &[prefix],
+                    )
+                    .await
+                    .map_err(pg)?;
+            }
+            if cut.truncate {
+                control
+                    .batch_execute(&format!("TRUNCATE ONLY {}", table.qualified()))
+                    .await
+                    .map_err(pg)?;
+            }
+            if let Some(item) = &cut.record {
+                record(control, item).await?;
+            }
+            let keys = copy_plan::range_keys(table, &cut.ranges);
+            for (pages, key) in cut.ranges.iter().zip(keys) {
+                if cut.truncate || !done.contains(&key) {
+                    pieces.push(Piece {
+                        table: table.clone(),
+                        pages: Some(*pages),
+                        binary,
+                    });
+                }
+            }
+            cx.report(Progress::Status(format!(
+                "{}: {} cut into {} ranges of pages, copied in parallel",
+                table.display(),
+                human_bytes(table.bytes),
+                cut.ranges.len()
+            )));
+        }
+        if !binary_allowed && !pieces.is_empty() {
+            let why = if !fresh {
+                "into the target's own schema"
+            } else if self.format == RowFormat::Text {
+                "`format: text`"
+            } else {
+                "the servers' major versions differ"
+            };
+            cx.report(Progress::Status(format!("rows travel as text ({why})")));
+        } else if !as_text.is_empty() {
+            cx.report(Progress::Status(format!(
+                "rows as text for {} table(s) whose types have no portable binary form: {}",
+                as_text.len(),
+                as_text.join("; ")
+            )));
+        }
+        Ok(pieces)
+    }
+}
+
 async fn export_snapshot(client: &Client) -> anyhow::Result<String> {
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -409,75 +535,85 @@ async fn record(client: &Client, item: &str) -> anyhow::Result<()> {
         .with_context(|| format!("failed to record {item} in the copy's ledger"))
 }
 
-/// Takes tables off the queue until it is empty; each table's rows and its
+/// Takes pieces off the queue until it is empty; each piece's rows and its
 /// ledger entry commit in one transaction on the target.
 async fn worker(
     src: &Client,
     dst: &Client,
-    queue: &RefCell<VecDeque<Table>>,
+    queue: &RefCell<VecDeque<Piece>>,
     shape: Shape,
     meter: &Meter,
     cx: &StepContext<'_>,
 ) -> anyhow::Result<()> {
     loop {
-        let Some(table) = queue.borrow_mut().pop_front() else {
+        let Some(piece) = queue.borrow_mut().pop_front() else {
             return Ok(());
         };
         let started = Instant::now();
-        copy_table(src, dst, &table, shape, meter, cx)
+        copy_piece(src, dst, &piece, shape, meter, cx)
             .await
-            .with_context(|| format!("failed to copy the rows of {}", table.display()))?;
-        let (rows, bytes) = meter.finish_table(&table);
-        cx.report(Progress::Status(format!(
-            "copied {}: {rows} rows, {} in {:.2} s",
-            table.display(),
-            human_bytes(bytes),
-            started.elapsed().as_secs_f64()
-        )));
+            .with_context(|| format!("failed to copy the rows of {}", piece.table.display()))?;
+        if let Some((rows, bytes)) = meter.finish_piece(&piece) {
+            cx.report(Progress::Status(format!(
+                "copied {}: {rows} rows, {} ({}) in {:.2} s",
+                piece.table.display(),
+                human_bytes(bytes),
+                if piece.binary { "binary" } else { "text" },
+                started.elapsed().as_secs_f64()
+            )));
+        }
     }
 }
 
-async fn copy_table(
+async fn copy_piece(
     src: &Client,
     dst: &Client,
-    table: &Table,
+    piece: &Piece,
     shape: Shape,
     meter: &Meter,
     cx: &StepContext<'_>,
 ) -> anyhow::Result<()> {
     dst.batch_execute("BEGIN").await.map_err(pg)?;
-    if shape == Shape::Fresh {
-        // Rows a crashed attempt committed cannot exist (they commit with
-        // their ledger entry), but a target filled by hand could: start clean.
-        dst.batch_execute(&format!("TRUNCATE ONLY {}", table.qualified()))
+    // A whole table of our own schema is emptied in the transaction that
+    // fills it: rows put there by hand go, and COPY may FREEZE them — written
+    // frozen and all-visible, so no later VACUUM rewrites every page (hint
+    // bits, freezing) on the new server's first busy morning.
+    let freeze = shape == Shape::Fresh && piece.pages.is_none();
+    if freeze {
+        dst.batch_execute(&format!("TRUNCATE ONLY {}", piece.table.qualified()))
             .await
             .map_err(pg)?;
     }
-    let columns = table.copy_target();
     let sink = dst
-        .copy_in::<_, Bytes>(&format!("COPY {columns} FROM STDIN"))
+        .copy_in::<_, Bytes>(&piece.copy_in(freeze))
         .await
         .map_err(pg)?;
-    let stream = src
-        .copy_out(&format!("COPY {columns} TO STDOUT"))
-        .await
-        .map_err(pg)?;
+    let stream = src.copy_out(&piece.copy_out()).await.map_err(pg)?;
     futures_util::pin_mut!(sink);
     futures_util::pin_mut!(stream);
     // The server sends one message per row: pass them on in batches, or the
     // per-message cost (a send, a flush, the meter) is the copy's bottleneck.
     let mut batch = BytesMut::with_capacity(BATCH);
+    let mut messages = 0u64;
     loop {
         let chunk = stream.next().await;
         if let Some(chunk) = &chunk {
             let chunk = chunk
                 .as_ref()
                 .map_err(|e| anyhow!(super::connect::describe(e)));
-            batch.extend_from_slice(chunk.context("reading from the source")?);
+            let chunk = chunk.context("reading from the source")?;
+            batch.extend_from_slice(chunk);
+            messages += u64::from(piece.binary && holds_a_row(chunk));
         }
         if batch.len() >= BATCH || (chunk.is_none() && !batch.is_empty()) {
             let full = batch.split().freeze();
-            meter.add(table, &full, cx).await;
+            // Text rows end with a newline; binary ones come one per message.
+            let rows = if piece.binary {
+                std::mem::take(&mut messages)
+            } else {
+                full.iter().filter(|b| **b == b'\n').count() as u64
+            };
+            meter.add(&piece.table, &full, rows, cx).await;
             sink.send(full)
                 .await
                 .map_err(pg)
@@ -488,11 +624,10 @@ async fn copy_table(
         }
     }
     let rows = sink.as_mut().finish().await.map_err(pg)?;
-    let bytes = meter.table_bytes(table);
-    let key = ledger::table_key(&table.schema, &table.name);
+    let bytes = meter.table_bytes(&piece.table);
     dst.execute(
         &ledger::record_sql(),
-        &[&key, &(rows as i64), &(bytes as i64)],
+        &[&piece.key(), &(rows as i64), &(bytes as i64)],
     )
     .await
     .map_err(pg)?;
@@ -500,36 +635,60 @@ async fn copy_table(
     Ok(())
 }
 
+/// A binary COPY message that carries a row: not the file header sent alone,
+/// nor the trailer (`-1` as the field count), nor both (an empty table).
+fn holds_a_row(message: &[u8]) -> bool {
+    const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+    let header_only = message.starts_with(SIGNATURE) && matches!(message.len(), 19 | 21);
+    !(header_only || message == [0xff, 0xff])
+}
+
 /// Rows and bytes so far, per table and in total; reports progress and the ETA.
 struct Meter {
     total: shared::meter::Meter,
     /// (table, rows, bytes, finished) for every table in scope.
     tables: RefCell<Vec<(Table, u64, u64, bool)>>,
+    /// Pieces still to copy, per table (same order).
+    pieces_left: RefCell<Vec<usize>>,
+    /// Tables copied in binary.
+    binary: RefCell<Vec<String>>,
     rows_estimate: Option<u64>,
 }
 
 impl Meter {
-    fn new(tables: &[Table], done: &BTreeSet<String>, max_rate: Option<u64>) -> Meter {
+    fn new(
+        tables: &[Table],
+        done: &BTreeSet<String>,
+        max_rate: Option<u64>,
+        pieces: &[Piece],
+    ) -> Meter {
         let rows_estimate = tables.iter().map(|t| t.rows_estimate).sum::<Option<u64>>();
+        let pending = |t: &Table| pieces.iter().filter(|p| &p.table == t).count();
         Meter {
             total: shared::meter::Meter::new(max_rate),
             tables: RefCell::new(
                 tables
                     .iter()
                     .map(|t| {
-                        let finished = done.contains(&ledger::table_key(&t.schema, &t.name));
+                        let finished = done.contains(&ledger::table_key(&t.schema, &t.name))
+                            || pending(t) == 0;
                         (t.clone(), 0, 0, finished)
                     })
+                    .collect(),
+            ),
+            pieces_left: RefCell::new(tables.iter().map(pending).collect()),
+            binary: RefCell::new(
+                tables
+                    .iter()
+                    .filter(|t| pieces.iter().any(|p| &p.table == *t && p.binary))
+                    .map(Table::display)
                     .collect(),
             ),
             rows_estimate,
         }
     }
 
-    async fn add(&self, table: &Table, chunk: &[u8], cx: &StepContext<'_>) {
-        // COPY's text format ends every row with a newline and escapes the
-        // newlines inside values.
-        let rows = chunk.iter().filter(|b| **b == b'\n').count() as u64;
+    async fn add(&self, table: &Table, chunk: &[u8], rows: u64, cx: &StepContext<'_>) {
         if let Some(entry) = self.tables.borrow_mut().iter_mut().find(|e| &e.0 == table) {
             entry.1 += rows;
             entry.2 += chunk.len() as u64;
@@ -538,6 +697,23 @@ impl Meter {
             self.report(cx);
         }
         self.total.pace().await;
+    }
+
+    /// One piece done: its table's rows and bytes once the table's last piece is in.
+    fn finish_piece(&self, piece: &Piece) -> Option<(u64, u64)> {
+        let index = self
+            .tables
+            .borrow()
+            .iter()
+            .position(|e| e.0 == piece.table)?;
+        let mut left = self.pieces_left.borrow_mut();
+        left[index] = left[index].saturating_sub(1);
+        (left[index] == 0).then(|| self.finish_table(&piece.table))
+    }
+
+    /// The tables whose rows went in binary.
+    fn binary_tables(&self) -> usize {
+        self.binary.borrow().len()
     }
 
     fn table_bytes(&self, table: &Table) -> u64 {
