@@ -130,6 +130,7 @@ pub fn compile(
                     } else {
                         crate::plan::EstimateSource::Unknown
                     },
+                    scale_note: None,
                     point_of_no_return: step.point_of_no_return,
                     rollback,
                     rollback_origin,

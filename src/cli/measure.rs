@@ -1,0 +1,29 @@
+//! Scaling a plan's estimates to the data there is now, for `plan --measure`
+//! and `run`: the data-moving steps' sources are measured read-only and each
+//! estimate becomes fixed + size ÷ rehearsed rate (`plan::measure`).
+
+use std::collections::BTreeMap;
+
+use super::{CliError, ExitCode};
+use crate::journal::StepRun;
+use crate::plan::{measure_steps, Plan};
+
+/// Measures and scales; a source that cannot be measured leaves its step's
+/// estimate as it was, with a `scale_note`.
+pub fn scale_estimates(
+    plan: &mut Plan,
+    runs: &BTreeMap<String, Vec<StepRun>>,
+) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                ExitCode::Internal,
+                format!("failed to start the runtime: {e}"),
+            )
+        })?;
+    let measured = runtime.block_on(measure_steps(plan));
+    plan.apply_measurements(runs, &measured);
+    Ok(())
+}
