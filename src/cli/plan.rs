@@ -324,12 +324,17 @@ pub fn to_text(plan: &Plan, measured: bool) -> String {
                 if let (Some(limit), Some(p90)) = (step.slow_after(), step.estimate_p90) {
                     let _ = writeln!(
                         out,
-                        "      on_slow   {} past {} (rehearsed p90 {} × {})",
+                        "      on_slow   {} past {} ({} p90 {} × {})",
                         serde_json::to_value(step.on_slow)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))
                             .unwrap_or_default(),
                         format_duration(limit),
+                        if matches!(step.estimate_source, EstimateSource::Scaled { .. }) {
+                            "scaled"
+                        } else {
+                            "rehearsed"
+                        },
                         format_duration(p90),
                         step.slow_factor
                     );
