@@ -198,14 +198,21 @@ fn failure_plans(plan: &Plan) -> Vec<(String, FailurePlan)> {
         .collect()
 }
 
-/// Whether the estimates were scaled, in one line.
-fn scaling_line(plan: &Plan, measured: bool) -> String {
+/// Whether the estimates were scaled, in one line; None when nothing was
+/// measured by earlier runs and `--measure` was not given (nothing to scale).
+fn scaling_line(plan: &Plan, measured: bool) -> Option<String> {
+    let history = plan
+        .steps()
+        .any(|s| matches!(s.estimate_source, EstimateSource::History { .. }));
+    if !measured && !history {
+        return None;
+    }
     let scaled = plan
         .steps()
         .filter(|s| matches!(s.estimate_source, EstimateSource::Scaled { .. }))
         .count();
     let not = plan.steps().filter(|s| s.scale_note.is_some()).count();
-    match (measured, scaled, not) {
+    Some(match (measured, scaled, not) {
         (false, _, _) => "unscaled: measured estimates are not adjusted to the data there is now (hint: `plan --measure` measures the sources read-only and scales them)".into(),
         (true, 0, 0) => "nothing to scale: no step moves data it can measure".into(),
         (true, scaled, 0) => format!("{scaled} data-moving step(s) scaled to the data measured now"),
@@ -215,7 +222,7 @@ fn scaling_line(plan: &Plan, measured: bool) -> String {
         (true, scaled, not) => format!(
             "{scaled} data-moving step(s) scaled to the data measured now, {not} not (see their `scaling` line: unscaled estimate kept)"
         ),
-    }
+    })
 }
 
 pub fn to_text(plan: &Plan, measured: bool) -> String {
@@ -242,7 +249,9 @@ pub fn to_text(plan: &Plan, measured: bool) -> String {
         plan.step_count(),
         format_duration(total)
     );
-    let _ = writeln!(out, "estimates {}", scaling_line(plan, measured));
+    if let Some(line) = scaling_line(plan, measured) {
+        let _ = writeln!(out, "estimates {line}");
+    }
     for item in &plan.checklist {
         let verify = item
             .verify

@@ -136,9 +136,22 @@ fn a_rehearsal_on_a_quarter_of_the_data_predicts_the_whole_from_its_measured_siz
         text.stdout
     );
 
-    // The big source gone: a note, and the rehearsal's unscaled figure.
+    // The big source gone: `plan` alone does not mind, and says what it shows;
+    // `--measure` notes it and keeps the rehearsal's unscaled figure.
     let mut big = big;
     big.stop();
+    let text = sandbox.run(&["plan", "pb.yaml"]);
+    text.expect_code(0);
+    assert!(
+        text.stdout.contains("estimates unscaled"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("(median of 1 run, p90"),
+        "{}",
+        text.stdout
+    );
     let fallback = plan_json(
         &sandbox,
         &["plan", "pb.yaml", "--measure", "--output", "json"],
@@ -161,7 +174,7 @@ fn a_rehearsal_on_a_quarter_of_the_data_predicts_the_whole_from_its_measured_siz
 }
 
 #[test]
-fn plan_alone_connects_to_nothing_and_says_its_estimates_are_unscaled() {
+fn plan_alone_connects_to_nothing() {
     // A port that records whether anyone connected (and never answers).
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -174,7 +187,9 @@ fn plan_alone_connects_to_nothing_and_says_its_estimates_are_unscaled() {
     );
     let out = sandbox.run(&["plan", "pb.yaml"]);
     out.expect_code(0);
-    assert!(out.stdout.contains("estimates unscaled"), "{}", out.stdout);
+    assert!(!out.stdout.contains("scaling "), "{}", out.stdout);
+    let json = plan_json(&sandbox, &["plan", "pb.yaml", "--output", "json"]);
+    assert_eq!(json["measured"], false);
     assert!(
         listener.accept().is_err(),
         "plan without --measure connected to the source"
