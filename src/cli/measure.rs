@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CliError, ExitCode};
+use super::CliError;
 use crate::journal::StepRun;
 use crate::plan::{measure_steps, Plan};
 
@@ -14,15 +14,7 @@ pub fn scale_estimates(
     plan: &mut Plan,
     runs: &BTreeMap<String, Vec<StepRun>>,
 ) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                ExitCode::Internal,
-                format!("failed to start the runtime: {e}"),
-            )
-        })?;
+    let runtime = super::session::runtime()?;
     let measured = runtime.block_on(measure_steps(plan));
     plan.apply_measurements(runs, &measured);
     Ok(())

@@ -116,3 +116,122 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{compile, EnvMode};
+    use crate::playbook::Source;
+
+    fn plan() -> Plan {
+        let text = "name: t\nsteps:\n  - id: copy\n    action: postgres.copy\n    with: { source: \"postgres://a@h/db\", target: \"postgres://a@k/db\" }\n    estimate: 9s\n";
+        compile(&Source::new("t.yaml", text), EnvMode::Lenient, &[]).unwrap()
+    }
+
+    fn run(id: &str, mode: Mode, seconds: u64, bytes: Option<u64>) -> StepRun {
+        let applied = match bytes {
+            Some(bytes) => Moved {
+                bytes,
+                ..Moved::default()
+            }
+            .into_data(serde_json::json!({})),
+            None => serde_json::json!({ "already_done": "…" }),
+        };
+        StepRun {
+            run: id.into(),
+            mode,
+            duration: Duration::from_secs(seconds),
+            applied,
+        }
+    }
+
+    fn measured(answer: Result<u64, &str>) -> Measurements {
+        let answer = answer
+            .map(|bytes| Moved {
+                bytes,
+                ..Moved::default()
+            })
+            .map_err(str::to_string);
+        BTreeMap::from([("copy".to_string(), answer)])
+    }
+
+    fn scaled(runs: Vec<StepRun>, answer: Result<u64, &str>) -> Plan {
+        let mut plan = plan();
+        let runs = BTreeMap::from([("copy".to_string(), runs)]);
+        plan.apply_history(&crate::journal::durations_of(&runs));
+        plan.apply_measurements(&runs, &measured(answer));
+        plan
+    }
+
+    #[test]
+    fn a_rehearsal_on_a_quarter_predicts_four_times_its_duration() {
+        let plan = scaled(
+            vec![run("R", Mode::Rehearsal, 4, Some(100_000_000))],
+            Ok(400_000_000),
+        );
+        let step = plan.step("copy").unwrap();
+        assert_eq!(step.estimate, Some(Duration::from_secs(16)));
+        assert_eq!(step.estimate_p90, Some(Duration::from_secs(16)));
+        assert_eq!(
+            step.estimate_source,
+            EstimateSource::Scaled {
+                runs: 1,
+                bytes: 400_000_000,
+                rate: 25_000_000,
+                fixed_ms: 0,
+                measured_in: Some("rehearsal R".into()),
+            }
+        );
+        assert_eq!(step.scale_note, None);
+        assert!(step.slow_after().is_some());
+    }
+
+    #[test]
+    fn runs_that_recorded_nothing_moved_are_left_out_of_the_rate() {
+        let plan = scaled(
+            vec![
+                run("A", Mode::Live, 1, None),
+                run("B", Mode::Live, 10, Some(1_000)),
+                run("C", Mode::Live, 20, Some(2_000)),
+            ],
+            Ok(4_000),
+        );
+        let step = plan.step("copy").unwrap();
+        let estimate = step.estimate.unwrap().as_secs_f64();
+        assert!((estimate - 40.0).abs() < 0.01, "{estimate}");
+        assert!(matches!(
+            &step.estimate_source,
+            EstimateSource::Scaled {
+                runs: 2,
+                measured_in: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_unmeasured_source_keeps_the_unscaled_estimate_with_a_note() {
+        let plan = scaled(
+            vec![run("R", Mode::Rehearsal, 4, Some(100))],
+            Err("failed to connect"),
+        );
+        let step = plan.step("copy").unwrap();
+        assert_eq!(step.estimate, Some(Duration::from_secs(4)));
+        assert_eq!(step.estimate_source, EstimateSource::History { runs: 1 });
+        let note = step.scale_note.as_deref().unwrap();
+        assert!(note.contains("failed to connect"), "{note}");
+    }
+
+    #[test]
+    fn without_a_rehearsal_that_recorded_its_size_nothing_scales() {
+        let plan = scaled(Vec::new(), Ok(4_000));
+        let step = plan.step("copy").unwrap();
+        assert_eq!(step.estimate, Some(Duration::from_secs(9)));
+        assert_eq!(step.estimate_source, EstimateSource::Playbook);
+        assert!(step
+            .scale_note
+            .as_deref()
+            .unwrap()
+            .contains("no earlier run recorded what it moved"));
+    }
+}
