@@ -214,7 +214,7 @@ impl Action for Restore {
         let moved = crate::actions::shared::moved::Moved {
             bytes,
             rows: 0,
-            tables: tables as u64,
+            tables,
         };
         Ok(Applied {
             data: moved.into_data(serde_json::json!({

@@ -162,7 +162,7 @@ impl Action for Snapshot {
         let moved = crate::actions::shared::moved::Moved {
             bytes: size,
             rows: 0,
-            tables: notes.tables as u64,
+            tables: notes.tables,
         };
         Ok(Applied {
             data: moved.into_data(serde_json::json!({
