@@ -136,6 +136,45 @@ fn a_rehearsal_on_a_quarter_of_the_data_predicts_the_whole_from_its_measured_siz
         text.stdout
     );
 
+    // `run` checks the window with the scaled figure: a window with room for
+    // the rehearsal's time but not for the scaled one refuses a live run
+    // (before any step), while a dry run — unscaled, connecting to nothing —
+    // fits.
+    let (unscaled_ms, scaled_ms) = (
+        unscaled["estimate_ms"].as_u64().unwrap(),
+        scaled["estimate_ms"].as_u64().unwrap(),
+    );
+    let room = (unscaled_ms + scaled_ms) / 2;
+    let windowed = copy_and_verify(&big.url("shop"), &target.url("production")).replace(
+        "downtime_budget: 1h\n",
+        &format!(
+            "window:\n  timezone: UTC\n  allow: [\"daily 00:00 - 13:00\"]\n  margin: {}ms\n",
+            3_600_000 - room
+        ),
+    );
+    sandbox.write("pb.yaml", &windowed);
+    let dry = sandbox.run(&["run", "pb.yaml", "--dry-run", "--now", "2026-12-03T12:00"]);
+    dry.expect_code(0);
+    let live = sandbox.run(&["run", "pb.yaml", "--now", "2026-12-03T12:00"]);
+    live.expect_code(5);
+    let refused = sandbox.journal(&sandbox.last_run());
+    let check = refused
+        .iter()
+        .find(|r| r["event"] == "window_checked")
+        .expect("window checked");
+    assert_eq!(check["data"]["verdict"], "too_long", "{check}");
+    // The run measured for itself: the same sizes, give or take a page.
+    let remaining = check["data"]["remaining_ms"].as_u64().unwrap();
+    assert!(remaining > room && remaining < 2 * scaled_ms, "{check}");
+    assert!(
+        check["data"]["estimate_source"]
+            .as_str()
+            .unwrap()
+            .contains("2 scaled to the data there is now"),
+        "{check}"
+    );
+    assert!(!refused.iter().any(|r| r["event"] == "step_started"));
+
     // The big source gone: `plan` alone does not mind, and says what it shows;
     // `--measure` notes it and keeps the rehearsal's unscaled figure.
     let mut big = big;
