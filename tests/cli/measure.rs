@@ -1,10 +1,12 @@
 //! Estimates scaled to the data (`plan --measure`): a rehearsal on a small
 //! pgbench database predicts a four times larger one from its measured size;
 //! `plan` alone connects to nothing and says its estimates are unscaled; a
-//! server that cannot be measured leaves its step's estimate unscaled.
+//! server that cannot be measured leaves its step's estimate unscaled; the
+//! same for MySQL from `information_schema`.
 
 use std::net::TcpListener;
 
+use crate::maria::Maria;
 use crate::pg_cluster::{playbook, Cluster};
 use crate::pg_seed;
 use crate::support::Sandbox;
@@ -253,4 +255,70 @@ fn plan_alone_connects_to_nothing() {
         "{}",
         out.stdout
     );
+}
+
+#[test]
+fn mysql_copy_and_checksum_verify_scale_from_what_information_schema_says() {
+    let (small, big, target) = (Maria::start(), Maria::start(), Maria::start());
+    small.seed("shop", 10_000);
+    big.seed("shop", 40_000);
+    for server in [&small, &big] {
+        // Fresh statistics: information_schema's sizes are the server's.
+        server.sql("shop", "ANALYZE TABLE orders, audit_log");
+    }
+    let steps = "  - id: copy\n    action: mysql.copy\n    with: { source: \"${{ vars.source }}\", target: \"${{ vars.target }}\", jobs: 2 }\n  - id: verify\n    action: mysql.verify\n    with: { source: \"${{ vars.source }}\", target: \"${{ vars.target }}\", mode: checksum }\n";
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "scaled-mysql",
+            &[
+                ("source", &big.url("shop")),
+                ("target", &target.url("live")),
+            ],
+            steps,
+        ),
+    );
+    sandbox.write(
+        "staging.yaml",
+        &format!(
+            "source: \"{}\"\ntarget: \"{}\"\n",
+            small.url("shop"),
+            target.url("rehearsal")
+        ),
+    );
+    sandbox
+        .run(&["run", "pb.yaml", "--rehearsal", "--vars", "staging.yaml"])
+        .expect_code(0);
+    let journal = sandbox.journal(&sandbox.last_run());
+    let moved = |id: &str| {
+        journal
+            .iter()
+            .find(|r| r["event"] == "step_finished" && r["step"] == id)
+            .map(|r| r["data"]["applied"]["moved"].clone())
+            .unwrap()
+    };
+    assert_eq!(moved("copy")["rows"], 20_000, "{}", moved("copy"));
+    assert_eq!(moved("verify")["rows"], 20_000, "{}", moved("verify"));
+    let rehearsed = moved("copy")["bytes"].as_u64().unwrap();
+    assert!(rehearsed > 0);
+
+    let unscaled = plan_json(&sandbox, &["plan", "pb.yaml", "--output", "json"]);
+    let scaled = plan_json(
+        &sandbox,
+        &["plan", "pb.yaml", "--measure", "--output", "json"],
+    );
+    for id in ["copy", "verify"] {
+        let source = &step(&scaled, id)["estimate_source"];
+        assert_eq!(source["from"], "scaled", "{id}: {source}");
+        let bytes = source["bytes"].as_u64().unwrap();
+        assert!(
+            bytes > 2 * rehearsed,
+            "{id}: {bytes} now, {rehearsed} rehearsed"
+        );
+        assert!(
+            step(&scaled, id)["estimate_ms"].as_u64() > step(&unscaled, id)["estimate_ms"].as_u64(),
+            "{id}"
+        );
+    }
 }
