@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::shared::moved::Moved;
 use super::{ActionFailure, Applied, StepContext};
 
 /// A decoded action call, shared by the plan's clones.
@@ -54,6 +55,14 @@ pub trait Action: std::fmt::Debug {
     /// a separate preflight would open every connection twice.
     async fn preflight(&self, _cx: &StepContext<'_>) -> Result<(), ActionFailure> {
         Ok(())
+    }
+
+    /// What `apply` would read from its source now (`shared::moved`), asked
+    /// by `plan --measure` and by `run` before its window check to scale a
+    /// rehearsed rate to today's data. It connects read-only and changes
+    /// nothing. None (the default): the action moves no data, or cannot tell.
+    async fn measure(&self) -> Option<anyhow::Result<Moved>> {
+        None
     }
 
     /// Does the work; returns what the journal, a rollback and a resume need.

@@ -68,6 +68,10 @@ pub struct PlanArgs {
     /// The moment to show the window fit for [default: now]
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
+    /// Connect read-only to the servers the data-moving steps read, measure
+    /// what they would move now, and scale their measured estimates to it
+    #[arg(long)]
+    pub measure: bool,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }

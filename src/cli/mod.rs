@@ -6,6 +6,7 @@ mod audit;
 mod entry;
 mod exit;
 mod inputs;
+mod measure;
 mod plan;
 mod plan_go_back;
 mod resume;

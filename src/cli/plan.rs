@@ -1,5 +1,6 @@
 //! `cutover plan`: the resolved steps, estimates, rollback map and point of no
-//! return, without connecting to anything.
+//! return, without connecting to anything — unless `--measure` asks it to
+//! scale the estimates to the data there is now (read-only).
 
 use std::fmt::Write;
 
@@ -7,8 +8,9 @@ use super::args::{Output, PlanArgs};
 use super::inputs::parse_now;
 use super::validate::{compile, read_source};
 use super::{CliError, ExitCode};
+use crate::actions::shared::units::human_bytes;
 use crate::duration::format_duration;
-use crate::journal::{step_durations, StateDir};
+use crate::journal::{durations_of, step_runs, StateDir};
 use crate::plan::window::Fit;
 use crate::plan::{
     compensations, EnvMode, EstimateSource, FailurePlan, Plan, PlanItem, RollbackOrigin,
@@ -22,7 +24,11 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
         .clone()
         .map(StateDir::new)
         .unwrap_or_else(|| StateDir::beside(&args.playbook));
-    plan.apply_history(&step_durations(&state_dir, &plan.name));
+    let runs = step_runs(&state_dir, &plan.name);
+    plan.apply_history(&durations_of(&runs));
+    if args.measure {
+        super::measure::scale_estimates(&mut plan, &runs)?;
+    }
     let now = match &args.now {
         Some(text) => parse_now(text, plan.window.as_ref().map(|w| &w.timezone))?,
         None => jiff::Timestamp::now(),
@@ -30,11 +36,12 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
     match args.output {
         Output::Json => {
             let mut json = to_json(&plan);
+            json["measured"] = args.measure.into();
             json["window"] = window_json(&plan, now);
             println!("{}", plan.redactor.redact(&json.to_string()))
         }
         Output::Auto | Output::Text => {
-            let text = to_text(&plan) + &window_text(&plan, now);
+            let text = to_text(&plan, args.measure) + &window_text(&plan, now);
             print!("{}", plan.redactor.redact(&text))
         }
     }
@@ -42,13 +49,41 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
 }
 
 fn estimate_label(step: &crate::plan::PlannedStep) -> String {
-    match (step.estimate, step.estimate_source) {
+    match (step.estimate, &step.estimate_source) {
         (Some(e), EstimateSource::History { runs }) => format!(
             "{} (median of {runs} run{}, p90 {})",
             format_duration(e),
-            if runs == 1 { "" } else { "s" },
+            if *runs == 1 { "" } else { "s" },
             optional(step.estimate_p90)
         ),
+        (
+            Some(e),
+            EstimateSource::Scaled {
+                runs,
+                bytes,
+                rate,
+                fixed_ms,
+                measured_in,
+            },
+        ) => {
+            let source = match measured_in {
+                Some(run) => format!("measured in {run}"),
+                None => format!("fitted over {runs} runs"),
+            };
+            let fixed = match fixed_ms {
+                0 => String::new(),
+                ms => format!(
+                    ", + {} fixed",
+                    format_duration(std::time::Duration::from_millis(*ms))
+                ),
+            };
+            format!(
+                "{}: {} at {}/s {source}{fixed}",
+                format_duration(e),
+                human_bytes(*bytes),
+                human_bytes(*rate)
+            )
+        }
         (Some(e), _) => format!("{} (playbook)", format_duration(e)),
         (None, _) => "-".into(),
     }
@@ -163,7 +198,34 @@ fn failure_plans(plan: &Plan) -> Vec<(String, FailurePlan)> {
         .collect()
 }
 
-pub fn to_text(plan: &Plan) -> String {
+/// Whether the estimates were scaled, in one line; None when nothing was
+/// measured by earlier runs and `--measure` was not given (nothing to scale).
+fn scaling_line(plan: &Plan, measured: bool) -> Option<String> {
+    let history = plan
+        .steps()
+        .any(|s| matches!(s.estimate_source, EstimateSource::History { .. }));
+    if !measured && !history {
+        return None;
+    }
+    let scaled = plan
+        .steps()
+        .filter(|s| matches!(s.estimate_source, EstimateSource::Scaled { .. }))
+        .count();
+    let not = plan.steps().filter(|s| s.scale_note.is_some()).count();
+    Some(match (measured, scaled, not) {
+        (false, _, _) => "unscaled: measured estimates are not adjusted to the data there is now (hint: `plan --measure` measures the sources read-only and scales them)".into(),
+        (true, 0, 0) => "nothing to scale: no step moves data it can measure".into(),
+        (true, scaled, 0) => format!("{scaled} data-moving step(s) scaled to the data measured now"),
+        (true, 0, not) => format!(
+            "not scaled: {not} data-moving step(s) could not be (see their `scaling` line: unscaled estimate kept)"
+        ),
+        (true, scaled, not) => format!(
+            "{scaled} data-moving step(s) scaled to the data measured now, {not} not (see their `scaling` line: unscaled estimate kept)"
+        ),
+    })
+}
+
+pub fn to_text(plan: &Plan, measured: bool) -> String {
     let mut out = String::new();
     let (total, unknown) = plan.estimated_total();
     let _ = writeln!(
@@ -187,6 +249,9 @@ pub fn to_text(plan: &Plan) -> String {
         plan.step_count(),
         format_duration(total)
     );
+    if let Some(line) = scaling_line(plan, measured) {
+        let _ = writeln!(out, "estimates {line}");
+    }
     for item in &plan.checklist {
         let verify = item
             .verify
@@ -253,6 +318,9 @@ pub fn to_text(plan: &Plan) -> String {
                         "not idempotent"
                     }
                 );
+                if let Some(note) = &step.scale_note {
+                    let _ = writeln!(out, "      scaling   {note}");
+                }
                 let describe = step.rollback.as_ref().map(|r| r.action.describe());
                 let _ = writeln!(
                     out,
@@ -265,12 +333,17 @@ pub fn to_text(plan: &Plan) -> String {
                 if let (Some(limit), Some(p90)) = (step.slow_after(), step.estimate_p90) {
                     let _ = writeln!(
                         out,
-                        "      on_slow   {} past {} (rehearsed p90 {} × {})",
+                        "      on_slow   {} past {} ({} p90 {} × {})",
                         serde_json::to_value(step.on_slow)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))
                             .unwrap_or_default(),
                         format_duration(limit),
+                        if matches!(step.estimate_source, EstimateSource::Scaled { .. }) {
+                            "scaled"
+                        } else {
+                            "rehearsed"
+                        },
                         format_duration(p90),
                         step.slow_factor
                     );
@@ -450,6 +523,7 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
                 "estimate_ms": step.estimate.map(|t| t.as_millis() as u64),
                 "estimate_p90_ms": step.estimate_p90.map(|t| t.as_millis() as u64),
                 "estimate_source": step.estimate_source,
+                "scale_note": step.scale_note,
                 "idempotent": step.idempotent,
                 "point_of_no_return": step.point_of_no_return,
                 "stops_writes": step.call.action.stops_writes(),

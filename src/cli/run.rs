@@ -6,7 +6,7 @@ use super::session::{check_approvals, execute, lock, operator, Start};
 use super::validate::{compile, read_source};
 use super::{CliError, ExitCode};
 use crate::engine::{Clock, Journal, RunOptions};
-use crate::journal::{new_run_id, step_durations, Mode, StateDir, Writer};
+use crate::journal::{durations_of, new_run_id, step_runs, Mode, StateDir, Writer};
 use crate::plan::EnvMode;
 
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
@@ -71,7 +71,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         .clone()
         .map(StateDir::new)
         .unwrap_or_else(|| StateDir::beside(&args.playbook));
-    plan.apply_history(&step_durations(&state_dir, &plan.name));
+    let runs = step_runs(&state_dir, &plan.name);
+    plan.apply_history(&durations_of(&runs));
+    // The window check and the downtime budget need the night's real
+    // figures: scale the data-moving steps to what their sources hold now.
+    // A dry run connects to nothing.
+    if mode != Mode::DryRun && (plan.window.is_some() || plan.downtime_budget.is_some()) {
+        super::measure::scale_estimates(&mut plan, &runs)?;
+        for step in plan.steps() {
+            if let Some(note) = &step.scale_note {
+                eprintln!("note: step `{}`: {note}", step.id);
+            }
+        }
+    }
     let run_id = new_run_id();
     // Absolute, so a resume from another directory resolves relative paths the same way.
     let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());

@@ -185,6 +185,20 @@ pub enum Start {
     GoBack,
 }
 
+/// The runtime the commands drive actions on: one thread (the actions'
+/// futures are not `Send`).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                ExitCode::Internal,
+                format!("failed to start the runtime: {e}"),
+            )
+        })
+}
+
 /// Runs a runner wired to the terminal, then reports how it ended.
 pub fn execute(
     plan: &Plan,
@@ -193,15 +207,7 @@ pub fn execute(
     journal: Journal,
     start: Start,
 ) -> Result<ExitCode, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                ExitCode::Internal,
-                format!("failed to start the runtime: {e}"),
-            )
-        })?;
+    let runtime = runtime()?;
     let interactive = interactive();
     let (mut observer, display) = observer(exec.output, plan);
     let input = TerminalInput {

@@ -13,7 +13,7 @@ pub mod sign;
 mod writer;
 
 pub use event::{Event, Mode, Outcome};
-pub use history::step_durations;
+pub use history::{durations_of, step_durations, step_runs, StepRun};
 pub use layout::{new_run_id, RunDir, StateDir};
 pub use proof::CanaryVerdict;
 pub use reader::{read, verify, Verification};

@@ -214,6 +214,7 @@ fn plan_step(
         } else {
             crate::plan::EstimateSource::Unknown
         },
+        scale_note: None,
         point_of_no_return: step.point_of_no_return,
         rollback,
         rollback_origin,

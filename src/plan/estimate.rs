@@ -36,19 +36,30 @@ impl Plan {
     /// 3 runs), 1 from the playbook, 1 unknown".
     pub fn estimate_sources(&self) -> String {
         let (mut measured, mut runs, mut playbook, mut unknown) = (0, 0, 0, 0);
+        let mut scaled = 0;
         for step in self.steps() {
-            match step.estimate_source {
+            match &step.estimate_source {
                 EstimateSource::History { runs: n } => {
                     measured += 1;
-                    runs = runs.max(n);
+                    runs = runs.max(*n);
+                }
+                EstimateSource::Scaled { runs: n, .. } => {
+                    scaled += 1;
+                    runs = runs.max(*n);
                 }
                 EstimateSource::Playbook => playbook += 1,
                 EstimateSource::Unknown => unknown += 1,
             }
         }
         let mut parts = Vec::new();
-        if measured > 0 {
-            parts.push(format!("{measured} measured (up to {runs} earlier runs)"));
+        if measured > 0 || scaled > 0 {
+            parts.push(format!(
+                "{} measured (up to {runs} earlier runs)",
+                measured + scaled
+            ));
+        }
+        if scaled > 0 {
+            parts.push(format!("{scaled} scaled to the data there is now"));
         }
         if playbook > 0 {
             parts.push(format!("{playbook} from the playbook"));

@@ -7,13 +7,16 @@ mod check_freeze;
 mod check_go_back;
 mod compile;
 mod estimate;
+mod measure;
 mod model;
 mod rollback_map;
+pub mod scale;
 mod values;
 pub mod window;
 
 pub use check::check;
 pub use compile::{compile, validate, CompileError, EnvMode};
+pub use measure::{measure_steps, Measurements};
 pub use model::{
     CanarySpec, EstimateSource, OnSlow, Plan, PlanItem, PlannedCall, PlannedCheck, PlannedStep,
     RollbackOrigin, Webhook,

@@ -84,11 +84,25 @@ pub enum RollbackOrigin {
 }
 
 /// Where a step's estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "from")]
 pub enum EstimateSource {
     /// Measured: the median of this many earlier runs.
     History { runs: usize },
+    /// Measured and scaled to the data there is now (`plan --measure`):
+    /// `fixed_ms` + `bytes` ÷ `rate` (bytes per second), the rate fitted to
+    /// `runs` earlier runs that recorded what they moved.
+    Scaled {
+        runs: usize,
+        /// What the step would move now, as measured on its source.
+        bytes: u64,
+        /// Bytes per second, as rehearsed.
+        rate: u64,
+        fixed_ms: u64,
+        /// The run the rate was measured in, when one run gave it:
+        /// `rehearsal ID` or `live run ID`.
+        measured_in: Option<String>,
+    },
     /// The playbook's `estimate`.
     Playbook,
     /// Nothing known.
@@ -106,6 +120,10 @@ pub struct PlannedStep {
     /// 90th percentile of earlier runs, when measured.
     pub estimate_p90: Option<Duration>,
     pub estimate_source: EstimateSource,
+    /// Why `plan --measure` could not scale this data-moving step's
+    /// estimate (its server could not be measured, no earlier run recorded
+    /// what it moved); None when it did, or was not asked.
+    pub scale_note: Option<String>,
     pub idempotent: bool,
     pub point_of_no_return: bool,
     pub rollback: Option<PlannedCall>,
@@ -139,8 +157,12 @@ impl PlannedStep {
     /// rehearsals measured it — and at least a second past the p90, so the
     /// jitter of a step that takes milliseconds is never "slow".
     pub fn slow_after(&self) -> Option<Duration> {
+        let measured = match self.estimate_source {
+            EstimateSource::History { .. } | EstimateSource::Scaled { .. } => true,
+            EstimateSource::Playbook | EstimateSource::Unknown => false,
+        };
         self.estimate_p90
-            .filter(|_| self.estimate_source != EstimateSource::Playbook)
+            .filter(|_| measured)
             .map(|p90| p90.mul_f64(self.slow_factor).max(p90 + SLOW_SLACK))
     }
 }

@@ -22,6 +22,7 @@ mod inputs;
 mod lb;
 mod lock;
 mod maria;
+mod measure;
 mod mysql_actions;
 mod mysql_archive;
 mod mysql_copy;

@@ -145,3 +145,24 @@ FROM (SELECT c.oid::regclass::text AS t FROM pg_class c JOIN pg_namespace n ON n
 "#,
     )
 }
+
+/// `pgbench -i -s SCALE` into `db` (which must exist): 100 000 accounts a unit.
+pub fn pgbench(cluster: &Cluster, db: &str, scale: u32) {
+    let status = std::process::Command::new(crate::pg_cluster::client_bin("pgbench"))
+        .args([
+            "-i",
+            "-q",
+            "-s",
+            &scale.to_string(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(cluster.port.to_string())
+        .args(["-U", "postgres", db])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "pgbench -i -s {scale}");
+}

@@ -628,19 +628,26 @@ impl Action for Copy {
         }
         let seconds = started.elapsed().as_secs_f64();
         Ok(Applied {
-            data: serde_json::json!({
-                "tables": tables.len(),
-                "rows": rows_meter.0,
-                "bytes": rows_meter.1,
-                "objects": objects,
-                "position": first.as_ref().map(|p| p.to_string()),
-                "gtid": first.as_ref().and_then(|p| p.gtid.clone()),
-                "snapshots": if first != last { 2 } else { 1 },
-                "seconds": (seconds * 1000.0).round() / 1000.0,
-                "resumed": done.keys().any(|k| k.starts_with("chunk:")),
-            }),
+            data: super::measure::moved(&tables)
+                .with_rows(rows_meter.0)
+                .into_data(serde_json::json!({
+                    "tables": tables.len(),
+                    "rows": rows_meter.0,
+                    "bytes": rows_meter.1,
+                    "objects": objects,
+                    "position": first.as_ref().map(|p| p.to_string()),
+                    "gtid": first.as_ref().and_then(|p| p.gtid.clone()),
+                    "snapshots": if first != last { 2 } else { 1 },
+                    "seconds": (seconds * 1000.0).round() / 1000.0,
+                    "resumed": done.keys().any(|k| k.starts_with("chunk:")),
+                })),
             ..Applied::default()
         })
+    }
+
+    // Every table in scope, as `apply` counts it in `moved`.
+    async fn measure(&self) -> Option<anyhow::Result<crate::actions::shared::moved::Moved>> {
+        Some(super::measure::measure_tables(&self.source, &self.tables).await)
     }
 
     // The ledger in the target says which ranges are in: a second run copies only the rest.

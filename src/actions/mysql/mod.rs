@@ -24,6 +24,7 @@ mod connect;
 mod copy_ledger;
 mod copy_rows;
 mod freeze;
+mod measure;
 mod position;
 mod probe;
 mod program;

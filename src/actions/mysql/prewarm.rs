@@ -156,13 +156,19 @@ impl MysqlPrewarm {
                 format!("; over the budget: {}", cut.join(", "))
             }
         )));
-        Ok(serde_json::json!({
+        // What it read: the bytes of the indexes scanned.
+        let moved = crate::actions::shared::moved::Moved {
+            bytes: done,
+            rows: 0,
+            tables: tables.len() as u64,
+        };
+        Ok(moved.into_data(serde_json::json!({
             "method": "full index scans",
             "bytes": done,
             "indexes": warmed,
             "over_budget": cut,
             "seconds": seconds,
-        }))
+        })))
     }
 }
 

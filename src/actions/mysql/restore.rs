@@ -210,8 +210,14 @@ impl Action for Restore {
             human_bytes(bytes),
             endpoint.label()
         )));
+        // What it read: the archive.
+        let moved = crate::actions::shared::moved::Moved {
+            bytes,
+            rows: 0,
+            tables,
+        };
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "database": endpoint.label(),
                 "archive": archive.display().to_string(),
                 "identity": identity,
@@ -220,7 +226,7 @@ impl Action for Restore {
                 "cleaned": objects.len(),
                 "resumed": resumed,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
-            }),
+            })),
             ..Applied::default()
         })
     }

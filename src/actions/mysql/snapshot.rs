@@ -158,8 +158,14 @@ impl Action for Snapshot {
             notes.tables,
             human_bytes(bytes)
         )));
+        // What it read: the database, as `information_schema` sizes it.
+        let moved = crate::actions::shared::moved::Moved {
+            bytes: size,
+            rows: 0,
+            tables: notes.tables,
+        };
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "database": endpoint.label(),
                 "path": path.display().to_string(),
                 "bytes": bytes,
@@ -167,7 +173,7 @@ impl Action for Snapshot {
                 "tables": notes.tables,
                 "binlog_position": notes.position,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
-            }),
+            })),
             ..Applied::default()
         })
     }

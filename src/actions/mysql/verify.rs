@@ -118,16 +118,14 @@ impl Action for Verify {
         let (mut src, mut dst) =
             tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
         let db = source.db().to_string();
-        let mut tables: Vec<String> = list_tables(&mut src, &source, &db, &self.tables)
-            .await?
-            .into_iter()
-            .map(|table| table.name)
-            .collect();
+        let listed = list_tables(&mut src, &source, &db, &self.tables).await?;
+        let mut tables: Vec<String> = listed.iter().cloned().map(|table| table.name).collect();
         tables.sort();
         let chosen: Vec<(&str, &str)> = tables.iter().map(|t| (db.as_str(), t.as_str())).collect();
         self.tables
             .require_matches(&chosen, &format!("the source {}", source.label()))?;
         let mut differ = Vec::new();
+        let mut rows_total = 0u64;
         for table in &tables {
             let (a, b) = tokio::try_join!(
                 fingerprint(&mut src, &source, table, self.mode),
@@ -138,6 +136,7 @@ impl Action for Verify {
                 "{verdict:<8} {table}: {} rows / {} rows",
                 a.0, b.0
             )));
+            rows_total += a.0;
             if a != b {
                 differ.push(format!("{table} ({} rows vs {})", a.0, b.0));
             }
@@ -151,10 +150,28 @@ impl Action for Verify {
             )
             .into());
         }
+        let data = serde_json::json!({ "tables": tables.len(), "mode": format!("{:?}", self.mode).to_lowercase() });
+        // Counts read no rows' contents: only a checksum moves the data.
+        let data = match self.mode {
+            VerifyMode::Counts => data,
+            VerifyMode::Checksum => super::measure::moved(&listed)
+                .with_rows(rows_total)
+                .into_data(data),
+        };
         Ok(Applied {
-            data: serde_json::json!({ "tables": tables.len(), "mode": format!("{:?}", self.mode).to_lowercase() }),
+            data,
             ..Applied::default()
         })
+    }
+
+    // A checksum reads every row of the source's tables in scope.
+    async fn measure(&self) -> Option<anyhow::Result<crate::actions::shared::moved::Moved>> {
+        match self.mode {
+            VerifyMode::Counts => None,
+            VerifyMode::Checksum => {
+                Some(super::measure::measure_tables(&self.source, &self.tables).await)
+            }
+        }
     }
 
     // Reads only.

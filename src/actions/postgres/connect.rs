@@ -49,6 +49,18 @@ impl Endpoint {
         Ok(endpoint)
     }
 
+    /// A session that cannot write, whatever the database's defaults: for
+    /// measuring (`Action::measure`), which must never change a server.
+    pub fn read_only(url: &str) -> anyhow::Result<Endpoint> {
+        let mut endpoint = Self::as_the_application(url)?;
+        let options = match endpoint.config.get_options() {
+            Some(o) => format!("{o} -c default_transaction_read_only=on"),
+            None => "-c default_transaction_read_only=on".to_string(),
+        };
+        endpoint.config.options(&options);
+        Ok(endpoint)
+    }
+
     /// A session as the application gets it: the database's own defaults
     /// (read-only while frozen), nothing overridden. For checks.
     pub fn as_the_application(url: &str) -> anyhow::Result<Endpoint> {

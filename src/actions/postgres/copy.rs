@@ -26,6 +26,7 @@ use super::session::connect_pinned;
 use super::sync_sequences::copy_sequences;
 use super::tables::{list_tables, Table, INTERNAL_SCHEMA};
 use super::tool::tool;
+use crate::actions::shared::moved::Moved;
 use crate::actions::shared::on_existing::OnExisting;
 use crate::actions::shared::tables::TableFilter;
 use crate::actions::shared::units::{human_bytes, parse_rate, ByteSize};
@@ -348,8 +349,9 @@ impl Action for Copy {
             .map_err(pg)
             .context("failed to remove the copy's ledger from the target")?;
         let seconds = started.elapsed().as_secs_f64();
+        let moved = super::tables::moved(&tables).with_rows(meter.total.rows());
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "tables": tables.len(),
                 "rows": meter.total.rows(),
                 "bytes": meter.total.bytes(),
@@ -357,9 +359,14 @@ impl Action for Copy {
                 "sequences": sequences,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
                 "resumed": done.len() > 1,
-            }),
+            })),
             ..Applied::default()
         })
+    }
+
+    // Every table in scope, as `apply` counts it in `moved`.
+    async fn measure(&self) -> Option<anyhow::Result<Moved>> {
+        Some(super::measure::measure_tables(&self.source, &self.tables).await)
     }
 
     // The ledger in the target says which tables are in: a second run copies only the rest.

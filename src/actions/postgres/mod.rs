@@ -30,6 +30,7 @@ mod error;
 mod fingerprint;
 mod freeze;
 mod handshake;
+mod measure;
 mod schema_guard;
 mod session;
 mod tables;

@@ -227,13 +227,19 @@ impl PostgresPrewarm {
                 format!("; over the budget: {}", cut.join(", "))
             }
         )));
-        Ok(serde_json::json!({
+        // What it read: the blocks of every relation warmed (tables, TOAST, indexes).
+        let moved = crate::actions::shared::moved::Moved {
+            bytes,
+            rows: 0,
+            tables: warmed.len() as u64,
+        };
+        Ok(moved.into_data(serde_json::json!({
             "method": if installed { format!("pg_prewarm ({mode})") } else { "sequential reads".to_string() },
             "bytes": bytes,
             "relations": warmed.len(),
             "over_budget": cut,
             "seconds": seconds,
-        }))
+        })))
     }
 }
 

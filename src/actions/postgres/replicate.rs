@@ -276,15 +276,24 @@ impl Action for Replicate {
             }
         }
         let synced = wait_for_sync(&dst, &self.subscription, cx).await?;
+        // The initial sync read the tables in scope (sizes as they were
+        // listed before it started); a resumed step's subscription synced
+        // them earlier, but they are what a fresh run would move.
+        let moved = super::tables::moved(&tables);
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "publication": self.publication,
                 "subscription": self.subscription,
                 "tables": synced,
                 "schema_fingerprint": schema_guard::summary(&fingerprint),
-            }),
+            })),
             ..Applied::default()
         })
+    }
+
+    // The initial sync reads every table in scope.
+    async fn measure(&self) -> Option<anyhow::Result<crate::actions::shared::moved::Moved>> {
+        Some(super::measure::measure_tables(&self.source, &self.tables).await)
     }
 
     fn inverse(&self) -> Option<ActionRef> {

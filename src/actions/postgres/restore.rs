@@ -216,15 +216,20 @@ impl Action for Restore {
             "restored {items} archive items into {} in {seconds:.2} s ({jobs} jobs)",
             endpoint.label()
         )));
+        // What it read: the archive.
+        let moved = crate::actions::shared::moved::Moved {
+            bytes: std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0),
+            ..Default::default()
+        };
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "database": endpoint.label(),
                 "archive": archive.display().to_string(),
                 "items": items,
                 "cleaned": clean,
                 "resumed": resumed,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
-            }),
+            })),
             ..Applied::default()
         })
     }

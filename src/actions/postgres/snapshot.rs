@@ -121,14 +121,19 @@ impl Action for Snapshot {
             path.display(),
             human_bytes(bytes)
         )));
+        // What it read: the database, as the server sizes it.
+        let moved = crate::actions::shared::moved::Moved {
+            bytes: size.max(0) as u64,
+            ..Default::default()
+        };
         Ok(Applied {
-            data: serde_json::json!({
+            data: moved.into_data(serde_json::json!({
                 "database": endpoint.label(),
                 "path": path.display().to_string(),
                 "bytes": bytes,
                 "sha256": sha256,
                 "seconds": (seconds * 1000.0).round() / 1000.0,
-            }),
+            })),
             ..Applied::default()
         })
     }

@@ -5,6 +5,7 @@
 use tokio_postgres::Client;
 
 use super::connect::{pg, quote_ident};
+use crate::actions::shared::moved::Moved;
 use crate::actions::shared::tables::TableFilter;
 
 /// Schemas never copied or compared.
@@ -15,7 +16,8 @@ pub const INTERNAL_SCHEMA: &str = "_cutover";
 pub struct Table {
     pub schema: String,
     pub name: String,
-    /// On-disk size of its heap, for ordering and the ETA.
+    /// On-disk size of its heap and TOAST (`pg_table_size`), for ordering,
+    /// the ETA and what a step moved (`shared::moved`).
     pub bytes: u64,
     /// The planner's row estimate; None when the table was never analyzed.
     pub rows_estimate: Option<u64>,
@@ -41,11 +43,20 @@ impl Table {
     }
 }
 
+/// What reading `tables` moves: their sizes on disk and estimated rows.
+pub fn moved(tables: &[Table]) -> Moved {
+    Moved::of_tables(
+        tables
+            .iter()
+            .map(|t| (t.bytes, t.rows_estimate.unwrap_or(0))),
+    )
+}
+
 /// Leaf tables of user schemas chosen by `filter`, largest first.
 pub async fn list_tables(client: &Client, filter: &TableFilter) -> anyhow::Result<Vec<Table>> {
     let rows = client
         .query(
-            "SELECT n.nspname, c.relname, pg_relation_size(c.oid)::bigint, c.reltuples::bigint,
+            "SELECT n.nspname, c.relname, pg_table_size(c.oid)::bigint, c.reltuples::bigint,
                     rn.nspname, r.relname,
                     coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -59,7 +70,7 @@ pub async fn list_tables(client: &Client, filter: &TableFilter) -> anyhow::Resul
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                                AND d.objid = c.oid AND d.deptype = 'e')
-             ORDER BY pg_relation_size(c.oid) DESC, n.nspname, c.relname",
+             ORDER BY pg_table_size(c.oid) DESC, n.nspname, c.relname",
             &[&INTERNAL_SCHEMA],
         )
         .await

@@ -14,6 +14,7 @@ pub mod health;
 pub mod host;
 pub mod iam;
 pub mod meter;
+pub mod moved;
 pub mod on_existing;
 pub mod poll;
 pub mod query;

@@ -51,6 +51,7 @@ impl PlanBuilder {
             on_slow: crate::plan::OnSlow::Warn,
             slow_factor: 1.5,
             estimate_source: EstimateSource::Unknown,
+            scale_note: None,
             idempotent: true,
             point_of_no_return: false,
             rollback: Some(call(Fake::action(&format!("undo {id}"), &[], &self.log))),
