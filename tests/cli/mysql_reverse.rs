@@ -1,0 +1,239 @@
+//! `mysql.reverse_replicate` against throwaway MariaDB servers: after a
+//! binlog cutover (replicate → freeze → catch up → forward replication
+//! dropped), the new primary's writes flow back to the old one, which keeps
+//! refusing the application; `mysql.catch_up` in reverse waits for them and,
+//! with the reverse channel stopped, fails naming how far behind it is; the
+//! implied rollback drops the channel. Also the refusals: the forward channel
+//! still in place, a source that was never frozen, and the undo of a reverse
+//! channel that could not start.
+
+use crate::maria::Maria;
+use crate::mysql_replicate::{dump, primaries, record_copy, repl_user, REPL_PASSWORD};
+use crate::support::{Output, Sandbox};
+
+const APP: (&str, &str) = ("app", "app-pass-123");
+
+/// `old`/`new`: root on each; `repl_old`/`repl_new`: the replication account on each.
+fn playbook(old: &Maria, new: &Maria, steps: &str) -> String {
+    let repl = |server: &Maria| {
+        format!(
+            "mysql://repl:${{{{ secrets.REPL_PASSWORD }}}}@127.0.0.1:{}/shop",
+            server.port
+        )
+    };
+    format!(
+        "name: mysql-reverse\nsecrets: [REPL_PASSWORD]\nvars:\n  old: \"{}\"\n  new: \"{}\"\n  repl_old: \"{}\"\n  repl_new: \"{}\"\nsteps:\n{steps}",
+        old.url("shop"),
+        new.url("shop"),
+        repl(old),
+        repl(new)
+    )
+}
+
+const FORWARD: &str = "  - id: replicate
+    action: mysql.replicate
+    with: { source: \"${{ vars.repl_old }}\", target: \"${{ vars.new }}\" }
+  - id: freeze
+    action: mysql.read_only
+    with: { url: \"${{ vars.old }}\" }
+  - id: catch-up
+    action: mysql.catch_up
+    with: { source: \"${{ vars.repl_old }}\", target: \"${{ vars.new }}\", timeout: 1m }
+";
+
+const END_FORWARD: &str = "  - id: end-forward
+    action: mysql.drop_replication
+    with: { source: \"${{ vars.repl_old }}\", target: \"${{ vars.new }}\" }
+";
+
+const REVERSE: &str = "  - id: reverse
+    action: mysql.reverse_replicate
+    with: { source: \"${{ vars.old }}\", target: \"${{ vars.repl_new }}\" }
+";
+
+const CATCH_UP_BACK: &str = "  - id: catch-up-back
+    action: mysql.catch_up
+    with: { source: \"${{ vars.repl_new }}\", target: \"${{ vars.old }}\", channel: cutover_reverse, timeout: 1m }
+";
+
+const FAIL: &str = "  - id: boom\n    action: shell\n    with: { run: exit 1 }\n";
+
+/// An old primary seeded with 100 orders, a new one loaded from its dump
+/// with the position recorded; the application's and the replication
+/// accounts on both (the `mysql` schema is not replicated).
+fn old_and_new() -> (Maria, Maria, Sandbox) {
+    let (old, new) = primaries();
+    old.seed("shop", 100);
+    for server in [&old, &new] {
+        server.sql(
+            "mysql",
+            &format!(
+                "CREATE USER {}@'%' IDENTIFIED BY '{}'; GRANT SELECT, INSERT, UPDATE, DELETE ON shop.* TO app@'%'",
+                APP.0, APP.1
+            ),
+        );
+    }
+    repl_user(&old);
+    repl_user(&new);
+    // The reverse step reads the new server's replica status (no loop).
+    new.sql("mysql", "GRANT SLAVE MONITOR ON *.* TO repl@'%'");
+    let snapshot = dump(&old, &new, &["--databases", "shop"], true).unwrap();
+    record_copy(&old, &new, Some(&snapshot), Some(&snapshot));
+    (old, new, Sandbox::new())
+}
+
+fn run(sandbox: &Sandbox, old: &Maria, new: &Maria, steps: &str) -> Output {
+    sandbox.write("pb.yaml", &playbook(old, new, steps));
+    sandbox.run_with_env(&["run", "pb.yaml"], &[("REPL_PASSWORD", REPL_PASSWORD)])
+}
+
+fn channels(server: &Maria) -> String {
+    server.sql("mysql", "SHOW ALL SLAVES STATUS")
+}
+
+fn app_writes(server: &Maria, sql: &str) -> Result<String, String> {
+    server.try_sql(APP.0, APP.1, "shop", sql)
+}
+
+const CHANGED_ROWS: &str =
+    "SELECT id, total, note FROM orders WHERE id IN (3, 4) OR id > 1000 ORDER BY id";
+
+#[test]
+fn reverse_replication_brings_the_new_primarys_writes_back_and_its_rollback_drops_it() {
+    let (old, new, sandbox) = old_and_new();
+    run(&sandbox, &old, &new, FORWARD).expect_code(0);
+
+    // The forward channel is still on the new server: both ways would loop.
+    let out = run(&sandbox, &old, &new, REVERSE);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(
+        all.contains("still replicates (channel `cutover` from 127.0.0.1:"),
+        "{all}"
+    );
+    assert!(all.contains("`mysql.drop_replication`"), "{all}");
+    assert_eq!(channels(&old), "", "nothing was set up on the old server");
+
+    let out = run(&sandbox, &old, &new, &format!("{END_FORWARD}{REVERSE}"));
+    out.expect_code(0);
+    let all = out.all();
+    assert!(all.contains("by GTID"), "{all}");
+    assert!(
+        all.contains("the application stays locked out of root@127.0.0.1"),
+        "{all}"
+    );
+    assert!(!all.contains(REPL_PASSWORD), "{all}");
+    assert!(!sandbox
+        .journal_text(&sandbox.last_run())
+        .contains(REPL_PASSWORD));
+    assert_eq!(channels(&new), "", "the forward channel is gone");
+
+    // After the swap the application writes on the new primary…
+    app_writes(
+        &new,
+        "INSERT INTO orders (id, total, note) VALUES (1001, 10.50, 'after the swap 1'), (1002, 20.25, 'after the swap 2');
+         UPDATE orders SET note = 'changed after the swap' WHERE id = 3;
+         DELETE FROM orders WHERE id = 4;",
+    )
+    .expect("the application writes on the new primary");
+    // …and a go-back waits for the old one to have them.
+    let out = run(
+        &sandbox,
+        &old,
+        &new,
+        &format!("{CATCH_UP_BACK}  - id: verify-back\n    action: mysql.verify\n    with: {{ source: \"${{{{ vars.new }}}}\", target: \"${{{{ vars.old }}}}\", mode: checksum }}\n"),
+    );
+    out.expect_code(0);
+    assert!(out.all().contains("caught up"), "{}", out.all());
+    let expected = "3\t3.75\tchanged after the swap\n1001\t10.50\tafter the swap 1\n1002\t20.25\tafter the swap 2";
+    assert_eq!(old.sql("shop", CHANGED_ROWS), expected);
+    assert_eq!(new.sql("shop", CHANGED_ROWS), expected);
+    assert_eq!(old.sql("shop", "SELECT COUNT(*) FROM orders"), "101");
+    // The old server still refuses the application.
+    let refused = app_writes(&old, "INSERT INTO orders (total) VALUES (1)")
+        .expect_err("the old primary stays frozen for the application");
+    assert!(refused.contains("--read-only"), "{refused}");
+
+    // The reverse channel breaks; more writes arrive on the new primary.
+    old.sql("mysql", "STOP SLAVE 'cutover_reverse'");
+    app_writes(
+        &new,
+        "INSERT INTO orders (id, total, note) VALUES (1003, 1, 'lost?');
+         INSERT INTO orders (id, total, note) VALUES (1004, 1, 'lost?');
+         INSERT INTO orders (id, total, note) VALUES (1005, 1, 'lost?');",
+    )
+    .unwrap();
+    let out = run(&sandbox, &old, &new, CATCH_UP_BACK);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(
+        all.contains("thread of channel `cutover_reverse` is stopped"),
+        "{all}"
+    );
+    assert!(all.contains("of binary log behind binlog.000001:"), "{all}");
+    assert!(all.contains("3 transaction(s) behind by GTID"), "{all}");
+    assert!(all.contains("START SLAVE 'cutover_reverse'"), "{all}");
+
+    // Run again (restarts it where it stopped, nothing applied twice), catch
+    // up, then fail: the implied rollback drops the reverse channel.
+    let out = run(
+        &sandbox,
+        &old,
+        &new,
+        &format!("{REVERSE}{CATCH_UP_BACK}{FAIL}"),
+    );
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("restarting it where it stopped"), "{all}");
+    assert!(all.contains("dropped channel cutover_reverse"), "{all}");
+    assert_eq!(channels(&old), "", "the reverse channel is gone");
+    assert_eq!(
+        old.sql("shop", "SELECT COUNT(*) FROM orders WHERE note = 'lost?'"),
+        "3"
+    );
+    assert_eq!(old.sql("mysql", "SELECT @@GLOBAL.read_only"), "1");
+}
+
+#[test]
+fn reverse_replication_refuses_an_unfrozen_source_and_undoes_a_channel_that_cannot_start() {
+    let (old, new, sandbox) = old_and_new();
+    let out = run(&sandbox, &old, &new, REVERSE);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("is not frozen (`read_only` is OFF)"), "{all}");
+    assert!(all.contains("`mysql.read_only`"), "{all}");
+    assert_eq!(channels(&old), "");
+
+    // Frozen, but the old server cannot reach the new one: nothing listens on port 1.
+    let unreachable = REVERSE.replace(
+        "target: \"${{ vars.repl_new }}\" }",
+        "target: \"${{ vars.repl_new }}\", target_address: \"127.0.0.1:1\" }",
+    );
+    let out = run(
+        &sandbox,
+        &old,
+        &new,
+        &format!("  - id: freeze\n    action: mysql.read_only\n    with: {{ url: \"${{{{ vars.old }}}}\" }}\n    rollback: none\n{unreachable}"),
+    );
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("127.0.0.1:1"), "{all}");
+    assert!(all.contains("`target_address`"), "{all}");
+    assert!(!all.contains(REPL_PASSWORD), "{all}");
+    assert_eq!(channels(&old), "", "no half-made channel stays");
+
+    // A channel of that name that reads another server is not the undo's to drop.
+    old.sql(
+        "mysql",
+        "CHANGE MASTER 'cutover_reverse' TO MASTER_HOST = '127.0.0.1', MASTER_PORT = 2, MASTER_USER = 'x'",
+    );
+    let out = run(
+        &sandbox,
+        &old,
+        &new,
+        "  - id: drop\n    action: mysql.drop_reverse_replication\n    with: { source: \"${{ vars.old }}\", target: \"${{ vars.repl_new }}\" }\n",
+    );
+    out.expect_code(0);
+    assert!(out.all().contains("left alone"), "{}", out.all());
+    assert!(channels(&old).contains("cutover_reverse"));
+}
