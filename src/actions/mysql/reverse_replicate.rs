@@ -99,9 +99,10 @@ impl ReverseReplicate {
         let sender = Sender::read(new_conn, new, old_conn, old, dialect).await?;
         let mut problems = Vec::new();
         if !sender.log_bin {
-            problems.push(format!(
-                "the target has no binary log (`log_bin` is OFF), so nothing it takes could flow back: enable it in the target's configuration (`log_bin`, `binlog_format = ROW`, a unique `server_id`) and restart it — before the freeze (writes made without it cannot be sent back)"
-            ));
+            problems.push(
+
+                "the target has no binary log (`log_bin` is OFF), so nothing it takes could flow back: enable it in the target's configuration (`log_bin`, `binlog_format = ROW`, a unique `server_id`) and restart it — before the freeze (writes made without it cannot be sent back)".to_string(),
+            );
         }
         problems.extend(sender.problems());
         if let Some(problem) = replication_grant(new_conn, new).await? {
