@@ -33,8 +33,10 @@ pub(crate) fn primaries() -> (Maria, Maria) {
     )
 }
 
+/// Held while servers start: concurrent `mariadb-install-db` runs were seen failing.
+pub(crate) static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn start_pair(source_binlog: bool, target_options: &[&str]) -> (Maria, Maria) {
-    static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
     let source = if source_binlog {
         Maria::start_primary()

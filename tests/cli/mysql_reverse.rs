@@ -59,12 +59,20 @@ const CATCH_UP_BACK: &str = "  - id: catch-up-back
 const FAIL: &str = "  - id: boom\n    action: shell\n    with: { run: exit 1 }\n";
 
 /// An old primary seeded with 100 orders, a new one loaded from its dump
-/// with the position recorded; the application's and the replication
-/// accounts on both (the `mysql` schema is not replicated).
+/// with the position recorded, and the accounts.
 fn old_and_new() -> (Maria, Maria, Sandbox) {
     let (old, new) = primaries();
     old.seed("shop", 100);
-    for server in [&old, &new] {
+    accounts(&old, &new);
+    let snapshot = dump(&old, &new, &["--databases", "shop"], true).unwrap();
+    record_copy(&old, &new, Some(&snapshot), Some(&snapshot));
+    (old, new, Sandbox::new())
+}
+
+/// The application's and the replication accounts on both servers (the
+/// `mysql` schema is not replicated).
+fn accounts(old: &Maria, new: &Maria) {
+    for server in [old, new] {
         server.sql(
             "mysql",
             &format!(
@@ -72,14 +80,10 @@ fn old_and_new() -> (Maria, Maria, Sandbox) {
                 APP.0, APP.1
             ),
         );
+        repl_user(server);
     }
-    repl_user(&old);
-    repl_user(&new);
     // The reverse step reads the new server's replica status (no loop).
     new.sql("mysql", "GRANT SLAVE MONITOR ON *.* TO repl@'%'");
-    let snapshot = dump(&old, &new, &["--databases", "shop"], true).unwrap();
-    record_copy(&old, &new, Some(&snapshot), Some(&snapshot));
-    (old, new, Sandbox::new())
 }
 
 fn run(sandbox: &Sandbox, old: &Maria, new: &Maria, steps: &str) -> Output {
@@ -236,4 +240,52 @@ fn reverse_replication_refuses_an_unfrozen_source_and_undoes_a_channel_that_cann
     out.expect_code(0);
     assert!(out.all().contains("left alone"), "{}", out.all());
     assert!(channels(&old).contains("cutover_reverse"));
+}
+
+/// Recommended MariaDB settings on the old server: `gtid_strict_mode` with
+/// `log_slave_updates`, its binary log further on in domain 0 than the new
+/// server's own writes. It refuses the new server's GTID position as its
+/// `gtid_slave_pos` (error 1947), so the reverse channel starts from the same
+/// point by file and position, and the writes after the swap still arrive.
+#[test]
+fn a_strict_mode_old_server_replicates_back_from_the_same_point_by_file_and_position() {
+    let starting = crate::mysql_replicate::START
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let old = Maria::start_with(&[
+        "--log-bin=binlog",
+        "--binlog-format=ROW",
+        "--server-id=1",
+        "--gtid-strict-mode=1",
+        "--log-slave-updates",
+    ]);
+    let new = Maria::start_with(&["--log-bin=binlog", "--binlog-format=ROW", "--server-id=2"]);
+    drop(starting);
+    old.seed("shop", 10);
+    // Many small transactions: the old server's domain 0 runs ahead of the new one's.
+    old.sql("shop", &"INSERT INTO orders (total) VALUES (1);".repeat(40));
+    accounts(&old, &new);
+    let snapshot = dump(&old, &new, &["--databases", "shop"], true).unwrap();
+    record_copy(&old, &new, Some(&snapshot), Some(&snapshot));
+    let sandbox = Sandbox::new();
+    run(&sandbox, &old, &new, FORWARD).expect_code(0);
+    let out = run(&sandbox, &old, &new, &format!("{END_FORWARD}{REVERSE}"));
+    out.expect_code(0);
+    let all = out.all();
+    assert!(
+        all.contains("starting by file and position instead"),
+        "{all}"
+    );
+    app_writes(
+        &new,
+        "INSERT INTO orders (id, total, note) VALUES (1001, 10.50, 'after the swap 1'); UPDATE orders SET note = 'changed after the swap' WHERE id = 3; DELETE FROM orders WHERE id = 4;",
+    )
+    .unwrap();
+    run(&sandbox, &old, &new, CATCH_UP_BACK).expect_code(0);
+    let expected = "3\t3.75\tchanged after the swap\n1001\t10.50\tafter the swap 1";
+    assert_eq!(old.sql("shop", CHANGED_ROWS), expected);
+    assert_eq!(
+        old.sql("shop", "SELECT COUNT(*) FROM orders"),
+        new.sql("shop", "SELECT COUNT(*) FROM orders")
+    );
 }

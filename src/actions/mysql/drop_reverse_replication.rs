@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::channel::{channel_name, Dialect};
 use super::connect::{label, Endpoint};
 use super::drop_replication::DropReplication;
-use super::replicate::{address, split_address};
+use super::replicate::{address, sender_address};
 use crate::actions::{
     descriptor, Action, ActionFailure, Applied, Descriptor, Progress, StepContext,
 };
@@ -54,10 +54,7 @@ impl DropReverseReplication {
             return Ok((channel, address));
         }
         let new = Endpoint::parse(&self.target)?;
-        let (host, port) = match &self.target_address {
-            Some(text) => split_address(text, new.port()).map_err(|e| anyhow::anyhow!(e))?,
-            None => (new.host(), new.port()),
-        };
+        let (host, port) = sender_address(&new, self.target_address.as_deref())?;
         Ok((self.channel.clone(), format!("{host}:{port}")))
     }
 }

@@ -14,14 +14,14 @@ use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::channel::{channel_name, failed, wild_do_pattern, Dialect};
+use super::channel::{channel_name, failed, gtid_behind_in_a_domain, wild_do_pattern, Dialect};
 use super::connect::{label, Endpoint};
 use super::drop_reverse_replication::{
     default_reverse_channel, DropReverseReplication, NOTE_ADDRESS, NOTE_CHANNEL,
 };
 use super::position::{self, BinlogPosition};
 use super::replicate::setup::{Setup, Start};
-use super::replicate::{address, replication_grant, split_address, Sender};
+use super::replicate::{address, replication_grant, sender_address, Sender};
 use crate::actions::{
     descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
 };
@@ -71,10 +71,7 @@ impl ReverseReplicate {
             "" => db.clone(),
             name => name.to_string(),
         };
-        let (host, port) = match &self.target_address {
-            Some(text) => split_address(text, new.port()).map_err(|e| anyhow!(e))?,
-            None => (new.host(), new.port()),
-        };
+        let (host, port) = sender_address(&new, self.target_address.as_deref())?;
         Ok(Sides {
             old,
             new,
@@ -93,6 +90,7 @@ impl ReverseReplicate {
         old_conn: &mut mysql_async::Conn,
         sides: &Sides,
         dialect: &Dialect,
+        cx: &StepContext<'_>,
     ) -> anyhow::Result<Start> {
         let (old, new) = (&sides.old, &sides.new);
         refuse_a_loop(new_conn, new).await?;
@@ -125,9 +123,12 @@ impl ReverseReplicate {
         let from = position::current(new_conn, new)
             .await?
             .ok_or_else(|| anyhow!("the target writes no binary log"))?;
-        let has_gtid = from.gtid.as_deref().is_some_and(|g| !g.is_empty());
+        let by_gtid = match from.gtid.as_deref().filter(|g| !g.is_empty()) {
+            Some(gtid) if dialect.mariadb => strict_mode_allows(old_conn, old, gtid, cx).await?,
+            _ => false,
+        };
         Ok(Start {
-            gtid: dialect.mariadb && has_gtid,
+            gtid: by_gtid,
             from,
             until: None,
         })
@@ -196,7 +197,7 @@ impl Action for ReverseReplicate {
             },
             None => {
                 let start = self
-                    .check(&mut new_conn, &mut old_conn, &sides, &dialect)
+                    .check(&mut new_conn, &mut old_conn, &sides, &dialect, cx)
                     .await?;
                 // Noted before it exists: the undo after a failure or a
                 // crash from here on removes it, and only it.
@@ -270,6 +271,35 @@ impl ReverseReplicate {
             ..Applied::default()
         }
     }
+}
+
+/// Whether the old server takes the new one's GTID position as its
+/// `gtid_slave_pos`. In `gtid_strict_mode` it refuses one its own binary
+/// log has passed in the same domain (the new server's own writes before the
+/// freeze numbered lower than the old one's): the channel then starts from
+/// the same point by file and position — the GTIDs the new server gives its
+/// writes from now on follow the forward replication's, so strict mode
+/// takes them.
+async fn strict_mode_allows(
+    conn: &mut mysql_async::Conn,
+    old: &Endpoint,
+    gtid: &str,
+    cx: &StepContext<'_>,
+) -> anyhow::Result<bool> {
+    let (strict, binlog): (u64, Option<String>) = conn
+        .query_first("SELECT @@GLOBAL.gtid_strict_mode, @@GLOBAL.gtid_binlog_pos")
+        .await
+        .map_err(failed(old))?
+        .unwrap_or((0, None));
+    let binlog = binlog.unwrap_or_default();
+    if strict == 0 || !gtid_behind_in_a_domain(gtid, &binlog) {
+        return Ok(true);
+    }
+    cx.report(Progress::Status(format!(
+        "{} runs in gtid_strict_mode and its binary log ({binlog}) has passed {gtid} in a domain: starting by file and position instead",
+        old.label()
+    )));
+    Ok(false)
 }
 
 /// The old server must refuse the application while it takes the new one's

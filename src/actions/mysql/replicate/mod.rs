@@ -54,11 +54,20 @@ pub(in crate::actions::mysql) fn address<'de, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
+/// The sender as the replica reaches it: `address` (`host[:port]`, the
+/// URL's port by default) when given, else the URL's host and port.
+pub(in crate::actions::mysql) fn sender_address(
+    sender: &Endpoint,
+    address: Option<&str>,
+) -> anyhow::Result<(String, u16)> {
+    match address {
+        Some(text) => split_address(text, sender.port()).map_err(|e| anyhow!(e)),
+        None => Ok((sender.host(), sender.port())),
+    }
+}
+
 /// `host`, `host:port` or `[v6]:port` → (host, port).
-pub(in crate::actions::mysql) fn split_address(
-    text: &str,
-    default_port: u16,
-) -> Result<(String, u16), String> {
+fn split_address(text: &str, default_port: u16) -> Result<(String, u16), String> {
     let bad = || format!("expected `host:port` (or `host`), found `{text}`");
     let (host, port) = match text.strip_prefix('[') {
         Some(rest) => {
@@ -240,10 +249,7 @@ impl Action for Replicate {
             "" => db.clone(),
             name => name.to_string(),
         };
-        let (host, port) = match &self.source_address {
-            Some(text) => split_address(text, source.port()).map_err(|e| anyhow!(e))?,
-            None => (source.host(), source.port()),
-        };
+        let (host, port) = sender_address(&source, self.source_address.as_deref())?;
         let target_admin = target.without_db();
         // The replication account needs no rights on the source's database.
         let source_admin = source.without_db();
