@@ -42,6 +42,13 @@ pub trait Action: std::fmt::Debug {
         false
     }
 
+    /// Past the point of no return, this step failing runs the playbook's
+    /// `go_back:` instead of stopping for an operator (a `watch` with
+    /// `on_breach: go_back`). False by default.
+    fn goes_back_on_failure(&self) -> bool {
+        false
+    }
+
     /// Read-only checks before `apply`; a failure here changed nothing, so the
     /// failed step itself needs no undo. Most actions check as they connect:
     /// a separate preflight would open every connection twice.

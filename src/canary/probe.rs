@@ -113,6 +113,12 @@ impl Canary {
         ids.get(from..).map(<[u64]>::to_vec).unwrap_or_default()
     }
 
+    /// After a go-back the writes belong on the old server: they are looked
+    /// for through the application's address (now the old server again).
+    pub fn verify_through_application(&mut self) {
+        self.config.verify_url = self.config.url.clone();
+    }
+
     /// Stops writing, checks every acknowledged write on the verify URL, drops
     /// the table unless kept. `timeline` holds the run's steps, in instants;
     /// `earlier`, ids an earlier process of the run acknowledged (journaled

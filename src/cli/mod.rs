@@ -7,6 +7,7 @@ mod entry;
 mod exit;
 mod inputs;
 mod plan;
+mod plan_go_back;
 mod resume;
 mod run;
 mod schema;

@@ -281,6 +281,7 @@ pub fn to_text(plan: &Plan) -> String {
             }
         }
     }
+    out.push_str(&super::plan_go_back::text(plan));
     let _ = writeln!(out, "\nrollback map (if a step fails):");
     let failures = failure_plans(plan);
     // Ids longer than the usual column push it right for every line alike.
@@ -291,7 +292,9 @@ pub fn to_text(plan: &Plan) -> String {
         .unwrap_or(0)
         .max(25);
     for (step, failure) in failures {
-        let _ = writeln!(out, "  {step:<width$}{}", failure_line(failure));
+        let line = super::plan_go_back::failure_line(plan, &step, &failure)
+            .unwrap_or_else(|| failure_line(failure));
+        let _ = writeln!(out, "  {step:<width$}{line}");
     }
     out
 }
@@ -481,5 +484,6 @@ pub fn to_json(plan: &Plan) -> serde_json::Value {
         "downtime_budget_ms": plan.downtime_budget.map(|b| b.as_millis() as u64),
         "downtime_budget": budget_line(plan),
         "replication": replication_lines(plan),
+        "go_back": super::plan_go_back::json(plan),
     })
 }

@@ -197,6 +197,16 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
     let id = run_dir.id.clone();
     // Partial work a finished rollback left behind (noted, never undone).
     let leftover = leftovers(&plan, &state);
+    if state.went_back && args.to.is_none() {
+        return Err(CliError::new(
+            ExitCode::Usage,
+            format!("run {id} already went back: its go-back completed"),
+        )
+        .hint("`cutover audit show RUN` shows what the go-back did"));
+    }
+    if goes_back(&plan, &state, args.to.is_some()) {
+        return go_back(run_dir, state, plan, &args);
+    }
     match state.outcome {
         Some(Outcome::RolledBack) if args.to.is_none() && !leftover.is_empty() => {}
         Some(Outcome::Done) => {
@@ -252,6 +262,48 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
             state: Some(state),
         },
         start,
+    )
+}
+
+/// `rollback` without `--to`, of a run past its point of no return (or one
+/// that completed) whose playbook has a `go_back:`, or one whose go-back a
+/// stop interrupted: the go-back runs rather than step-by-step undos, which
+/// would swap traffic back without the reverse catch-up.
+fn goes_back(plan: &Plan, state: &RunState, to_checkpoint: bool) -> bool {
+    if plan.go_back.is_empty() || to_checkpoint {
+        return false;
+    }
+    if state.go_back.is_some() {
+        return true;
+    }
+    let past_point_of_no_return = plan
+        .steps()
+        .any(|step| step.point_of_no_return && state.is_finished(&step.id));
+    past_point_of_no_return && !state.went_back && state.outcome != Some(Outcome::RolledBack)
+}
+
+fn go_back(
+    run_dir: RunDir,
+    state: RunState,
+    plan: Plan,
+    args: &RollbackArgs,
+) -> Result<ExitCode, CliError> {
+    let signer = super::inputs::signer(&args.exec)?;
+    let _lock = lock_for(&state, &plan, &args.exec)?;
+    let mut writer = Writer::append_to(&run_dir.journal())?;
+    if let Some(signer) = signer {
+        writer.sign_with(signer);
+    }
+    execute(
+        &plan,
+        options(&plan, &state, &args.exec, BTreeMap::new())?,
+        &args.exec,
+        Journal {
+            run_dir,
+            writer,
+            state: Some(state),
+        },
+        Start::GoBack,
     )
 }
 

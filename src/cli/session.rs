@@ -181,6 +181,8 @@ pub enum Start {
         checkpoint: Option<String>,
         steps: Vec<String>,
     },
+    /// Past the point of no return: the playbook's `go_back:`.
+    GoBack,
 }
 
 /// Runs a runner wired to the terminal, then reports how it ended.
@@ -216,6 +218,7 @@ pub fn execute(
             Start::Run { path } => runner.run(&path, &host()).await,
             Start::Resume => runner.resume().await,
             Start::Rollback { checkpoint, steps } => runner.rollback_to(checkpoint, steps).await,
+            Start::GoBack => runner.go_back().await,
         };
         let concluded = runner.conclude().await;
         finish.and_then(|finish| concluded.map(|()| finish))

@@ -2,13 +2,15 @@
 //! rollback and the journal. It never prints: reporters observe its records.
 //!
 //! Top to bottom: `runner` (the state machine) → `resume` → `guard`, `rollback`
-//! → `step` (`Executor`: attempts of one action call) → `recorder` (journal,
+//! and `go_back` (past the point of no return, the playbook's way back; it
+//! undoes itself through `rollback` when it cannot go on losslessly) → `step` (`Executor`: attempts of one action call) → `recorder` (journal,
 //! state, observer) → `notify`, `stop` (`Finish`, `Stop`). Nothing imports
 //! upward.
 
 mod budget;
 mod canary;
 mod clock;
+mod go_back;
 mod guard;
 mod lock;
 mod notify;

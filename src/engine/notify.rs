@@ -35,6 +35,8 @@ pub(super) fn announcement(
         Event::StepFailed { .. } => "step_failed",
         Event::RollbackStarted { .. } => "rollback_started",
         Event::RollbackFinished { .. } => "rollback_finished",
+        Event::GoBackStarted { .. } => "go_back_started",
+        Event::GoBackFinished { .. } => "go_back_finished",
         Event::WindowOverrun { .. } => "window_overrun",
         Event::RunFinished { .. } => "run_finished",
         _ => return None,

@@ -252,7 +252,7 @@ impl<'a> Recorder<'a> {
     /// to the run's message. A missing write, or writes that could not be
     /// checked, make the run's end one an operator must see.
     fn end_canary(&self, outcome: Outcome, message: String) -> anyhow::Result<(Outcome, String)> {
-        let Some(canary) = self.canary.borrow_mut().take() else {
+        let Some(mut canary) = self.canary.borrow_mut().take() else {
             return Ok((outcome, message));
         };
         let spec = self
@@ -260,7 +260,15 @@ impl<'a> Recorder<'a> {
             .canary
             .as_ref()
             .expect("a canary runs only with a spec");
-        let verify = crate::canary::Store::label_of(&spec.verify_url);
+        let went_back = self.state(|s| s.went_back);
+        if went_back {
+            canary.verify_through_application();
+        }
+        let verify = crate::canary::Store::label_of(if went_back {
+            &spec.url
+        } else {
+            &spec.verify_url
+        });
         let earlier = crate::canary::expand(&self.state(|s| s.canary_acknowledged.clone()));
         let checked = canary.finish(&self.timeline.borrow(), &earlier);
         let (verdict, error) = match checked.verdict {

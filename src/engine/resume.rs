@@ -138,25 +138,20 @@ pub(super) async fn take_over(exec: &Executor<'_, '_>) -> anyhow::Result<Option<
             return Ok(Some(refusal));
         }
     }
+    // Killed during a go-back: it goes on (or finishes undoing itself).
+    if let Some(reason) = recorder.state(|s| s.go_back.clone()) {
+        if recorder.state(|s| s.rollback.is_none()) {
+            decide_in_flight(exec)?;
+        }
+        return Ok(Some(super::go_back::resume(exec, &reason).await?));
+    }
     if let Some(pending) = recorder.state(|s| s.rollback.clone()) {
         let finish =
             rollback::roll_back(exec, &pending.reason, pending.checkpoint, pending.remaining)
                 .await?;
         return Ok(Some(finish));
     }
-    if let Some((step, StepStatus::InFlight { .. })) =
-        recorder.state(|s| s.in_flight().map(|(a, b)| (a.to_string(), b.clone())))
-    {
-        let decision = match options.decisions.get(&step) {
-            Some(decision) => *decision,
-            None => Decision::Rerun, // resume_blocker let it through: idempotent
-        };
-        recorder.emit(Event::StepDecided {
-            step: step.clone(),
-            decision: decision.as_str().into(),
-            operator: options.operator.clone(),
-        })?;
-    }
+    decide_in_flight(exec)?;
     if let Some(failed) = recorder.state(|s| s.failed_step.clone()) {
         let past_point_of_no_return = recorder.state(|s| {
             plan.steps()
@@ -174,6 +169,45 @@ pub(super) async fn take_over(exec: &Executor<'_, '_>) -> anyhow::Result<Option<
         // Past the point of no return the operator fixed the cause: retry it.
     }
     Ok(None)
+}
+
+/// Journals what becomes of the step a crash left in flight: the operator's
+/// decision, else a re-run (resume_blocker let only idempotent ones through).
+fn decide_in_flight(exec: &Executor<'_, '_>) -> anyhow::Result<()> {
+    let (options, recorder) = (exec.options, exec.recorder);
+    if let Some((step, StepStatus::InFlight { .. })) =
+        recorder.state(|s| s.in_flight().map(|(a, b)| (a.to_string(), b.clone())))
+    {
+        let decision = match options.decisions.get(&step) {
+            Some(decision) => *decision,
+            None => Decision::Rerun,
+        };
+        recorder.emit(Event::StepDecided {
+            step: step.clone(),
+            decision: decision.as_str().into(),
+            operator: options.operator.clone(),
+        })?;
+    }
+    Ok(())
+}
+
+/// `cutover rollback` past the point of no return of a playbook with a
+/// `go_back:`: runs the go-back (or goes on with one a stop interrupted).
+pub(super) async fn go_back(exec: &Executor<'_, '_>) -> anyhow::Result<Finish> {
+    exec.recorder.emit(Event::RunResumed {
+        operator: exec.options.operator.clone(),
+        pid: std::process::id(),
+        command: "rollback".into(),
+    })?;
+    settle_leftovers(exec.recorder).await?;
+    if let Some(reason) = exec.recorder.state(|s| s.go_back.clone()) {
+        if exec.recorder.state(|s| s.rollback.is_none()) {
+            decide_in_flight(exec)?;
+        }
+        return super::go_back::resume(exec, &reason).await;
+    }
+    let reason = format!("go-back requested by {}", exec.options.operator);
+    super::go_back::start(exec, &reason).await
 }
 
 /// `cutover rollback`: undoes completed steps back to a checkpoint.

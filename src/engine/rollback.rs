@@ -61,6 +61,9 @@ pub(super) async fn fail(
         FailurePlan::RollBack { checkpoint, undo } => {
             roll_back(exec, &reason, checkpoint, undo).await
         }
+        FailurePlan::Stop { .. } if goes_back(exec, &stop) => {
+            super::go_back::start(exec, &what).await
+        }
         FailurePlan::Stop {
             point_of_no_return,
             manual_undo,
@@ -93,6 +96,19 @@ pub(super) async fn fail(
     }
 }
 
+/// Past the point of no return, a failed step that asks for it (a watch with
+/// `on_breach: go_back`) runs the playbook's go-back, if it has one.
+fn goes_back(exec: &Executor<'_, '_>, stop: &Stop) -> bool {
+    let Stop::Failed { step, .. } = stop else {
+        return false;
+    };
+    !exec.plan.go_back.is_empty()
+        && exec
+            .plan
+            .step(step)
+            .is_some_and(|s| s.call.action.goes_back_on_failure())
+}
+
 /// Runs the compensations of `steps` (newest first) and finishes the run.
 pub(super) async fn roll_back(
     exec: &Executor<'_, '_>,
@@ -100,6 +116,59 @@ pub(super) async fn roll_back(
     checkpoint: Option<String>,
     steps: Vec<String>,
 ) -> anyhow::Result<Finish> {
+    match undo(exec, reason, checkpoint.clone(), steps).await? {
+        Undone::Stuck {
+            step,
+            removed,
+            remaining,
+        } => {
+            let message = format!(
+                "{reason}, and the rollback of `{step}` failed after its retries.\n\
+                 undone: {}\n\
+                 not undone: {}\n\
+                 next: fix the cause, then `{resume}` to continue the rollback",
+                joined(&removed),
+                list(&remaining),
+                resume = exec.recorder.command("resume"),
+            );
+            exec.recorder.finish(Outcome::NeedsOperator, message)
+        }
+        Undone::All { removed } => {
+            let to = match &checkpoint {
+                Some(name) => format!("checkpoint `{name}`"),
+                None => "the start".to_string(),
+            };
+            exec.recorder.finish(
+                Outcome::RolledBack,
+                format!(
+                    "{reason}; rolled back to {to} (undone: {})",
+                    joined(&removed)
+                ),
+            )
+        }
+    }
+}
+
+/// How far a rollback got.
+pub(super) enum Undone {
+    /// Every compensation ran; what each said it removed.
+    All { removed: Vec<String> },
+    /// The compensation of `step` failed for good; `remaining` (from it on) are not undone.
+    Stuck {
+        step: String,
+        removed: Vec<String>,
+        remaining: Vec<String>,
+    },
+}
+
+/// Runs the compensations of `steps` (newest first), journaled, without
+/// ending the run: the caller says what the end is.
+pub(super) async fn undo(
+    exec: &Executor<'_, '_>,
+    reason: &str,
+    checkpoint: Option<String>,
+    steps: Vec<String>,
+) -> anyhow::Result<Undone> {
     // Continuing the same rollback journals nothing new; a different list (an
     // operator's `rollback --to`) is a new rollback.
     let resuming = exec
@@ -108,7 +177,8 @@ pub(super) async fn roll_back(
     if !resuming {
         exec.recorder.emit(Event::RollbackStarted {
             reason: reason.to_string(),
-            checkpoint: checkpoint.clone(),
+            go_back: checkpoint.is_none() && exec.recorder.state(|s| s.go_back.is_some()),
+            checkpoint,
             steps: steps.clone(),
         })?;
     }
@@ -134,16 +204,11 @@ pub(super) async fn roll_back(
                 undone: undone.clone(),
                 remaining: remaining.clone(),
             })?;
-            let message = format!(
-                "{reason}, and the rollback of `{step_id}` failed after its retries.\n\
-                 undone: {}\n\
-                 not undone: {}\n\
-                 next: fix the cause, then `{resume}` to continue the rollback",
-                joined(&removed),
-                list(&remaining),
-                resume = exec.recorder.command("resume"),
-            );
-            return exec.recorder.finish(Outcome::NeedsOperator, message);
+            return Ok(Undone::Stuck {
+                step: step_id.clone(),
+                removed,
+                remaining,
+            });
         };
         undone.push(step_id.clone());
         removed.push(match what {
@@ -156,17 +221,7 @@ pub(super) async fn roll_back(
         undone: undone.clone(),
         remaining: Vec::new(),
     })?;
-    let to = match &checkpoint {
-        Some(name) => format!("checkpoint `{name}`"),
-        None => "the start".to_string(),
-    };
-    exec.recorder.finish(
-        Outcome::RolledBack,
-        format!(
-            "{reason}; rolled back to {to} (undone: {})",
-            joined(&removed)
-        ),
-    )
+    Ok(Undone::All { removed })
 }
 
 /// One compensation through its attempts: `None` when it failed for good,
@@ -236,11 +291,11 @@ fn removed_by(data: &serde_json::Value) -> Option<String> {
     (!lists.is_empty()).then(|| lists.join("; "))
 }
 
-fn list(steps: &[String]) -> String {
+pub(super) fn list(steps: &[String]) -> String {
     joined(&steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>())
 }
 
-fn joined(items: &[String]) -> String {
+pub(super) fn joined(items: &[String]) -> String {
     if items.is_empty() {
         "nothing".into()
     } else {

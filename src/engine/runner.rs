@@ -113,6 +113,11 @@ impl<'a> Runner<'a> {
         resume::roll_back_to(&self.executor(), checkpoint, steps).await
     }
 
+    /// `cutover rollback` of a run past its point of no return, with a `go_back:`.
+    pub async fn go_back(&self) -> anyhow::Result<Finish> {
+        resume::go_back(&self.executor()).await
+    }
+
     /// Goes through the plan, skipping what is already done; on a stop, hands
     /// over to `rollback::fail`.
     async fn forward(&self) -> anyhow::Result<Finish> {

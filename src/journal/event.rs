@@ -149,6 +149,10 @@ pub enum Event {
         reason: String,
         checkpoint: Option<String>,
         steps: Vec<String>,
+        /// The undo of a go-back that stopped (its own steps only), not a
+        /// rollback of the run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        go_back: bool,
     },
     /// One compensation began.
     CompensationStarted {
@@ -178,6 +182,16 @@ pub enum Event {
         complete: bool,
         undone: Vec<String>,
         remaining: Vec<String>,
+    },
+    /// The go-back began (`cutover rollback` past the point of no return, or
+    /// a watch's breach): these `go_back:` steps, in order.
+    GoBackStarted { reason: String, steps: Vec<String> },
+    /// The go-back ended: traffic went back (`went_back`), or a step of it
+    /// failed (`failed_step`) and what it had done was undone.
+    GoBackFinished {
+        went_back: bool,
+        failed_step: Option<String>,
+        error: Option<String>,
     },
     /// The window was checked: `verdict` is `fits`, `outside` or `too_long`.
     WindowChecked {
@@ -312,6 +326,8 @@ impl Event {
                 | Event::RollbackStarted { .. }
                 | Event::CompensationStarted { .. }
                 | Event::RollbackFinished { .. }
+                | Event::GoBackStarted { .. }
+                | Event::GoBackFinished { .. }
                 | Event::RunFinished { .. }
         )
     }

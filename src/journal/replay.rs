@@ -52,6 +52,10 @@ pub struct RunState {
     /// Whether that step's action got as far as changing something.
     pub failed_apply_began: bool,
     pub rollback: Option<PendingRollback>,
+    /// A go-back that started and has not ended: why it began.
+    pub go_back: Option<String>,
+    /// The run went back to the old server (a go-back completed).
+    pub went_back: bool,
     /// Checkpoints passed, in order.
     pub checkpoints: Vec<String>,
     /// An `on_overrun: continue` warning was journaled already.
@@ -124,6 +128,8 @@ pub fn replay(records: &[Record]) -> anyhow::Result<RunState> {
         failed_step: None,
         failed_apply_began: false,
         rollback: None,
+        go_back: None,
+        went_back: false,
         checkpoints: Vec::new(),
         overrun_warned: false,
         canary_acknowledged: Vec::new(),
@@ -194,6 +200,7 @@ fn apply(state: &mut RunState, event: &Event) {
             reason,
             checkpoint,
             steps,
+            ..
         } => {
             state.rollback = Some(PendingRollback {
                 reason: reason.clone(),
@@ -216,6 +223,18 @@ fn apply(state: &mut RunState, event: &Event) {
             ..
         } => set(state, step, StepStatus::CompensationFailed),
         Event::RollbackFinished { complete: true, .. } => state.rollback = None,
+        // Each go-back runs all its steps: an earlier refused one left
+        // statuses that must not count as done.
+        Event::GoBackStarted { reason, steps } => {
+            state.go_back = Some(reason.clone());
+            for step in steps {
+                state.steps.remove(step);
+            }
+        }
+        Event::GoBackFinished { went_back, .. } => {
+            state.go_back = None;
+            state.went_back = *went_back;
+        }
         Event::RunFinished { outcome, .. } => state.outcome = Some(*outcome),
         Event::RunResumed { .. } => state.outcome = None,
         Event::WindowOverrun { .. } => state.overrun_warned = true,

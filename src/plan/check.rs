@@ -23,21 +23,37 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
     check_var_values(playbook, diagnostics);
     check_unique_names(playbook, diagnostics);
     check_guardrails(playbook, &values, diagnostics);
-    let steps: Vec<&Step> = playbook
-        .steps
+    let steps = steps_of(&playbook.steps);
+    warn_late_reverse(&steps, diagnostics);
+    super::check_go_back::check_go_back(playbook, &steps, diagnostics);
+    check_steps(&steps, &values, playbook, diagnostics);
+    check_steps(&steps_of(&playbook.go_back), &values, playbook, diagnostics);
+}
+
+/// The steps of a list, without its checkpoints.
+pub(super) fn steps_of(entries: &[Entry]) -> Vec<&Step> {
+    entries
         .iter()
         .filter_map(|entry| match entry {
             Entry::Step(step) => Some(step.as_ref()),
             Entry::Checkpoint(_) => None,
         })
-        .collect();
-    warn_late_reverse(&steps, diagnostics);
+        .collect()
+}
+
+/// Each step's action and rollback against the registry, in one list.
+fn check_steps(
+    steps: &[&Step],
+    values: &Values,
+    playbook: &Playbook,
+    diagnostics: &mut Diagnostics,
+) {
     for (index, step) in steps.iter().enumerate() {
         check_call(
             &step.action,
             step.spans.action,
             step.with_node.as_ref(),
-            &values,
+            values,
             playbook,
             diagnostics,
         );
@@ -46,7 +62,7 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
                 &call.action,
                 call.action_span,
                 call.with_node.as_ref(),
-                &values,
+                values,
                 playbook,
                 diagnostics,
             );
@@ -87,7 +103,8 @@ fn check_var_values(playbook: &Playbook, diagnostics: &mut Diagnostics) {
 fn check_unique_names(playbook: &Playbook, diagnostics: &mut Diagnostics) {
     let mut step_ids: HashMap<&str, Span> = HashMap::new();
     let mut checkpoints: HashMap<&str, Span> = HashMap::new();
-    for entry in &playbook.steps {
+    // One journal keys both lists by step id.
+    for entry in playbook.steps.iter().chain(&playbook.go_back) {
         let (name, span, seen, what) = match entry {
             Entry::Step(step) if !step.id.is_empty() => {
                 (step.id.as_str(), step.spans.id, &mut step_ids, "step id")

@@ -67,83 +67,17 @@ pub fn compile(
     for entry in &playbook.steps {
         match entry {
             Entry::Checkpoint(c) => items.push(PlanItem::Checkpoint(c.checkpoint.clone())),
-            Entry::Step(step) => {
-                let call = resolve_call(
-                    &step.action,
-                    step.with.as_ref(),
-                    step.timeout.map(|t| t.0),
-                    step.retries,
-                    &values,
-                );
-                let call = match call {
-                    Ok(call) => call,
-                    Err(message) => {
-                        problems.push(format!("step `{}`: {message}", step.id));
-                        continue;
-                    }
-                };
-                let (rollback, rollback_origin) = match &step.rollback {
-                    RollbackSpec::None => (None, RollbackOrigin::OptedOut),
-                    RollbackSpec::Implied => match call.action.inverse() {
-                        Some(action) => (
-                            Some(PlannedCall {
-                                action,
-                                timeout: call.timeout,
-                                retries: DEFAULT_ROLLBACK_RETRIES,
-                            }),
-                            RollbackOrigin::Implied,
-                        ),
-                        None => (None, RollbackOrigin::NoInverse),
-                    },
-                    RollbackSpec::Call(ActionCall {
-                        action,
-                        with,
-                        timeout,
-                        retries,
-                        ..
-                    }) => {
-                        let retries = retries.or(Some(DEFAULT_ROLLBACK_RETRIES));
-                        match resolve_call(
-                            action,
-                            with.as_ref(),
-                            timeout.map(|t| t.0),
-                            retries,
-                            &values,
-                        ) {
-                            Ok(call) => (Some(call), RollbackOrigin::Explicit),
-                            Err(message) => {
-                                problems.push(format!("rollback of step `{}`: {message}", step.id));
-                                continue;
-                            }
-                        }
-                    }
-                };
-                items.push(PlanItem::Step(Box::new(PlannedStep {
-                    id: step.id.clone(),
-                    name: step.name.clone(),
-                    idempotent: step.idempotent.unwrap_or_else(|| call.action.idempotent()),
-                    call,
-                    estimate: step.estimate.map(|e| e.0),
-                    estimate_p90: None,
-                    estimate_source: if step.estimate.is_some() {
-                        crate::plan::EstimateSource::Playbook
-                    } else {
-                        crate::plan::EstimateSource::Unknown
-                    },
-                    point_of_no_return: step.point_of_no_return,
-                    rollback,
-                    rollback_origin,
-                    on_slow: match step.on_slow.as_deref().or(playbook.on_slow.as_deref()) {
-                        Some("pause") => OnSlow::Pause,
-                        Some("rollback") => OnSlow::Rollback,
-                        _ => OnSlow::Warn,
-                    },
-                    slow_factor: step
-                        .slow_factor
-                        .or(playbook.slow_factor)
-                        .unwrap_or(super::model::DEFAULT_SLOW_FACTOR),
-                })));
-            }
+            Entry::Step(step) => match plan_step(step, &playbook, &values) {
+                Ok(planned) => items.push(PlanItem::Step(Box::new(planned))),
+                Err(problem) => problems.push(problem),
+            },
+        }
+    }
+    let mut go_back = Vec::new();
+    for step in super::check::steps_of(&playbook.go_back) {
+        match plan_step(step, &playbook, &values) {
+            Ok(planned) => go_back.push(planned),
+            Err(problem) => problems.push(format!("go_back: {problem}")),
         }
     }
     if !problems.is_empty() {
@@ -223,7 +157,75 @@ pub fn compile(
         },
         sha256: source.sha256(),
         items,
+        go_back,
         redactor: Redactor::new(values.secret_values()),
+    })
+}
+
+/// One step with its rollback decided and its `with` decoded.
+fn plan_step(
+    step: &crate::playbook::Step,
+    playbook: &Playbook,
+    values: &Values,
+) -> Result<PlannedStep, String> {
+    let call = resolve_call(
+        &step.action,
+        step.with.as_ref(),
+        step.timeout.map(|t| t.0),
+        step.retries,
+        values,
+    )
+    .map_err(|message| format!("step `{}`: {message}", step.id))?;
+    let (rollback, rollback_origin) = match &step.rollback {
+        RollbackSpec::None => (None, RollbackOrigin::OptedOut),
+        RollbackSpec::Implied => match call.action.inverse() {
+            Some(action) => (
+                Some(PlannedCall {
+                    action,
+                    timeout: call.timeout,
+                    retries: DEFAULT_ROLLBACK_RETRIES,
+                }),
+                RollbackOrigin::Implied,
+            ),
+            None => (None, RollbackOrigin::NoInverse),
+        },
+        RollbackSpec::Call(ActionCall {
+            action,
+            with,
+            timeout,
+            retries,
+            ..
+        }) => {
+            let retries = retries.or(Some(DEFAULT_ROLLBACK_RETRIES));
+            let call = resolve_call(action, with.as_ref(), timeout.map(|t| t.0), retries, values)
+                .map_err(|message| format!("rollback of step `{}`: {message}", step.id))?;
+            (Some(call), RollbackOrigin::Explicit)
+        }
+    };
+    Ok(PlannedStep {
+        id: step.id.clone(),
+        name: step.name.clone(),
+        idempotent: step.idempotent.unwrap_or_else(|| call.action.idempotent()),
+        call,
+        estimate: step.estimate.map(|e| e.0),
+        estimate_p90: None,
+        estimate_source: if step.estimate.is_some() {
+            crate::plan::EstimateSource::Playbook
+        } else {
+            crate::plan::EstimateSource::Unknown
+        },
+        point_of_no_return: step.point_of_no_return,
+        rollback,
+        rollback_origin,
+        on_slow: match step.on_slow.as_deref().or(playbook.on_slow.as_deref()) {
+            Some("pause") => OnSlow::Pause,
+            Some("rollback") => OnSlow::Rollback,
+            _ => OnSlow::Warn,
+        },
+        slow_factor: step
+            .slow_factor
+            .or(playbook.slow_factor)
+            .unwrap_or(super::model::DEFAULT_SLOW_FACTOR),
     })
 }
 

@@ -18,6 +18,8 @@ pub struct Plan {
     pub base_dir: PathBuf,
     pub sha256: String,
     pub items: Vec<PlanItem>,
+    /// `go_back:`: the way back past the point of no return, in order.
+    pub go_back: Vec<PlannedStep>,
     pub redactor: Redactor,
     pub checklist: Vec<PlannedCheck>,
     pub window: Option<super::window::WindowSpec>,
@@ -158,8 +160,13 @@ impl Plan {
         })
     }
 
+    /// A step of either list (forward or go-back): one journal keys both by id.
     pub fn step(&self, id: &str) -> Option<&PlannedStep> {
-        self.steps().find(|step| step.id == id)
+        self.steps().chain(&self.go_back).find(|step| step.id == id)
+    }
+
+    pub fn is_go_back_step(&self, id: &str) -> bool {
+        self.go_back.iter().any(|step| step.id == id)
     }
 
     pub fn step_count(&self) -> usize {

@@ -26,6 +26,7 @@ pub const TOP_KEYS: &[&str] = &[
     "on_slow",
     "slow_factor",
     "steps",
+    "go_back",
 ];
 /// Keys a step accepts.
 pub const STEP_KEYS: &[&str] = &[
@@ -52,6 +53,7 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
         vars: Vec::new(),
         secrets: Vec::new(),
         steps: Vec::new(),
+        go_back: Vec::new(),
         checklist: Vec::new(),
         window: None,
         notify: Vec::new(),
@@ -101,7 +103,48 @@ pub fn decode(root: &Node, diagnostics: &mut Diagnostics) -> Playbook {
                 .hint("add `steps:` with at least one step");
         }
     }
+    if let Some(go_back) = root.get("go_back") {
+        playbook.go_back = decode_go_back(go_back, diagnostics);
+    }
     playbook
+}
+
+/// `go_back:`: steps only. Its failure undoes the go-back's own steps, so a
+/// checkpoint has no meaning there.
+fn decode_go_back(node: &Node, diagnostics: &mut Diagnostics) -> Vec<Entry> {
+    if node.is_null() {
+        return Vec::new();
+    }
+    let NodeKind::Seq(items) = &node.kind else {
+        diagnostics
+            .error(
+                node.span,
+                format!(
+                    "`go_back` must be a list of steps, found {}",
+                    node.kind_name()
+                ),
+            )
+            .hint("start each step with `- id: …`, as under `steps`");
+        return Vec::new();
+    };
+    if items.is_empty() {
+        diagnostics
+            .error(node.span, "`go_back` is empty")
+            .hint("list the steps of the way back (freeze the new server, reverse catch-up, swap back, thaw the old one), or remove `go_back`");
+    }
+    let mut steps = Vec::new();
+    for item in items {
+        if let Some(checkpoint) = item.get("checkpoint") {
+            diagnostics
+                .error(checkpoint.span, "a checkpoint cannot be part of `go_back`")
+                .hint("a go-back that fails undoes all of its own steps so far; remove the checkpoint");
+            continue;
+        }
+        if let Some(entry) = decode_entry(item, diagnostics) {
+            steps.push(entry);
+        }
+    }
+    steps
 }
 
 fn decode_vars(node: &Node, playbook: &mut Playbook, diagnostics: &mut Diagnostics) {

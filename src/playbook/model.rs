@@ -25,6 +25,12 @@ pub struct Playbook {
     pub secrets: Vec<String>,
     /// The steps, in order, with `- checkpoint: NAME` entries marking rollback points.
     pub steps: Vec<Entry>,
+    /// The way back after the point of no return (no checkpoints): run by
+    /// `cutover rollback RUN`, or by a `watch` with `on_breach: go_back`.
+    /// A step of it that fails before its own point of no return undoes the
+    /// go-back's steps so far and stops for an operator: traffic stays put.
+    #[serde(default)]
+    pub go_back: Vec<Entry>,
     /// Items an operator must confirm (and checks that must pass) before `run`
     /// starts a step.
     #[serde(default)]

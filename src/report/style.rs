@@ -96,8 +96,22 @@ fn sentence(record: &Record) -> Option<String> {
         Event::Interrupted { signal } => format!("interrupted by {signal}"),
         Event::RollbackStarted {
             reason,
+            steps,
+            go_back: true,
+            ..
+        } => format!(
+            "UNDO the go-back ({reason}): {}",
+            if steps.is_empty() {
+                "nothing to undo".to_string()
+            } else {
+                format!("undoing {}", steps.join(", "))
+            }
+        ),
+        Event::RollbackStarted {
+            reason,
             checkpoint,
             steps,
+            ..
         } => {
             let to = checkpoint
                 .as_ref()
@@ -129,6 +143,16 @@ fn sentence(record: &Record) -> Option<String> {
             format!("undo `{step}` attempt {attempt} failed: {error}; {then}")
         }
         Event::RollbackFinished { complete: true, .. } => "rollback complete".to_string(),
+        Event::GoBackStarted { reason, steps } => {
+            format!("GO BACK ({reason}): {}", steps.join(" → "))
+        }
+        Event::GoBackFinished {
+            went_back: true, ..
+        } => "go-back complete: traffic is back on the old server".to_string(),
+        Event::GoBackFinished { failed_step, .. } => format!(
+            "go-back REFUSED at `{}`: traffic stays where it was",
+            failed_step.as_deref().unwrap_or("?")
+        ),
         Event::RollbackFinished { remaining, .. } => {
             format!("rollback INCOMPLETE: not undone: {}", remaining.join(", "))
         }

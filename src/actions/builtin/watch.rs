@@ -35,8 +35,9 @@ pub struct WatchParams {
     pub every: DurationText,
     /// The checks, in order: actions that change nothing, each with its `with`.
     pub checks: Vec<CheckCall>,
-    /// What a failed check does: `fail` the step (default) or `warn` and go on.
-    /// (`go_back`, running the playbook's way back, is not built yet.)
+    /// What a failed check does: `fail` the step (default), `warn` and go on,
+    /// or `go_back`: fail the step, and past the point of no return run the
+    /// playbook's `go_back:` (while it is lossless).
     #[serde(default)]
     pub on_breach: OnBreach,
 }
@@ -59,6 +60,17 @@ pub enum OnBreach {
     #[default]
     Fail,
     Warn,
+    GoBack,
+}
+
+impl OnBreach {
+    fn keyword(self) -> &'static str {
+        match self {
+            OnBreach::Fail => "fail",
+            OnBreach::Warn => "warn",
+            OnBreach::GoBack => "go back",
+        }
+    }
 }
 
 fn default_every() -> DurationText {
@@ -129,6 +141,10 @@ impl Action for Watch {
         self.checks.iter().flat_map(|c| c.endpoints()).collect()
     }
 
+    fn goes_back_on_failure(&self) -> bool {
+        self.params.on_breach == OnBreach::GoBack
+    }
+
     fn describe(&self) -> String {
         let names: Vec<&str> = self.checks.iter().map(|c| c.name()).collect();
         format!(
@@ -136,10 +152,7 @@ impl Action for Watch {
             format_duration(self.params.duration.0),
             format_duration(self.params.every.0),
             names.join(", "),
-            match self.params.on_breach {
-                OnBreach::Fail => "fail",
-                OnBreach::Warn => "warn",
-            }
+            self.params.on_breach.keyword()
         )
     }
 
@@ -170,7 +183,7 @@ impl Action for Watch {
                     "error": error,
                 });
                 cx.note(serde_json::json!({ "breach": breach }))?;
-                if self.params.on_breach == OnBreach::Fail {
+                if self.params.on_breach != OnBreach::Warn {
                     return Err(anyhow!(
                         "breach {} into the soak (round {round}): `{}` failed: {error}",
                         format_duration(Duration::from_secs(at.as_secs())),

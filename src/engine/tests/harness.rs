@@ -121,6 +121,7 @@ impl PlanBuilder {
             base_dir,
             sha256: "0".repeat(64),
             items: self.items,
+            go_back: Vec::new(),
             redactor: Redactor::default(),
             checklist: Vec::new(),
             window: None,
