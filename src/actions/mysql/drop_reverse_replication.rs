@@ -1,7 +1,7 @@
 //! `mysql.drop_reverse_replication`: stop and remove the channel
 //! `mysql.reverse_replicate` set up on the old primary (its implied
-//! rollback). Only a channel that replicates from the new primary is removed;
-//! the old primary stays frozen.
+//! rollback, and the end of a go-back). Only a channel that replicates from
+//! the new primary is removed; the old primary's `read_only` is not touched.
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -42,7 +42,7 @@ pub struct DropReverseReplication {
 pub static DESCRIPTOR: Descriptor = descriptor!(
     "mysql.drop_reverse_replication",
     DropReverseReplication,
-    "stop and remove the reverse replication of mysql.reverse_replicate; the old primary stays frozen"
+    "stop and remove the reverse replication of mysql.reverse_replicate; the old primary's read_only is left as it is"
 );
 
 impl DropReverseReplication {
@@ -74,11 +74,10 @@ impl Action for DropReverseReplication {
 
     fn describe(&self) -> String {
         format!(
-            "stop and remove reverse replication channel `{}` on {} (from {}); {} stays frozen",
+            "stop and remove reverse replication channel `{}` on {} (from {}); its read_only is left as it is",
             self.channel,
             label(&self.source),
-            label(&self.target),
-            label(&self.source)
+            label(&self.target)
         )
     }
 
