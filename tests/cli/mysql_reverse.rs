@@ -289,3 +289,35 @@ fn a_strict_mode_old_server_replicates_back_from_the_same_point_by_file_and_posi
         new.sql("shop", "SELECT COUNT(*) FROM orders")
     );
 }
+
+#[test]
+fn reverse_catch_up_behind_a_conflicting_row_fails_with_the_replicas_error_and_the_lag() {
+    let (old, new, sandbox) = old_and_new();
+    run(
+        &sandbox,
+        &old,
+        &new,
+        &format!("{FORWARD}{END_FORWARD}{REVERSE}"),
+    )
+    .expect_code(0);
+    // The old server diverges (an operator's fix, say): a row the new one then updates is gone there.
+    old.sql("shop", "DELETE FROM orders WHERE id = 7");
+    app_writes(
+        &new,
+        "UPDATE orders SET note = 'changed' WHERE id = 7; INSERT INTO orders (id, total) VALUES (1001, 1);",
+    )
+    .unwrap();
+    let out = run(&sandbox, &old, &new, CATCH_UP_BACK);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(
+        all.contains("the SQL thread of channel `cutover_reverse` stopped: "),
+        "{all}"
+    );
+    assert!(all.contains("(error 1032); the replica is "), "{all}");
+    assert!(all.contains("2 transaction(s) behind by GTID"), "{all}");
+    assert_eq!(
+        old.sql("shop", "SELECT COUNT(*) FROM orders WHERE id = 1001"),
+        "0"
+    );
+}
