@@ -211,6 +211,16 @@ impl Scene {
         String::from_utf8_lossy(&through.stdout).trim().to_string()
     }
 
+    /// The new server runs out of connections (a scene started with
+    /// `--max-connections=30`: 26 idle clients are above the soak's 80%),
+    /// until the go-back has begun.
+    fn breach(&self) {
+        let hogs = exhaust_connections(&self.target, 26);
+        self.sandbox
+            .wait_for_journal("\"event\":\"go_back_started\"", Duration::from_secs(60));
+        release(hogs);
+    }
+
     /// Waits until `count` writes were acknowledged by the server at `port`.
     fn wait_for_acks_on(&self, port: u16, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -336,19 +346,13 @@ fn the_mysql_reference_playbook_moves_the_database_under_writes() {
 
 #[test]
 fn a_soak_breach_goes_back_to_the_old_server_with_every_write_the_new_one_acknowledged() {
-    // Room for 30 clients on each: 26 idle ones are above the soak's 80%.
     let scene = scene(&["--max-connections=30"]);
     let (old_port, new_port) = (scene.source.port, scene.target.port);
     let output = scene.cut_over("2m", |scene| {
         // The application writes to the new server for a while…
         scene.wait_for_acks_on(new_port, 30);
-        // …then the new server runs out of connections, until the go-back
-        // has taken the application away from it.
-        let hogs = exhaust_connections(&scene.target, 26);
-        scene
-            .sandbox
-            .wait_for_journal("\"event\":\"go_back_started\"", Duration::from_secs(60));
-        release(hogs);
+        // …then the new server runs out of connections.
+        scene.breach();
     });
     // The application goes on writing on the old server after the go-back.
     let before = scene
@@ -419,11 +423,7 @@ fn a_go_back_with_the_reverse_channel_broken_refuses_names_the_lag_and_leaves_tr
         // no longer reach the old one.
         scene.source.sql("mysql", "STOP SLAVE 'cutover_reverse'");
         scene.wait_for_acks_on(new_port, 30);
-        let hogs = exhaust_connections(&scene.target, 26);
-        scene
-            .sandbox
-            .wait_for_journal("\"event\":\"go_back_started\"", Duration::from_secs(60));
-        release(hogs);
+        scene.breach();
     });
     let serving = scene.serving();
     let Scene {
