@@ -321,3 +321,54 @@ fn reverse_catch_up_behind_a_conflicting_row_fails_with_the_replicas_error_and_t
         "0"
     );
 }
+
+#[test]
+fn kill_9_while_reverse_replicate_starts_its_channel_then_rollback_removes_the_channel_it_noted() {
+    use crate::support::kill9;
+    use std::time::{Duration, Instant};
+    let (old, new, sandbox) = old_and_new();
+    run(&sandbox, &old, &new, &format!("{FORWARD}{END_FORWARD}")).expect_code(0);
+    // The channel points at a listener that never answers: its IO thread
+    // stays `Connecting`, and the step waits for it to run.
+    let hung = crate::deadlines::hung_listener();
+    let steps = REVERSE.replace(
+        "target: \"${{ vars.repl_new }}\" }",
+        &format!("target: \"${{{{ vars.repl_new }}}}\", target_address: \"127.0.0.1:{hung}\" }}"),
+    );
+    sandbox.write("pb.yaml", &playbook(&old, &new, &steps));
+    let mut child = sandbox
+        .command(&["run", "pb.yaml"])
+        .env("REPL_PASSWORD", REPL_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while channels(&old).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the channel was never configured"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut child);
+    assert!(
+        channels(&old).contains("cutover_reverse"),
+        "a channel is left by the kill"
+    );
+    let run = sandbox.last_run();
+    assert!(
+        sandbox
+            .journal_text(&run)
+            .contains(&format!("\"reverse_channel_address\":\"127.0.0.1:{hung}\"")),
+        "the channel was noted before it was made"
+    );
+    let out = sandbox.run_with_env(&["rollback", &run], &[("REPL_PASSWORD", REPL_PASSWORD)]);
+    out.expect_code(3);
+    let all = out.all();
+    assert!(all.contains("undone: `reverse`"), "{all}");
+    assert!(!all.contains(REPL_PASSWORD), "{all}");
+    assert_eq!(channels(&old), "");
+    sandbox.run(&["audit", "verify", &run]).expect_code(0);
+}
