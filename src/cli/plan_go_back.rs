@@ -74,17 +74,31 @@ fn triggers(plan: &Plan) -> Vec<String> {
     ids
 }
 
-/// The rollback map's line for a step whose failure runs the go-back.
+/// The rollback map's line for a step past the point of no return when the
+/// playbook has a go-back: it runs by itself (a trigger), or on `cutover rollback`.
 pub fn failure_line(plan: &Plan, step: &str, failure: &FailurePlan) -> Option<String> {
-    if !matches!(failure, FailurePlan::Stop { .. }) || !triggers(plan).iter().any(|s| s == step) {
+    let FailurePlan::Stop {
+        point_of_no_return, ..
+    } = failure
+    else {
+        return None;
+    };
+    if plan.go_back.is_empty() {
         return None;
     }
     let ids: Vec<&str> = plan.go_back.iter().map(|s| s.id.as_str()).collect();
-    Some(format!(
-        "GO BACK: {} (refused, exit {}, if it cannot go back losslessly)",
-        ids.join(" → "),
-        ExitCode::NeedsOperator.code()
-    ))
+    let exit = ExitCode::NeedsOperator.code();
+    Some(if triggers(plan).iter().any(|s| s == step) {
+        format!(
+            "GO BACK: {} (refused, exit {exit}, if it cannot go back losslessly)",
+            ids.join(" → ")
+        )
+    } else {
+        format!(
+            "STOP, exit {exit} (past `{point_of_no_return}`); `cutover rollback` would go back: {}",
+            ids.join(" → ")
+        )
+    })
 }
 
 /// The go-back in `plan --output json`.

@@ -74,19 +74,31 @@ pub(super) async fn fail(
                     .map(|st| format!("`{}`", st.id))
                     .collect::<Vec<_>>()
             });
-            let undo = if manual_undo.is_empty() {
-                "nothing (no step since the last checkpoint has a rollback)".to_string()
+            let back = if !plan.go_back.is_empty() {
+                format!(
+                    "to go back by the playbook's go-back ({})",
+                    plan.go_back
+                        .iter()
+                        .map(|s| format!("`{}`", s.id))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                )
+            } else if manual_undo.is_empty() {
+                "to undo nothing (no step since the last checkpoint has a rollback)".to_string()
             } else {
-                manual_undo
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", then ")
+                format!(
+                    "to undo {}",
+                    manual_undo
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", then ")
+                )
             };
             let message = format!(
                 "{what}\nthe run is past its point of no return (`{point_of_no_return}`), so nothing was rolled back.\n\
                  completed: {}\n\
-                 next: fix the cause and `{resume}` to retry, or `{rollback}` to undo {undo}",
+                 next: fix the cause and `{resume}` to retry, or `{rollback}` {back}",
                 if done.is_empty() { "nothing".to_string() } else { done.join(", ") },
                 resume = recorder.command("resume"),
                 rollback = recorder.command("rollback"),

@@ -194,6 +194,7 @@ fn plan_shows_the_canary_the_budget_and_what_becomes_of_the_replication() {
         ("APP_ROLE", "app"),
         ("APP_URL", "postgres://app:app-secret@proxy:5432/shop"),
         ("HAPROXY_SOCKET", "/run/haproxy.sock"),
+        ("SOAK", "15m"),
     ];
     let out = sandbox.run_with_env(&["plan", "pb.yaml"], &env);
     out.expect_code(0);
@@ -210,11 +211,22 @@ fn plan_shows_the_canary_the_budget_and_what_becomes_of_the_replication() {
     );
     assert!(
         text.contains(
-            "replicas  `replicate`: dropped by `drop-forward` once the new server serves"
+            "replicas  `replicate`: replaced by reverse replication in `reverse`, before the swap: a way back that loses nothing"
         ),
         "{text}"
     );
     assert!(text.contains("stops the application's writes"), "{text}");
+    // The way back, and what starts it by itself.
+    assert!(
+        text.contains(
+            "go back (past the point of no return: `cutover rollback RUN`, or a breach of `soak`)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("GO BACK: freeze-new → reverse-catch-up → reverse-sequences → thaw-old → swap-back → end-reverse"),
+        "{text}"
+    );
     assert!(!text.contains("app-secret"), "{text}");
     // A playbook that reverses after its swap is told what that costs.
     let late = text_with_late_reverse();

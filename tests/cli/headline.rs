@@ -4,76 +4,13 @@
 //! Every write a client saw committed must be on the new cluster.
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::lb::haproxy_tcp;
 use crate::pg_cluster::{client_bin, Cluster};
 use crate::pg_seed::{self, APP_ROLE};
+use crate::probe::Probe;
 use crate::support::Sandbox;
-
-/// A client that commits a row through `url` every 10 ms, reconnecting on any
-/// error, and remembers what the database confirmed.
-struct Probe {
-    stop: Arc<AtomicBool>,
-    committed: Arc<Mutex<Vec<(i64, Instant)>>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Probe {
-    fn start(url: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let committed = Arc::new(Mutex::new(Vec::new()));
-        let (flag, seen) = (stop.clone(), committed.clone());
-        let handle = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let deadline = Instant::now() + Duration::from_secs(120);
-                let mut client: Option<tokio_postgres::Client> = None;
-                while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    if client.as_ref().is_none_or(|c| c.is_closed()) {
-                        client = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-                            Ok((c, connection)) => {
-                                tokio::spawn(connection);
-                                Some(c)
-                            }
-                            Err(_) => None,
-                        };
-                    }
-                    if let Some(c) = &client {
-                        match c
-                            .query_one("INSERT INTO probe DEFAULT VALUES RETURNING id", &[])
-                            .await
-                        {
-                            Ok(row) => seen
-                                .lock()
-                                .unwrap()
-                                .push((row.get::<_, i64>(0), Instant::now())),
-                            Err(_) => client = None,
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            });
-        });
-        Probe {
-            stop,
-            committed,
-            handle: Some(handle),
-        }
-    }
-
-    fn finish(mut self) -> Vec<(i64, Instant)> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().unwrap().join().unwrap();
-        let committed = self.committed.lock().unwrap().clone();
-        committed
-    }
-}
 
 #[test]
 fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
@@ -161,6 +98,7 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
             ("APP_ROLE", APP_ROLE),
             ("APP_URL", &app_url),
             ("HAPROXY_SOCKET", &socket),
+            ("SOAK", "1s"),
         ],
     );
     // Let the probe write to the new cluster for a moment.
@@ -171,7 +109,7 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
     output.expect_code(0);
 
     // Every write a client saw committed is on the new cluster.
-    let ids: Vec<String> = committed.iter().map(|(id, _)| id.to_string()).collect();
+    let ids: Vec<String> = committed.iter().map(|ack| ack.id.to_string()).collect();
     assert!(ids.len() > 50, "the probe committed {} rows", ids.len());
     let on_target = target.sql(
         "shopdb",
@@ -231,7 +169,7 @@ fn logical_cutover_behind_haproxy_under_load_loses_no_committed_write() {
 
     let gap = committed
         .windows(2)
-        .map(|w| w[1].1.duration_since(w[0].1))
+        .map(|w| w[1].at.duration_since(w[0].at))
         .max()
         .unwrap_or_default();
     // The playbook's write canary proved the same: nothing missing, and the

@@ -14,6 +14,7 @@ mod certs;
 mod corpus;
 mod deadlines;
 mod freeze_undo;
+mod go_back;
 mod guardrails;
 mod headline;
 mod https;
@@ -54,6 +55,7 @@ mod postgres_servers_differ;
 mod postgres_tls;
 mod postgres_undo;
 mod prewarm;
+mod probe;
 
 mod iam;
 mod moto;

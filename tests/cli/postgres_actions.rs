@@ -367,3 +367,66 @@ fn sql_check_sees_a_freeze_as_the_application_would() {
     );
     sandbox.run(&["run", "freeze.yaml"]).expect_code(0);
 }
+
+/// Commits the application had acknowledged with `synchronous_commit = off`
+/// can sit in WAL buffers (here for up to 10 s: `wal_writer_delay`) when the
+/// freeze ends its sessions; the catch-up's goal must still cover them, or the
+/// swap would leave them behind.
+#[test]
+fn a_catch_up_right_after_the_freeze_has_every_asynchronous_commit() {
+    let source = Cluster::start_with(ClusterOptions {
+        settings: vec![("wal_writer_delay", "10000ms")],
+        ..ClusterOptions::default()
+    });
+    let target = Cluster::start();
+    source.create_db("shopdb");
+    target.create_db("shopdb");
+    pg_seed::seed(&source, "shopdb", 100);
+    pg_seed::roles(&target);
+    source.sql(
+        "shopdb",
+        &format!("CREATE TABLE late (id int PRIMARY KEY); GRANT INSERT ON late TO {APP_ROLE}"),
+    );
+    let (s, t) = (source.url("shopdb"), target.url("shopdb"));
+    let app = format!("postgres://{APP_ROLE}@127.0.0.1:{}/shopdb", source.port);
+    let steps = format!(
+        "  - id: replicate
+    action: postgres.replicate
+    with: {{ source: \"${{{{ vars.s }}}}\", target: \"${{{{ vars.t }}}}\", replica_identity_full: true }}
+  - id: last-writes
+    action: shell
+    with: {{ run: \"{} -X -q -c 'SET synchronous_commit = off' -c 'INSERT INTO late SELECT generate_series(1, 500)' '{app}'\" }}
+  - id: freeze
+    action: postgres.read_only
+    with: {{ url: \"${{{{ vars.s }}}}\", roles: [{APP_ROLE}] }}
+  - id: catch-up
+    action: postgres.catch_up
+    with: {{ source: \"${{{{ vars.s }}}}\", target: \"${{{{ vars.t }}}}\", timeout: 30s }}
+  - id: verify
+    action: postgres.verify
+    with: {{ source: \"${{{{ vars.s }}}}\", target: \"${{{{ vars.t }}}}\", mode: counts }}
+",
+        client_bin("psql").display()
+    );
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        &playbook("async", &[("s", &s), ("t", &t)], &steps),
+    );
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    out.expect_code(0);
+    assert_eq!(target.sql("shopdb", "SELECT count(*) FROM late"), "500");
+    // And at once: the freeze flushed them, the catch-up did not wait for
+    // the WAL writer (10 s here) with writes frozen.
+    let waited = sandbox
+        .journal(&sandbox.last_run())
+        .into_iter()
+        .find(|r| r["event"] == "step_finished" && r["step"] == "catch-up")
+        .expect("catch-up finished")["data"]["applied"]["waited_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        waited < 5000,
+        "the catch-up waited {waited} ms for the WAL writer"
+    );
+}

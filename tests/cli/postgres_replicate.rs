@@ -27,6 +27,7 @@ fn run_with_urls(sandbox: &Sandbox, source: &str, target: &str) -> crate::suppor
             // The swap is never reached by these tests (see headline.rs for it).
             ("APP_URL", target),
             ("HAPROXY_SOCKET", "/nonexistent/haproxy.sock"),
+            ("SOAK", "1s"),
         ],
     )
 }

@@ -67,7 +67,11 @@ impl CatchUp {
         let source = Endpoint::parse(&self.source)?;
         let target = Endpoint::parse(&self.target)?;
         let (src, dst) = tokio::try_join!(connect_pinned(&source), connect_pinned(&target))?;
-        require_enabled(&dst, &self.subscription).await?;
+        if let Err(error) = require_enabled(&dst, &self.subscription).await {
+            // What waiting could not bring over: what going on would lose.
+            let behind = behind(&src, &self.subscription).await;
+            return Err(anyhow!("{error:#}; {behind}").into());
+        }
         // Before waiting: a schema changed since `postgres.replicate` breaks
         // the apply (or silently drops a column) once writes are frozen.
         schema_guard::check(&src, &dst, &self.subscription).await?;
@@ -167,6 +171,28 @@ impl CatchUp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// How far the subscriber's slot is behind the source's WAL end, in words.
+async fn behind(src: &tokio_postgres::Client, slot: &str) -> String {
+    let row = src
+        .query_opt(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await;
+    match row {
+        Ok(Some(row)) => match row.get::<_, Option<i64>>(0) {
+            Some(lag) => format!(
+                "the subscriber is {} ({} bytes) of WAL behind the source: writes in it have not reached the subscriber",
+                human_bytes(lag.max(0) as u64),
+                lag.max(0)
+            ),
+            None => format!("slot `{slot}` on the source has confirmed nothing yet"),
+        },
+        Ok(None) => format!("the source has no replication slot `{slot}`: no write it took since can reach the subscriber"),
+        Err(error) => format!("the lag could not be read: {}", pg(error)),
     }
 }
 

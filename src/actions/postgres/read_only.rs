@@ -23,6 +23,31 @@ pub static DESCRIPTOR: Descriptor = descriptor!(
     "freeze writes on a database: read-only default, application roles' LOGIN taken, sessions ended"
 );
 
+/// Commits acknowledged under `synchronous_commit = off` may still sit in WAL
+/// buffers when the sessions end, and a subscriber receives only flushed WAL:
+/// the catch-up would wait for the WAL writer (up to 3 × `wal_writer_delay`)
+/// with writes frozen. One synchronous catalog write flushes every record
+/// before it, now.
+async fn flush_acknowledged_writes(
+    client: &tokio_postgres::Client,
+    db: &str,
+) -> anyhow::Result<()> {
+    // One statement each: a multi-statement query is one transaction, and
+    // the setting in force at its commit is what counts.
+    for statement in [
+        "SET synchronous_commit = on".to_string(),
+        format!("ALTER DATABASE {db} SET default_transaction_read_only = on"),
+        "RESET synchronous_commit".to_string(),
+    ] {
+        client
+            .batch_execute(&statement)
+            .await
+            .map_err(pg)
+            .context("failed to flush the WAL of the last acknowledged writes")?;
+    }
+    Ok(())
+}
+
 #[async_trait(?Send)]
 impl Action for ReadOnly {
     fn descriptor(&self) -> &'static Descriptor {
@@ -105,6 +130,7 @@ impl Action for ReadOnly {
             &self.params.roles,
         )
         .await?;
+        flush_acknowledged_writes(&client, &db).await?;
         cx.report(Progress::Status(format!(
             "{} read-only; LOGIN taken from: {}; {ended} session(s) ended",
             endpoint.label(),
