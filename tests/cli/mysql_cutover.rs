@@ -33,6 +33,8 @@ struct Ack {
 struct Writer {
     stop: Arc<AtomicBool>,
     acks: Arc<Mutex<Vec<Ack>>>,
+    /// The last refusal, for assertion messages.
+    refused: Arc<Mutex<String>>,
     thread: JoinHandle<()>,
 }
 
@@ -40,7 +42,8 @@ impl Writer {
     fn start(port: u16) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let (flag, sink) = (stop.clone(), acks.clone());
+        let refused = Arc::new(Mutex::new(String::new()));
+        let (flag, sink, why) = (stop.clone(), acks.clone(), refused.clone());
         let thread = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 let output = app_client(port)
@@ -61,11 +64,19 @@ impl Writer {
                 });
                 match ack.filter(|_| output.status.success()) {
                     Some(ack) => sink.lock().unwrap().push(ack),
-                    None => std::thread::sleep(Duration::from_millis(5)),
+                    None => {
+                        *why.lock().unwrap() = String::from_utf8_lossy(&output.stderr).into();
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                 }
             }
         });
-        Writer { stop, acks, thread }
+        Writer {
+            stop,
+            acks,
+            refused,
+            thread,
+        }
     }
 
     fn acks(&self) -> Vec<Ack> {
@@ -212,10 +223,11 @@ impl Scene {
     }
 
     /// The new server runs out of connections (a scene started with
-    /// `--max-connections=30`: 26 idle clients are above the soak's 80%),
+    /// `--max-connections=40`: 33 idle clients are above the soak's 80%, and
+    /// leave room for the health check's and the go-back's own connections),
     /// until the go-back has begun.
     fn breach(&self) {
-        let hogs = exhaust_connections(&self.target, 26);
+        let hogs = exhaust_connections(&self.target, 33);
         self.sandbox
             .wait_for_journal("\"event\":\"go_back_started\"", Duration::from_secs(60));
         release(hogs);
@@ -227,7 +239,8 @@ impl Scene {
         while self.writer.acks().iter().filter(|a| a.port == port).count() < count {
             assert!(
                 Instant::now() < deadline,
-                "the application never wrote {count} rows to port {port}"
+                "the application never wrote {count} rows to port {port} (last refusal: {})",
+                self.writer.refused.lock().unwrap()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -346,7 +359,7 @@ fn the_mysql_reference_playbook_moves_the_database_under_writes() {
 
 #[test]
 fn a_soak_breach_goes_back_to_the_old_server_with_every_write_the_new_one_acknowledged() {
-    let scene = scene(&["--max-connections=30"]);
+    let scene = scene(&["--max-connections=40"]);
     let (old_port, new_port) = (scene.source.port, scene.target.port);
     let output = scene.cut_over("2m", |scene| {
         // The application writes to the new server for a while…
@@ -354,6 +367,10 @@ fn a_soak_breach_goes_back_to_the_old_server_with_every_write_the_new_one_acknow
         // …then the new server runs out of connections.
         scene.breach();
     });
+    output.expect_code(3);
+    let all = output.all();
+    assert!(all.contains("went back: the go-back ran"), "{all}");
+    assert!(all.contains("exceed max_connections_pct"), "{all}");
     // The application goes on writing on the old server after the go-back.
     let before = scene
         .writer
@@ -371,10 +388,6 @@ fn a_soak_breach_goes_back_to_the_old_server_with_every_write_the_new_one_acknow
         ..
     } = scene;
     let acks = writer.finish();
-    output.expect_code(3);
-    let all = output.all();
-    assert!(all.contains("went back: the go-back ran"), "{all}");
-    assert!(all.contains("exceed max_connections_pct"), "{all}");
 
     // Traffic is on the old server, which takes the application's writes.
     assert_eq!(serving, "1");
@@ -407,16 +420,32 @@ fn a_soak_breach_goes_back_to_the_old_server_with_every_write_the_new_one_acknow
     let run = sandbox.last_run();
     sandbox.run(&["audit", "verify", &run]).expect_code(0);
     let verdict = sandbox.canary_proved_nothing_lost();
+    let at = |event: &str| -> String {
+        sandbox
+            .journal(&run)
+            .into_iter()
+            .find(|r| r["event"] == event)
+            .map(|r| r["ts"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+    let retries = sandbox
+        .events(&run)
+        .iter()
+        .filter(|e| e.starts_with("step_retrying:"))
+        .cloned()
+        .collect::<Vec<_>>();
     eprintln!(
-        "mysql go-back: {} writes on the new server came back; canary {verdict}",
-        on_new.len()
+        "mysql go-back: {} writes on the new server came back; go-back {} → {} (retries: {retries:?}); canary {verdict}",
+        on_new.len(),
+        at("go_back_started"),
+        at("go_back_finished")
     );
 }
 
 #[test]
 fn a_go_back_with_the_reverse_channel_broken_refuses_names_the_lag_and_leaves_traffic_on_the_new_server(
 ) {
-    let scene = scene(&["--max-connections=30"]);
+    let scene = scene(&["--max-connections=40"]);
     let new_port = scene.target.port;
     let output = scene.cut_over("2m", |scene| {
         // The reverse channel stops; the new server keeps taking writes that
