@@ -4,6 +4,10 @@
 //! and prepare. A new file is created with `O_CREAT | O_EXCL | O_NOFOLLOW`
 //! under a random name in the target's directory, synced, then renamed over
 //! the target; the directory is synced so the rename survives a power cut.
+//! A file that must not exist yet is made unnamed (`O_TMPFILE`) and linked
+//! into place, so no kill -9 can leave a temporary behind; a temporary an
+//! earlier, killed writer left (a minute old, of our exact naming) is swept
+//! by the next write beside it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -56,6 +60,7 @@ pub fn replace(path: &Path, contents: &[u8], keep: Keep) -> Result<(), WriteErro
         Err(e) => return Err(io(e)),
     };
     let dir = parent(path);
+    sweep_stale_temporaries(dir, path);
     let (tmp_path, mut tmp) = create_temporary(dir, path).map_err(io)?;
     let cleanup = TempGuard(Some(tmp_path.clone()));
     let mode = match (keep, &existing) {
@@ -90,6 +95,25 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Write
         Err(e) => return Err(io(e)),
     }
     let dir = parent(path);
+    sweep_stale_temporaries(dir, path);
+    // An unnamed file linked into place at once: a kill -9 at any moment
+    // leaves either nothing or the whole file, never a temporary name.
+    if let Ok(mut unnamed) = create_unnamed(dir) {
+        unnamed.write_all(contents).map_err(io)?;
+        unnamed
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io)?;
+        unnamed.sync_all().map_err(io)?;
+        match link_unnamed(&unnamed, path) {
+            Ok(()) => {
+                sync_dir(dir).map_err(io)?;
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            // No /proc to link through: the named way below.
+            Err(_) => {}
+        }
+    }
     let (tmp_path, mut tmp) = create_temporary(dir, path).map_err(io)?;
     let cleanup = TempGuard(Some(tmp_path.clone()));
     tmp.write_all(contents).map_err(io)?;
@@ -220,6 +244,81 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
+/// An unnamed regular file in `dir` (`O_TMPFILE`), invisible until linked.
+fn create_unnamed(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(dir)
+}
+
+/// Gives an unnamed file its name; fails if the name is taken (a symlink
+/// included: `linkat` never follows the new name).
+fn link_unnamed(file: &File, path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::AsRawFd;
+    let from = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: both are NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// How old a temporary of ours must be before it counts as left over: a
+/// write under way never takes this long between its open and its rename.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes `.NAME.RANDOM.tmp` files (ours, by their exact shape) that an
+/// earlier process killed between its open and its rename left in `dir`.
+fn sweep_stale_temporaries(dir: &Path, target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !is_temporary_of(&file_name, &name) {
+            continue;
+        }
+        let stale = std::fs::symlink_metadata(entry.path()).is_ok_and(|meta| {
+            meta.file_type().is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|age| age >= STALE_AFTER)
+        });
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `.NAME.` + 16 hex digits + `.tmp`: the names `create_temporary` makes.
+fn is_temporary_of(file_name: &str, name: &str) -> bool {
+    file_name
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `.NAME.RANDOM.tmp` in `dir`, created exclusively (a name already there,
 /// or a symlink planted under it, fails the open instead of being followed).
 fn create_temporary(dir: &Path, target: &Path) -> io::Result<(PathBuf, File)> {
@@ -278,6 +377,39 @@ impl Drop for TempGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_temporary_a_killed_writer_left_is_swept_and_a_fresh_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".maintenance.on.0123456789abcdef.tmp");
+        let fresh = dir.path().join(".maintenance.on.fedcba9876543210.tmp");
+        let other = dir.path().join(".maintenance.on.not-ours.tmp");
+        for path in [&stale, &fresh, &other] {
+            std::fs::write(path, "half").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for path in [&stale, &other] {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        assert!(create_new(&dir.path().join("maintenance.on"), b"on", 0o644).unwrap());
+        assert!(!stale.exists(), "the stale temporary is still there");
+        assert!(fresh.exists(), "a write under way lost its temporary");
+        assert!(other.exists(), "a file not of our making was removed");
+        // The new file went in without a temporary name of its own.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        replace(
+            &dir.path().join("maintenance.on"),
+            b"on",
+            Keep::Private { mode: 0o644 },
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
 
     #[test]
     fn a_planted_symlink_is_refused_and_its_victim_untouched() {

@@ -25,6 +25,7 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
     check_guardrails(playbook, &values, diagnostics);
     let steps = steps_of(&playbook.steps);
     warn_late_reverse(&steps, diagnostics);
+    super::check_freeze::warn_untimed_in_freeze(&steps, &values, diagnostics);
     super::check_go_back::check_go_back(playbook, &steps, diagnostics);
     check_steps(&steps, &values, playbook, diagnostics);
     check_steps(&steps_of(&playbook.go_back), &values, playbook, diagnostics);

@@ -3,6 +3,7 @@
 //! re-checking anything.
 
 mod check;
+mod check_freeze;
 mod check_go_back;
 mod compile;
 mod estimate;

@@ -105,3 +105,65 @@ fn catch_up_against_a_hung_target_fails_within_its_timeout_and_the_source_is_tha
         .try_sql(APP_ROLE, "shop", "SELECT 1")
         .expect("the application's role logs in again");
 }
+
+/// A unix socket that accepts every connection and never answers: HAProxy's
+/// runtime API hung.
+fn hung_unix_socket(sandbox: &Sandbox) -> String {
+    let path = sandbox.path().join("hung.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    path.display().to_string()
+}
+
+#[test]
+fn haproxy_swap_against_a_hung_runtime_api_fails_within_its_deadline() {
+    let sandbox = Sandbox::new();
+    let socket = hung_unix_socket(&sandbox);
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "hung-haproxy",
+            &[("socket", &socket)],
+            "  - id: swap\n    action: haproxy.swap\n    with: { socket: \"${{ vars.socket }}\", backend: db, from: [old], to: [new] }\n",
+        ),
+    );
+    let started = Instant::now();
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    let took = started.elapsed();
+    out.expect_code(3);
+    assert!(
+        out.all().contains("gave no answer within 10s"),
+        "{}",
+        out.all()
+    );
+    // One deadline per exchange, and the swap's undo tries again: well under a minute.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+}
+
+#[test]
+fn pgbouncer_pause_against_a_hung_console_fails_within_its_connect_timeout() {
+    let port = hung_listener();
+    let sandbox = Sandbox::new();
+    let admin = format!("postgres://admin@127.0.0.1:{port}/pgbouncer?connect_timeout=2");
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "hung-pgbouncer",
+            &[("admin", &admin)],
+            "  - id: pause\n    action: pgbouncer.pause\n    with: { admin: \"${{ vars.admin }}\", database: shop, timeout: 30s }\n",
+        ),
+    );
+    let started = Instant::now();
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    let took = started.elapsed();
+    out.expect_code(3);
+    assert!(out.all().contains("no answer within 2"), "{}", out.all());
+    // Nothing was paused, so its undo does not knock on the hung console again.
+    assert!(out.all().contains("nothing to resume"), "{}", out.all());
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}

@@ -61,5 +61,6 @@ mod iam;
 mod moto;
 mod rds;
 mod rds_aws;
+mod rds_partial;
 mod rds_playbooks;
 mod ready;

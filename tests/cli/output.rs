@@ -176,6 +176,7 @@ steps:
   - id: maintenance-on
     action: maintenance.file
     with: { path: maintenance.on, state: on }
+    timeout: 10s
     estimate: 5s
   - id: settle
     action: wait
@@ -194,7 +195,7 @@ steps:
 "#;
 
 const PLAN_STDOUT: &str = r#"playbook  orders-move (pb.yaml)
-sha256    4681699b699394fa129a7fb718489ae5bdddaa3b6a732240e09bea8ea02a052b
+sha256    198d6e84aa6509adb9c7724063b69bb852046cde10f35a102d256809a46f1de8
 about     Move the orders database to the new server.
 steps     5, estimated 21m5s + 2 step(s) without an estimate
 check     [ ] backup: Last night's backup was restored on staging.
@@ -207,7 +208,7 @@ check     [ ] backup: Last night's backup was restored on staging.
     ── checkpoint `before-downtime` (rollback point)
   2. maintenance-on [maintenance.file]
       does      turn maintenance on: create maintenance.on
-      timeout   none   estimate 5s (playbook)   idempotent
+      timeout   10s   estimate 5s (playbook)   idempotent
       rollback  implied: turn maintenance off: remove maintenance.on
       stops the application's writes
   3. settle [wait]

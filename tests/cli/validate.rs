@@ -1325,6 +1325,33 @@ fn reference_playbooks() -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_step_without_a_timeout_inside_the_write_freeze_is_warned_about() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: freeze\nsteps:\n  - id: before\n    action: wait\n    with: { duration: 1s }\n  - id: freeze\n    action: postgres.read_only\n    with: { url: \"postgres://app@old/db\" }\n    timeout: 30s\n  - id: catch-up\n    action: postgres.catch_up\n    with: { source: \"postgres://app@old/db\", target: \"postgres://app@new/db\", timeout: 1m }\n  - id: gate\n    action: approve\n    with: { text: go? }\n  - id: swap\n    action: shell\n    with: { run: \"true\" }\n    point_of_no_return: true\n  - id: after\n    action: wait\n    with: { duration: 1s }\n",
+    );
+    let out = sandbox.run(&["validate", "pb.yaml"]);
+    out.expect_code(0);
+    let all = out.all();
+    // The gate and the swap hold the freeze without a bound; the freeze and
+    // the catch-up (its own `timeout`) do not, nor do the steps outside it.
+    for step in ["gate", "swap"] {
+        assert!(
+            all.contains(&format!("`{step}` runs while writes are frozen (from `freeze` to `swap`) and has no `timeout`")),
+            "{step}: {all}"
+        );
+    }
+    for step in ["before", "freeze", "catch-up", "after"] {
+        assert!(
+            !all.contains(&format!("`{step}` runs while writes are frozen")),
+            "{step}: {all}"
+        );
+    }
+    assert!(all.contains("pb.yaml:13:5: warning"), "{all}");
+}
+
+#[test]
 fn reference_playbooks_are_valid() {
     let sandbox = Sandbox::new();
     let mut wrong = Vec::new();

@@ -170,6 +170,7 @@ pub async fn pause(
     // A second connection watches while the first waits on PAUSE.
     let watcher = Console::connect(admin).await?;
     let command = format!("PAUSE {}", quoted(database));
+    crate::actions::shared::freeze::note_began(cx)?;
     let pausing = console.command(&command);
     let watching = async {
         loop {

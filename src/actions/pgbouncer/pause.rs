@@ -65,6 +65,9 @@ impl Action for Pause {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        // Noted as a freeze is: the resume that undoes a pause that never got
+        // to send PAUSE (a console down or hung) has nothing to resume.
+        crate::actions::shared::freeze::note_pending(cx)?;
         let paused = console::pause(&self.admin, &self.database, self.timeout.0, cx).await?;
         cx.report(Progress::Status(if paused.already {
             format!("`{}` was paused already", self.database)

@@ -42,6 +42,16 @@ impl Action for Resume {
     }
 
     async fn apply(&self, cx: &StepContext<'_>) -> Result<Applied, ActionFailure> {
+        if crate::actions::shared::freeze::nothing_was_frozen(cx) {
+            cx.report(Progress::Status(format!(
+                "nothing to resume: the pause of `{}` failed before it sent PAUSE",
+                self.database
+            )));
+            return Ok(Applied {
+                data: serde_json::json!({ "database": self.database, "resumed": false, "reason": "the pause changed nothing" }),
+                ..Applied::default()
+            });
+        }
         let resumed = console::resume(&self.admin, &self.database).await?;
         cx.report(Progress::Status(if resumed {
             format!("`{}` resumed: clients go on", self.database)

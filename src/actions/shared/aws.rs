@@ -16,6 +16,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// first, and a cutover would rather wait than fail on them.
 const MAX_ATTEMPTS: u32 = 8;
 
+/// Deadlines on every AWS call: an endpoint that accepts and never answers
+/// (a proxy gone wrong) fails the call, each attempt in `ATTEMPT_TIMEOUT`
+/// and all of them in `CALL_TIMEOUT`, rather than hold the step (and a
+/// freeze) until its own `timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+const CALL_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// `region`, `profile` and `endpoint_url` of one step; `None` leaves the
 /// choice to the standard chain (`AWS_REGION`, `AWS_PROFILE`,
 /// `AWS_ENDPOINT_URL`, the instance role …).
@@ -33,7 +41,14 @@ impl AwsTarget {
         let retry = RetryConfig::standard()
             .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(500));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(CALL_TIMEOUT)
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
         if let Some(profile) = &self.profile {
             loader = loader.profile_name(profile);
         }
