@@ -372,3 +372,61 @@ fn kill_9_while_reverse_replicate_starts_its_channel_then_rollback_removes_the_c
     assert_eq!(channels(&old), "");
     sandbox.run(&["audit", "verify", &run]).expect_code(0);
 }
+
+/// `plan` and a dry run of the MySQL reference playbook, no server involved:
+/// the forward replication is replaced by reverse replication before the
+/// swap, and `--fail-at soak` rehearses the go-back through it.
+#[test]
+fn the_mysql_reference_playbook_plans_its_reverse_replication_and_rehearses_its_go_back() {
+    let sandbox = Sandbox::new();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("playbooks/mysql-replica-cutover.yaml"),
+    )
+    .unwrap();
+    sandbox.write("pb.yaml", &text);
+    let flag = sandbox.path().join("maintenance.on").display().to_string();
+    let env = [
+        ("SOURCE_URL", "mysql://root@127.0.0.1:1/shop"),
+        ("TARGET_URL", "mysql://root@127.0.0.1:2/shop"),
+        ("APP_URL", "mysql://app@127.0.0.1:3/shop"),
+        ("HAPROXY_SOCKET", "/nonexistent/haproxy.sock"),
+        ("MAINTENANCE_FLAG", flag.as_str()),
+        ("NEW_SERVER_ID", "2"),
+        ("SOAK", "15m"),
+    ];
+    let plan = sandbox.run_with_env(&["plan", "pb.yaml"], &env);
+    plan.expect_code(0);
+    let all = plan.all();
+    assert!(
+        all.contains("`replicate`: replaced by reverse replication in `reverse`, before the swap"),
+        "{all}"
+    );
+    assert!(
+        all.contains("GO BACK: freeze-new → reverse-catch-up → thaw-old → swap-back → end-reverse"),
+        "{all}"
+    );
+    let rehearsal =
+        sandbox.run_with_env(&["run", "pb.yaml", "--dry-run", "--fail-at", "soak"], &env);
+    rehearsal.expect_code(3);
+    let all = rehearsal.all();
+    assert!(
+        all.contains("would stop and remove reverse replication channel `cutover_reverse`"),
+        "{all}"
+    );
+    assert!(all.contains("went back: the go-back ran"), "{all}");
+
+    // Started after the swap instead, plan says what a go-back would lose.
+    sandbox.write(
+        "late.yaml",
+        "name: late\nsteps:\n  - id: replicate\n    action: mysql.replicate\n    with: { source: \"mysql://repl@127.0.0.1:1/shop\", target: \"mysql://root@127.0.0.1:2/shop\" }\n  - id: swap\n    action: shell\n    with: { run: \"true\" }\n    point_of_no_return: true\n  - id: reverse\n    action: mysql.reverse_replicate\n    with: { source: \"mysql://root@127.0.0.1:1/shop\", target: \"mysql://repl@127.0.0.1:2/shop\" }\n",
+    );
+    let plan = sandbox.run(&["plan", "late.yaml"]);
+    plan.expect_code(0);
+    assert!(
+        plan.all()
+            .contains("replaced by reverse replication in `reverse`, AFTER the point of no return"),
+        "{}",
+        plan.all()
+    );
+}
