@@ -37,11 +37,10 @@ pub(super) fn warn_untimed_in_freeze(
 /// blocked on a socket too); a `wait` ends by its `duration`.
 fn bounds_itself(step: &Step) -> bool {
     step.action == crate::actions::builtin::wait::DESCRIPTOR.name
-        || step
-            .with_node
-            .as_ref()
-            .and_then(|with| with.get("timeout"))
-            .is_some()
+        || step.with_node
+        .as_ref()
+        .and_then(|with| with.get("timeout"))
+        .is_some()
 }
 
 /// Decodes the step's action as `validate` sees it (templates unresolved
