@@ -38,6 +38,8 @@ pub static ACTIONS: &[&Descriptor] = &[
     &mysql::copy::DESCRIPTOR,
     &mysql::replicate::DESCRIPTOR,
     &mysql::drop_replication::DESCRIPTOR,
+    &mysql::reverse_replicate::DESCRIPTOR,
+    &mysql::drop_reverse_replication::DESCRIPTOR,
     &mysql::catch_up::DESCRIPTOR,
     &mysql::ready::DESCRIPTOR,
     &mysql::compare_settings::DESCRIPTOR,

@@ -426,7 +426,7 @@ fn replication_lines(plan: &Plan) -> Vec<String> {
             ),
             (
                 &mysql::replicate::DESCRIPTOR,
-                None,
+                Some(&mysql::reverse_replicate::DESCRIPTOR),
                 &mysql::drop_replication::DESCRIPTOR,
             ),
         ];

@@ -28,6 +28,7 @@ mod mysql_archive;
 mod mysql_copy;
 mod mysql_cutover;
 mod mysql_replicate;
+mod mysql_reverse;
 mod mysql_servers_differ;
 mod mysql_tls;
 mod output;

@@ -21,14 +21,29 @@ pub(crate) const REPL_PASSWORD: &str = "repl-Pw-7c1e9";
 /// concurrent `mariadb-install-db` runs sharing `/tmp` as their tmpdir
 /// sometimes fail (`Unknown table 'mysql.tmp_user_sys'`).
 pub(crate) fn servers(source_binlog: bool) -> (Maria, Maria) {
-    static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    start_pair(source_binlog, &["--server-id=2"])
+}
+
+/// Two servers with binary logs: the new one sends its writes back to the
+/// old one after the swap (`mysql.reverse_replicate`).
+pub(crate) fn primaries() -> (Maria, Maria) {
+    start_pair(
+        true,
+        &["--log-bin=binlog", "--binlog-format=ROW", "--server-id=2"],
+    )
+}
+
+/// Held while servers start: concurrent `mariadb-install-db` runs were seen failing.
+pub(crate) static START: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start_pair(source_binlog: bool, target_options: &[&str]) -> (Maria, Maria) {
     let _one_at_a_time = START.lock().unwrap_or_else(|e| e.into_inner());
     let source = if source_binlog {
         Maria::start_primary()
     } else {
         Maria::start()
     };
-    (source, Maria::start_with(&["--server-id=2"]))
+    (source, Maria::start_with(target_options))
 }
 
 /// Where `mariadb-dump --master-data=2 --gtid` says its snapshot was taken.

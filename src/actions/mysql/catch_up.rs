@@ -12,7 +12,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::channel::{
-    binary_logs, binlog_distance, channel_name, default_channel, failed, ChannelStatus, Dialect,
+    binary_logs, binlog_distance, channel_name, default_channel, failed, gtid_behind,
+    ChannelStatus, Dialect,
 };
 use super::connect::{label, Endpoint};
 use super::position::{self, BinlogPosition};
@@ -116,21 +117,52 @@ impl CatchUp {
     }
 
     /// A replication thread that has stopped: the step cannot succeed.
-    fn broken(&self, status: &ChannelStatus) -> Option<anyhow::Error> {
+    /// `behind` says how far behind the replica is — what a go-back relying
+    /// on this channel would lose.
+    fn broken(&self, status: &ChannelStatus, goal: &Goal, behind: &str) -> Option<anyhow::Error> {
         let channel = &self.channel;
-        if status.sql_stopped() {
-            return Some(match status.sql_error.as_str() {
-                "" => anyhow!("the SQL thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
-                error => anyhow!("the SQL thread of channel `{channel}` stopped: {error}"),
-            });
+        let (thread, error) = if status.sql_stopped() {
+            ("SQL", &status.sql_error)
+        } else if status.io_stopped() {
+            ("IO", &status.io_error)
+        } else {
+            return None;
+        };
+        let restart = goal.dialect.start(channel);
+        Some(match error.as_str() {
+            "" => anyhow!("the {thread} thread of channel `{channel}` is stopped; {behind} (hint: `{restart}` on the target, or run `mysql.replicate` — `mysql.reverse_replicate` for a reverse channel — again)"),
+            error => anyhow!("the {thread} thread of channel `{channel}` stopped: {error}; {behind}"),
+        })
+    }
+
+    /// How far behind the goal the replica is: bytes of binary log and, by
+    /// GTID, transactions.
+    async fn behind(
+        &self,
+        dst: &mut mysql_async::Conn,
+        target: &Endpoint,
+        goal: &Goal,
+        lag: Option<u64>,
+        executed: &str,
+    ) -> anyhow::Result<String> {
+        let mut text = format!(
+            "the replica is {} of binary log behind {} ({executed}",
+            lag_text(lag),
+            goal.position
+        );
+        if let Some(wanted) = &goal.gtid {
+            let at: Option<String> = dst
+                .query_first("SELECT @@GLOBAL.gtid_slave_pos")
+                .await
+                .map_err(failed(target))?;
+            let missing = gtid_behind(&at.unwrap_or_default(), wanted);
+            text.push_str(&format!("; {missing} transaction(s) behind by GTID"));
         }
-        if status.io_stopped() {
-            return Some(match status.io_error.as_str() {
-                "" => anyhow!("the IO thread of channel `{channel}` is stopped (hint: `START SLAVE '{channel}'` on the target, or run `mysql.replicate` again)"),
-                error => anyhow!("the IO thread of channel `{channel}` stopped: {error}"),
-            });
+        text.push(')');
+        if lag != Some(0) {
+            text.push_str(": the source's writes since then are not on the replica");
         }
-        None
+        Ok(text)
     }
 
     fn done(
@@ -172,7 +204,7 @@ impl CatchUp {
             .await?
             .ok_or_else(|| {
                 anyhow!(
-                    "the target has no replication channel `{}` (hint: run `mysql.replicate` first)",
+                    "the target has no replication channel `{}` (hint: run `mysql.replicate` first; in reverse, `mysql.reverse_replicate`)",
                     self.channel
                 )
             })?;
@@ -219,12 +251,17 @@ impl CatchUp {
             if within {
                 return Ok(self.done(cx, &goal, lag, started));
             }
-            if let Some(error) = self.broken(&status) {
+            if status.sql_stopped() || status.io_stopped() {
                 // A thread that stopped after executing the goal is not in the way.
                 if self.max_lag == 0 && self.reached(&mut dst, &target, &goal, 0.0).await? {
                     return Ok(self.done(cx, &goal, lag, started));
                 }
-                return Err(error.into());
+                let behind = self
+                    .behind(&mut dst, &target, &goal, lag, &executed)
+                    .await?;
+                if let Some(error) = self.broken(&status, &goal, &behind) {
+                    return Err(error.into());
+                }
             }
             let elapsed = started.elapsed();
             if elapsed >= self.timeout.0 {

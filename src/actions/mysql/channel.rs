@@ -483,6 +483,27 @@ pub fn gtid_reached(at: &str, goal: &str) -> bool {
         .all(|(domain, sequence)| at.get(domain).is_some_and(|s| s >= sequence))
 }
 
+/// True when `other` is further on than `position` in a domain of
+/// `position`: a server in `gtid_strict_mode` whose binary log is `other`
+/// refuses `position` as its `gtid_slave_pos` (error 1947).
+pub fn gtid_behind_in_a_domain(position: &str, other: &str) -> bool {
+    let other = gtid_domains(other);
+    gtid_domains(position)
+        .iter()
+        .any(|(domain, sequence)| other.get(domain).is_some_and(|s| s > sequence))
+}
+
+/// Transactions in `goal` that `at` lacks, counted by sequence number in
+/// each of `goal`'s domains (a domain's numbers rise by one per transaction
+/// from one server).
+pub fn gtid_behind(at: &str, goal: &str) -> u64 {
+    let at = gtid_domains(at);
+    gtid_domains(goal)
+        .iter()
+        .map(|(domain, sequence)| sequence.saturating_sub(at.get(domain).copied().unwrap_or(0)))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,6 +556,13 @@ mod tests {
         assert!(!gtid_reached("0-1-41", "0-1-42"));
         assert!(!gtid_reached("0-1-42", "0-1-42,1-1-1"));
         assert!(gtid_reached("", ""));
+        assert_eq!(gtid_behind("0-2-12", "0-2-19"), 7);
+        assert_eq!(gtid_behind("0-2-19,1-1-4", "0-2-19"), 0);
+        assert_eq!(gtid_behind("0-2-12", "0-2-19,1-3-2"), 9);
+        assert_eq!(gtid_behind("0-2-30", "0-2-19"), 0);
+        assert!(gtid_behind_in_a_domain("0-2-19", "0-1-49"));
+        assert!(!gtid_behind_in_a_domain("0-2-19", "0-1-19,1-1-90"));
+        assert!(!gtid_behind_in_a_domain("0-2-19", ""));
     }
 
     #[test]

@@ -5,25 +5,27 @@
 //! replayed idempotently up to the last snapshot, strictly after it. Its
 //! inverse is `mysql.drop_replication`.
 
-mod setup;
+mod prerequisites;
+pub(in crate::actions::mysql) mod setup;
+
+pub(in crate::actions::mysql) use self::prerequisites::{replication_grant, Sender};
 
 use std::sync::Arc;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use mysql_async::prelude::Queryable;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use self::setup::{Setup, Start};
 use super::channel::{
-    binary_logs, channel_name, default_channel, failed, wild_do_pattern, ChannelStatus, Dialect,
+    binary_logs, channel_name, default_channel, wild_do_pattern, ChannelStatus, Dialect,
 };
 use super::connect::{label, Endpoint};
 use super::drop_replication::DropReplication;
 use super::position::{self, BinlogPosition, RecordedCopy};
 use crate::actions::{
-    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, Progress, StepContext,
+    descriptor, Action, ActionFailure, ActionRef, Applied, Descriptor, StepContext,
 };
 
 /// Parameters of `mysql.replicate`.
@@ -43,11 +45,25 @@ pub struct Replicate {
     pub source_address: Option<String>,
 }
 
-fn address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(in crate::actions::mysql) fn address<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
     split_address(&text, 3306)
         .map(|_| Some(text.clone()))
         .map_err(serde::de::Error::custom)
+}
+
+/// The sender as the replica reaches it: `address` (`host[:port]`, the
+/// URL's port by default) when given, else the URL's host and port.
+pub(in crate::actions::mysql) fn sender_address(
+    sender: &Endpoint,
+    address: Option<&str>,
+) -> anyhow::Result<(String, u16)> {
+    match address {
+        Some(text) => split_address(text, sender.port()).map_err(|e| anyhow!(e)),
+        None => Ok((sender.host(), sender.port())),
+    }
 }
 
 /// `host`, `host:port` or `[v6]:port` → (host, port).
@@ -88,35 +104,13 @@ impl Replicate {
         recorded: Option<&RecordedCopy>,
         cx: &StepContext<'_>,
     ) -> anyhow::Result<Option<(Option<BinlogPosition>, bool)>> {
-        if (status.host.as_str(), status.port) != (host, port) {
-            return Err(anyhow!(
-                "channel `{}` on the target already replicates from {}:{}, not {host}:{port}: drop it (`mysql.drop_replication`) or choose another `channel`",
-                self.channel,
-                status.host,
-                status.port
-            ));
-        }
-        let strict = setup.exec_mode(dst).await?.eq_ignore_ascii_case("STRICT");
-        if status.running()
-            && strict
-            && status.wild_do_table == setup.wild_do
-            && status.rewrite_db == setup.rewrite
-        {
-            cx.report(Progress::Status(format!(
-                "channel `{}` already replicates from {host}:{port}",
-                self.channel
-            )));
+        let Some(gtid) = setup.restart(dst, status, host, port, cx).await? else {
             return Ok(None);
-        }
-        cx.report(Progress::Status(format!(
-            "channel `{}` exists (IO {}, SQL {}): restarting it where it stopped",
-            self.channel, status.io_running, status.sql_running
-        )));
+        };
         // Not back to the copy's position: that would replay changes twice.
         let until = recorded
             .filter(|r| r.first != r.last)
             .and_then(|r| r.last.clone());
-        let gtid = status.using_gtid.eq_ignore_ascii_case("Slave_Pos");
         Ok(Some((until, gtid)))
     }
 
@@ -132,17 +126,8 @@ impl Replicate {
     ) -> anyhow::Result<Start> {
         let db = target.db();
         let mut problems = Vec::new();
-        let (log_bin, source_id, format): (Option<String>, u64, Option<String>) = src
-            .query_first("SELECT @@GLOBAL.log_bin, @@GLOBAL.server_id, @@GLOBAL.binlog_format")
-            .await
-            .map_err(failed(source))?
-            .unwrap_or((None, 0, None));
-        let log_bin = matches!(log_bin.as_deref(), Some("1") | Some("ON"));
-        let target_id: u64 = dst
-            .query_first("SELECT @@GLOBAL.server_id")
-            .await
-            .map_err(failed(target))?
-            .unwrap_or(0);
+        let sender = Sender::read(src, source, dst, target, dialect).await?;
+        let log_bin = sender.log_bin;
         let first = recorded.and_then(|r| r.first.clone());
         match (recorded, log_bin, &first) {
             (None, _, _) => problems.push(format!(
@@ -179,24 +164,8 @@ impl Replicate {
                 ));
             }
         }
-        if source_id == 0 {
-            problems.push("the source has `server_id = 0`, which a replication source may not have: set a unique non-zero `server_id` in its configuration and `SET GLOBAL server_id = …` (or restart)".to_string());
-        }
-        if target_id == 0 {
-            problems.push("the target has `server_id = 0`, which a replica may not have: `SET GLOBAL server_id = …` (unique, non-zero) on the target and in its configuration".to_string());
-        } else if target_id == source_id {
-            problems.push(format!(
-                "source and target both have `server_id = {source_id}`: the target would skip the source's events as its own: give the target another one (`SET GLOBAL server_id = {}` and in its configuration)",
-                source_id + 1
-            ));
-        }
+        problems.extend(sender.problems());
         if log_bin {
-            let format = format.unwrap_or_default();
-            if !format.eq_ignore_ascii_case("ROW") {
-                problems.push(format!(
-                    "the source logs with `binlog_format = {format}`; replication needs `ROW` (the replay of a resumed copy is only idempotent for row events): `SET GLOBAL binlog_format = ROW` on the source and in its configuration, then reconnect the application (open sessions keep their format)"
-                ));
-            }
             match binary_logs(src, source).await {
                 Ok(logs) => {
                     let recorded_files = [first.as_ref(), recorded.and_then(|r| r.last.as_ref())];
@@ -280,10 +249,7 @@ impl Action for Replicate {
             "" => db.clone(),
             name => name.to_string(),
         };
-        let (host, port) = match &self.source_address {
-            Some(text) => split_address(text, source.port()).map_err(|e| anyhow!(e))?,
-            None => (source.host(), source.port()),
-        };
+        let (host, port) = sender_address(&source, self.source_address.as_deref())?;
         let target_admin = target.without_db();
         // The replication account needs no rights on the source's database.
         let source_admin = source.without_db();
@@ -303,6 +269,8 @@ impl Action for Replicate {
             channel: &self.channel,
             wild_do: &wild_do,
             rewrite: &rewrite,
+            drop: super::drop_replication::DESCRIPTOR.name,
+            address_field: "source_address",
         };
         let existing = dialect.status(&mut dst, &target, &self.channel).await?;
         let (until, gtid, from) = match &existing {
@@ -375,32 +343,6 @@ impl Action for Replicate {
     fn undoes_partial_failure(&self) -> bool {
         true
     }
-}
-
-/// None when the source user may replicate (or it cannot tell: then the IO
-/// thread will say); else the problem with its fix.
-async fn replication_grant(
-    src: &mut mysql_async::Conn,
-    source: &Endpoint,
-) -> anyhow::Result<Option<String>> {
-    let grants: Vec<String> = src.query("SHOW GRANTS").await.map_err(failed(source))?;
-    let global = |g: &String| g.to_uppercase().contains(" ON *.* TO ");
-    let may = grants.iter().filter(|g| global(g)).any(|g| {
-        let g = g.to_uppercase();
-        g.contains("ALL PRIVILEGES")
-            || g.contains("REPLICATION SLAVE")
-            || g.contains("REPLICATION REPLICA")
-    });
-    // Privileges through a role do not show here: let the IO thread decide.
-    let has_roles = grants.iter().any(|g| !g.to_uppercase().contains(" ON "));
-    if may || has_roles {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "user `{}` may not replicate from the source: `GRANT REPLICATION SLAVE ON *.* TO '{}'@'…'` (the host the target connects from)",
-        source.user(),
-        source.user()
-    )))
 }
 
 fn applied(

@@ -33,6 +33,10 @@ pub struct Setup<'a> {
     pub channel: &'a str,
     pub wild_do: &'a str,
     pub rewrite: &'a str,
+    /// The action that removes the channel, for the refusal of one pointed elsewhere.
+    pub drop: &'static str,
+    /// The parameter giving the sender's address as this server reaches it, for hints.
+    pub address_field: &'static str,
 }
 
 impl Setup<'_> {
@@ -67,6 +71,46 @@ impl Setup<'_> {
             .status(dst, self.target, self.channel)
             .await?
             .ok_or_else(|| anyhow!("channel `{}` vanished from the target", self.channel))
+    }
+
+    /// A channel of this name is on the target already. None when it
+    /// replicates from `host:port` as wanted; else whether to restart it by
+    /// GTID where it stopped (an earlier attempt set it up). One replicating
+    /// from elsewhere is refused.
+    pub async fn restart(
+        &self,
+        dst: &mut mysql_async::Conn,
+        status: &ChannelStatus,
+        host: &str,
+        port: u16,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<Option<bool>> {
+        if (status.host.as_str(), status.port) != (host, port) {
+            return Err(anyhow!(
+                "channel `{}` on the target already replicates from {}:{}, not {host}:{port}: drop it (`{}`) or choose another `channel`",
+                self.channel,
+                status.host,
+                status.port,
+                self.drop
+            ));
+        }
+        let strict = self.exec_mode(dst).await?.eq_ignore_ascii_case("STRICT");
+        if status.running()
+            && strict
+            && status.wild_do_table == self.wild_do
+            && status.rewrite_db == self.rewrite
+        {
+            cx.report(Progress::Status(format!(
+                "channel `{}` already replicates from {host}:{port}",
+                self.channel
+            )));
+            return Ok(None);
+        }
+        cx.report(Progress::Status(format!(
+            "channel `{}` exists (IO {}, SQL {}): restarting it where it stopped",
+            self.channel, status.io_running, status.sql_running
+        )));
+        Ok(Some(status.using_gtid.eq_ignore_ascii_case("Slave_Pos")))
     }
 
     /// Creates the channel at the recorded position (`start` limits it to the
@@ -171,11 +215,12 @@ impl Setup<'_> {
             }
             if started.elapsed() > START_TIMEOUT {
                 return Err(anyhow!(
-                    "channel `{}` did not start within {}s (IO thread `{}`, SQL thread `{}`): can the target reach the source at {host}:{port}? (hint: set `source_address`)",
+                    "channel `{}` did not start within {}s (IO thread `{}`, SQL thread `{}`): can the target reach the source at {host}:{port}? (hint: set `{}`)",
                     self.channel,
                     START_TIMEOUT.as_secs(),
                     status.io_running,
-                    status.sql_running
+                    status.sql_running,
+                    self.address_field
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -264,9 +309,10 @@ impl Setup<'_> {
         }
         if !status.io_error.is_empty() {
             return Err(anyhow!(
-                "the target cannot read the source's binary log (IO thread `{}`): {} (hint: can the target reach the source at {host}:{port} with the source URL's user and password? set `source_address` to the address the target uses)",
+                "the target cannot read the source's binary log (IO thread `{}`): {} (hint: can the target reach the source at {host}:{port} with the source URL's user and password? set `{}` to the address the target uses)",
                 status.io_running,
-                status.io_error
+                status.io_error,
+                self.address_field
             ));
         }
         Ok(())
