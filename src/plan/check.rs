@@ -360,12 +360,15 @@ impl<'a> Cursor<'a> {
 /// writes the new server took between the swap and it: a way back that
 /// loses them. It belongs inside the freeze, before the swap.
 fn warn_late_reverse(steps: &[&Step], diagnostics: &mut Diagnostics) {
-    let reverse = crate::actions::postgres::reverse_replicate::DESCRIPTOR.name;
+    let reverse = [
+        crate::actions::postgres::reverse_replicate::DESCRIPTOR.name,
+        crate::actions::mysql::reverse_replicate::DESCRIPTOR.name,
+    ];
     let Some(ponr) = steps.iter().position(|s| s.point_of_no_return) else {
         return;
     };
     for step in &steps[ponr + 1..] {
-        if step.action == reverse {
+        if reverse.contains(&step.action.as_str()) {
             diagnostics.push(
                 crate::playbook::Diagnostic::warning(
                     step.spans.action,

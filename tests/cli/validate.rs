@@ -1352,6 +1352,23 @@ fn a_step_without_a_timeout_inside_the_write_freeze_is_warned_about() {
 }
 
 #[test]
+fn mysql_reverse_replication_after_the_swap_is_warned_about() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "pb.yaml",
+        "name: late\nsteps:\n  - id: swap\n    action: wait\n    with: { duration: 1s }\n    point_of_no_return: true\n  - id: reverse\n    action: mysql.reverse_replicate\n    with: { source: \"mysql://root@old/shop\", target: \"mysql://root@new/shop\" }\n",
+    );
+    let out = sandbox.run(&["validate", "pb.yaml"]);
+    out.expect_code(0);
+    assert!(
+        out.all()
+            .contains("`reverse` starts reverse replication after the point of no return (`swap`)"),
+        "{}",
+        out.all()
+    );
+}
+
+#[test]
 fn reference_playbooks_are_valid() {
     let sandbox = Sandbox::new();
     let mut wrong = Vec::new();
