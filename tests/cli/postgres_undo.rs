@@ -187,7 +187,9 @@ fn a_source_stopped_during_the_initial_copy_is_cleaned_up_once_it_is_back() {
     out.expect_code(3);
     assert_eq!(leftovers(&source, &target), "");
     let message = run_finished(&sandbox);
-    for object in ["publication cutover", "slot cutover", "_sync_"] {
+    // (A table-sync slot is named too when one was left: under load its sync
+    // can finish, and the worker drop it, between the wait and the stop.)
+    for object in ["publication cutover", "slot cutover"] {
         assert!(message.contains(object), "{object} not named in: {message}");
     }
     assert_writable(&source);
