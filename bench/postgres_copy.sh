@@ -12,12 +12,14 @@
 #
 #   bash bench/postgres_copy.sh [path/to/cutover]
 #   SCALE=100 ROUNDS=3 JOBS=2 bash bench/postgres_copy.sh
+#   COPY_WITH=", split_above: 32MB" bash bench/postgres_copy.sh   (more fields of the step)
 set -euo pipefail
 
 BIN=${1:-target/release/cutover}
 SCALE=${SCALE:-10}
 ROUNDS=${ROUNDS:-3}
 JOBS=${JOBS:-2}
+COPY_WITH=${COPY_WITH:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$ROOT/sandbox/bench-postgres-copy}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -75,7 +77,7 @@ name: bench-postgres-copy
 steps:
   - id: copy
     action: postgres.copy
-    with: { source: "$SOURCE", target: "$TARGET", jobs: $JOBS }
+    with: { source: "$SOURCE", target: "$TARGET", jobs: $JOBS$COPY_WITH }
 YAML
 
 fresh_target() {
@@ -102,8 +104,8 @@ run_pgcopydb() {
     --dir "$WORK/pgcopydb" >"$WORK/pgcopydb.log" 2>&1
 }
 
-METHODS=(cutover dump_restore dir_jobs)
-command -v pgcopydb >/dev/null && METHODS+=(pgcopydb)
+METHODS=(${METHODS:-cutover dump_restore dir_jobs})
+[ -z "${NO_PGCOPYDB:-}" ] && command -v pgcopydb >/dev/null && METHODS+=(pgcopydb)
 : >"$WORK/results.tsv"
 n=${#METHODS[@]}
 for round in $(seq 1 "$ROUNDS"); do

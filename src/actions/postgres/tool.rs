@@ -13,3 +13,22 @@ pub fn tool(program: &str, endpoint: &Endpoint) -> ClientProgram {
     command.envs(endpoint.libpq_env());
     ClientProgram::new(command, program, "is the PostgreSQL client installed?")
 }
+
+/// `program` as `tool` makes it, with server settings for each of its
+/// sessions (`PGOPTIONS`, after cutover's own).
+pub fn tool_with_settings(
+    program: &str,
+    endpoint: &Endpoint,
+    settings: &[(&str, String)],
+) -> ClientProgram {
+    let mut command = Command::new(program);
+    for (key, value) in endpoint.libpq_env() {
+        if key == "PGOPTIONS" {
+            let extra: Vec<String> = settings.iter().map(|(k, v)| format!("-c {k}={v}")).collect();
+            command.env(key, format!("{value} {}", extra.join(" ")));
+        } else {
+            command.env(key, value);
+        }
+    }
+    ClientProgram::new(command, program, "is the PostgreSQL client installed?")
+}
