@@ -238,6 +238,11 @@ fn mysql_health_names_crowded_connections_by_user() {
     wait_until("the crowd", || {
         processes_like(&server, "SELECT SLEEP%") == "6"
     });
+    // The UPDATE waits on the row. (Watched through the process list: InnoDB
+    // refreshes its information_schema tables only when nobody read them for
+    // 100 ms, so polling them here would keep them stale for the step.)
+    wait_until("the lock wait", || processes_like(&server, "UPDATE queue%") == "1");
+    std::thread::sleep(std::time::Duration::from_millis(300));
     sandbox.write(
         "crowded.yaml",
         &one_step(
@@ -255,10 +260,11 @@ fn mysql_health_names_crowded_connections_by_user() {
         "{all}"
     );
     assert!(all.contains("by user: app 7"), "{all}");
-    // The lock wait itself is not asserted: in this setup MariaDB 10.11 lists
-    // it only some of the time (see the stop note); when it does, the line
-    // reads `connection 13 (app) waiting 1 s for `shop`.`queue`, blocked by
-    // connection 9`.
+    // Who waits on whom: the UPDATE's connection, blocked by the holder's.
+    assert!(
+        all.contains("(app) waiting ") && all.contains("for `shop`.`queue`, blocked by connection "),
+        "{all}"
+    );
 }
 
 #[test]
