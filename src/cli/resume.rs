@@ -65,8 +65,8 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
         .parent()
         .and_then(|runs| runs.parent())
         .map(crate::journal::StateDir::new);
-    if let Some(state_dir) = state_dir {
-        plan.apply_history(&crate::journal::step_durations(&state_dir, &plan.name));
+    if let Some(state_dir) = &state_dir {
+        plan.apply_history(&crate::journal::step_durations(state_dir, &plan.name));
     }
     // Relative paths in actions mean what they meant to the original run: the
     // playbook's own directory, not the run directory holding its copy.
@@ -109,8 +109,16 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     let Stopped {
         run_dir,
         state,
-        plan,
+        mut plan,
     } = load(&args.run_id, &args.exec)?;
+    // The window and the budget are checked again before each step: on the
+    // sources' figures of now, as `run` does.
+    if state.mode != Mode::DryRun && (plan.window.is_some() || plan.downtime_budget.is_some()) {
+        if let Some(state_dir) = run_dir.path.parent().and_then(|runs| runs.parent()) {
+            let runs = crate::journal::step_runs(&StateDir::new(state_dir), &plan.name);
+            super::measure::scale_estimates(&mut plan, &runs)?;
+        }
+    }
     let id = run_dir.id.clone();
     match state.outcome {
         Some(Outcome::Done) => {
