@@ -32,6 +32,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Inspect past runs: list, show, verify.
     Audit(AuditArgs),
+    /// The runs in progress (running, or stopped and waiting for resume or
+    /// rollback): current step, operator, host, elapsed and predicted remaining time.
+    Status(StatusArgs),
     /// Print the JSON Schema of playbooks, for editors.
     Schema,
     /// Print shell completions.
@@ -50,6 +53,15 @@ pub enum Output {
     Text,
     /// JSON lines.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Where runs are journaled [default: .cutover/ in the current directory]
+    #[arg(long, env = "CUTOVER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
 }
 
 #[derive(Debug, Args)]

@@ -41,7 +41,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
 /// Refuses (exit 5) a state directory, its `runs/` or a run's directory that
 /// others can write to: whoever can write there could have rewritten what
 /// `audit` would read and vouch for.
-fn trusted(dirs: &[&std::path::Path]) -> Result<(), CliError> {
+pub(super) fn trusted(dirs: &[&std::path::Path]) -> Result<(), CliError> {
     match dirs.iter().find_map(|dir| crate::files::untrusted_dir(dir)) {
         Some(why) => Err(CliError::new(
             ExitCode::Refused,

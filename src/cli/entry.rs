@@ -4,7 +4,7 @@
 use clap::Parser;
 
 use super::args::{self, Cli};
-use super::{audit, plan, resume, run, schema, validate, CliError, ExitCode};
+use super::{audit, plan, resume, run, schema, status, validate, CliError, ExitCode};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -46,6 +46,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Resume(args) => resume::resume(args),
         Command::Rollback(args) => resume::rollback(args),
         Command::Audit(args) => audit::audit(args),
+        Command::Status(args) => status::status(args),
         Command::Schema => schema::schema(),
         Command::Completions { shell } => {
             use clap::CommandFactory;

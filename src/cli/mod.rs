@@ -13,6 +13,7 @@ mod resume;
 mod run;
 mod schema;
 mod session;
+mod status;
 mod terminal;
 mod validate;
 

@@ -39,6 +39,7 @@ mod run;
 mod secrets;
 mod signed;
 mod slow;
+mod status;
 mod stragglers;
 mod traffic;
 mod validate;

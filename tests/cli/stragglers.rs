@@ -241,7 +241,9 @@ fn mysql_health_names_crowded_connections_by_user() {
     // The UPDATE waits on the row. (Watched through the process list: InnoDB
     // refreshes its information_schema tables only when nobody read them for
     // 100 ms, so polling them here would keep them stale for the step.)
-    wait_until("the lock wait", || processes_like(&server, "UPDATE queue%") == "1");
+    wait_until("the lock wait", || {
+        processes_like(&server, "UPDATE queue%") == "1"
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
     sandbox.write(
         "crowded.yaml",
@@ -262,7 +264,8 @@ fn mysql_health_names_crowded_connections_by_user() {
     assert!(all.contains("by user: app 7"), "{all}");
     // Who waits on whom: the UPDATE's connection, blocked by the holder's.
     assert!(
-        all.contains("(app) waiting ") && all.contains("for `shop`.`queue`, blocked by connection "),
+        all.contains("(app) waiting ")
+            && all.contains("for `shop`.`queue`, blocked by connection "),
         "{all}"
     );
 }

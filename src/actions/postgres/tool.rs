@@ -24,7 +24,10 @@ pub fn tool_with_settings(
     let mut command = Command::new(program);
     for (key, value) in endpoint.libpq_env() {
         if key == "PGOPTIONS" {
-            let extra: Vec<String> = settings.iter().map(|(k, v)| format!("-c {k}={v}")).collect();
+            let extra: Vec<String> = settings
+                .iter()
+                .map(|(k, v)| format!("-c {k}={v}"))
+                .collect();
             command.env(key, format!("{value} {}", extra.join(" ")));
         } else {
             command.env(key, value);
