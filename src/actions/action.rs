@@ -50,6 +50,12 @@ pub trait Action: std::fmt::Debug {
         false
     }
 
+    /// For the `approve` gate: how many different operators must approve,
+    /// and whose approvals count. None for every other action.
+    fn gate(&self) -> Option<Gate> {
+        None
+    }
+
     /// Read-only checks before `apply`; a failure here changed nothing, so the
     /// failed step itself needs no undo. Most actions check as they connect:
     /// a separate preflight would open every connection twice.
@@ -84,6 +90,14 @@ pub trait Action: std::fmt::Debug {
     /// every action with side effects answers it beside its reason; one whose
     /// partial work cannot be undone says so on its doc page.
     fn undoes_partial_failure(&self) -> bool;
+}
+
+/// What an `approve` gate needs before the run goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    pub approvers: u32,
+    /// Only these operators' approvals count (empty: anyone's).
+    pub from: Vec<String>,
 }
 
 /// How a playbook names an action and how its `with` becomes the action.

@@ -37,6 +37,15 @@ pub trait Input {
     fn approve<'a>(&'a self, step: &'a str, text: &'a str) -> ApprovalFuture<'a>;
     /// Asks an operator to confirm a checklist item.
     fn confirm<'a>(&'a self, item: &'a str, text: &'a str) -> ApprovalFuture<'a>;
+    /// Whether `approve` can get an answer here: an `--approve` flag for the
+    /// step, or a terminal to ask on.
+    fn can_approve(&self, _step: &str) -> bool {
+        true
+    }
+    /// Approvals of `step` given from elsewhere (`cutover approve`), oldest first.
+    fn approvals_given(&self, _step: &str) -> Vec<Approval> {
+        Vec::new()
+    }
 }
 
 /// What `Input::approve` returns.

@@ -24,7 +24,7 @@ pub mod sql;
 pub mod tcp;
 
 pub(crate) use action::descriptor;
-pub use action::{decode_action, decode_params, Action, ActionRef, Descriptor, ParamsError};
+pub use action::{decode_action, decode_params, Action, ActionRef, Descriptor, Gate, ParamsError};
 pub use context::{Approval, ApprovalFuture, Input, Progress, StepContext};
 pub use outcome::{ActionFailure, Applied};
 pub use registry::{lookup, ACTIONS};

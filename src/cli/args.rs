@@ -32,6 +32,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Inspect past runs: list, show, verify.
     Audit(AuditArgs),
+    /// Approve a run's `approve` gate from any shell (a second operator, say).
+    #[command(after_help = ExitCode::help())]
+    Approve(ApproveArgs),
     /// The runs in progress (running, or stopped and waiting for resume or
     /// rollback): current step, operator, host, elapsed and predicted remaining time.
     Status(StatusArgs),
@@ -53,6 +56,16 @@ pub enum Output {
     Text,
     /// JSON lines.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run's id (or a unique prefix or suffix of it).
+    pub run_id: String,
+    /// The `approve` step.
+    pub step: String,
+    #[command(flatten)]
+    pub exec: ExecArgs,
 }
 
 #[derive(Debug, Args)]

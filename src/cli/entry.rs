@@ -4,7 +4,7 @@
 use clap::Parser;
 
 use super::args::{self, Cli};
-use super::{audit, plan, resume, run, schema, status, validate, CliError, ExitCode};
+use super::{approve, audit, plan, resume, run, schema, status, validate, CliError, ExitCode};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -47,6 +47,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Rollback(args) => resume::rollback(args),
         Command::Audit(args) => audit::audit(args),
         Command::Status(args) => status::status(args),
+        Command::Approve(args) => approve::approve(args),
         Command::Schema => schema::schema(),
         Command::Completions { shell } => {
             use clap::CommandFactory;

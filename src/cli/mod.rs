@@ -1,6 +1,7 @@
 //! The command line: parses arguments, dispatches to one file per subcommand,
 //! and turns results into the documented exit codes.
 
+mod approve;
 mod args;
 mod audit;
 mod entry;

@@ -4,7 +4,6 @@
 use super::args::ExecArgs;
 use super::terminal::{interactive, observer, watch_interrupts, TerminalInput};
 use super::{CliError, ExitCode};
-use crate::actions::builtin::approve;
 use crate::engine::{Finish, Journal, PlaybookLock, RunOptions, Runner};
 use crate::journal::{Mode, Outcome};
 use crate::plan::Plan;
@@ -60,7 +59,14 @@ pub fn check_approvals(
 ) -> Result<(), CliError> {
     let is_gate = |step: &str| {
         plan.step(step)
-            .is_some_and(|s| std::ptr::eq(s.call.action.descriptor(), &approve::DESCRIPTOR))
+            .is_some_and(|s| s.call.action.gate().is_some())
+    };
+    // A gate that needs several operators waits for the others' `cutover
+    // approve`: no terminal is needed for it.
+    let one_operator = |step: &str| {
+        plan.step(step)
+            .and_then(|s| s.call.action.gate())
+            .is_some_and(|gate| gate.approvers == 1)
     };
     if let Some(step) = exec.approve.iter().find(|step| !is_gate(step)) {
         return Err(CliError::new(
@@ -73,7 +79,7 @@ pub fn check_approvals(
     }
     let missing: Vec<&str> = plan
         .steps()
-        .filter(|s| is_gate(&s.id) && !done(&s.id) && !exec.approve.contains(&s.id))
+        .filter(|s| one_operator(&s.id) && !done(&s.id) && !exec.approve.contains(&s.id))
         .map(|s| s.id.as_str())
         .collect();
     if missing.is_empty() {
@@ -215,6 +221,7 @@ pub fn execute(
         operator: options.operator.clone(),
         interactive,
         display,
+        run_dir: Some(journal.run_dir.clone()),
     };
     let run_id = journal.run_dir.id.clone();
     let finish = runtime.block_on(async {

@@ -22,6 +22,8 @@ pub struct TerminalInput {
     pub operator: String,
     pub interactive: bool,
     pub display: Option<indicatif::MultiProgress>,
+    /// The run's directory, where `cutover approve` leaves approvals.
+    pub run_dir: Option<crate::journal::RunDir>,
 }
 
 impl TerminalInput {
@@ -68,6 +70,23 @@ impl Input for TerminalInput {
                 Err(format!("declined by {} at the prompt", self.operator))
             }
         })
+    }
+
+    fn can_approve(&self, step: &str) -> bool {
+        self.interactive || self.approvals.iter().any(|s| s == step)
+    }
+
+    fn approvals_given(&self, step: &str) -> Vec<Approval> {
+        let Some(run_dir) = &self.run_dir else {
+            return Vec::new();
+        };
+        crate::journal::approvals::given(run_dir, step)
+            .into_iter()
+            .map(|given| Approval {
+                operator: given.operator,
+                how: format!("`cutover approve` on {} at {}", given.host, given.at),
+            })
+            .collect()
     }
 
     fn confirm<'a>(&'a self, item: &'a str, text: &'a str) -> ApprovalFuture<'a> {

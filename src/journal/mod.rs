@@ -2,6 +2,7 @@
 //! hash-chained, fsynced list of events. It is the run's state: `resume`,
 //! `rollback` and `audit` read nothing else.
 
+pub mod approvals;
 mod event;
 mod history;
 mod layout;

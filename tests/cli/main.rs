@@ -3,6 +3,7 @@
 
 mod support;
 
+mod approvals;
 mod attacks;
 mod attacks_locks;
 mod attacks_secrets;
