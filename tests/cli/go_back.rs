@@ -74,8 +74,8 @@ impl Scene {
     /// Runs the reference playbook (a 2-minute soak) while `during_soak` runs
     /// once the soak has begun; returns the run's output.
     fn cut_over(&self, during_soak: impl FnOnce(&Scene) + Send) -> Output {
-        std::thread::scope(|scope| {
-            let run = scope.spawn(|| {
+        self.sandbox.while_running(
+            || {
                 self.sandbox.run_with_env(
                     &["run", "pb.yaml"],
                     &[
@@ -87,27 +87,11 @@ impl Scene {
                         ("SOAK", "2m"),
                     ],
                 )
-            });
-            // A run that ends before its soak is returned as it is: the
-            // test's assertions show its output.
-            let soak = "\"step\":\"soak\",\"event\":\"step_started\"";
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !self.soak_started(soak) {
-                if run.is_finished() || Instant::now() > deadline {
-                    return run.join().unwrap();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            during_soak(self);
-            run.join().unwrap()
-        })
-    }
-
-    fn soak_started(&self, needle: &str) -> bool {
-        self.sandbox
-            .run_ids()
-            .pop()
-            .is_some_and(|id| self.sandbox.journal_text(&id).contains(needle))
+            },
+            "\"step\":\"soak\",\"event\":\"step_started\"",
+            Duration::from_secs(120),
+            || during_soak(self),
+        )
     }
 
     /// The server HAProxy sends a new connection to.

@@ -190,27 +190,12 @@ impl Scene {
 
     /// Runs the playbook with a soak of `soak`; `during_soak` runs once it has begun.
     fn cut_over(&self, soak: &str, during_soak: impl FnOnce(&Scene) + Send) -> Output {
-        std::thread::scope(|scope| {
-            let run = scope.spawn(|| self.run(soak));
-            let needle = "\"step\":\"soak\",\"event\":\"step_started\"";
-            let deadline = Instant::now() + Duration::from_secs(180);
-            while !self.journal_has(needle) {
-                // A run that ends before its soak is returned as it is.
-                if run.is_finished() || Instant::now() > deadline {
-                    return run.join().unwrap();
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            during_soak(self);
-            run.join().unwrap()
-        })
-    }
-
-    fn journal_has(&self, needle: &str) -> bool {
-        self.sandbox
-            .run_ids()
-            .pop()
-            .is_some_and(|id| self.sandbox.journal_text(&id).contains(needle))
+        self.sandbox.while_running(
+            || self.run(soak),
+            "\"step\":\"soak\",\"event\":\"step_started\"",
+            Duration::from_secs(180),
+            || during_soak(self),
+        )
     }
 
     /// The server_id a new connection through HAProxy reaches.

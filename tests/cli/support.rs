@@ -187,6 +187,38 @@ impl Sandbox {
             .collect()
     }
 
+    /// The newest run's journal contains `needle`.
+    pub fn journal_has(&self, needle: &str) -> bool {
+        self.run_ids()
+            .pop()
+            .is_some_and(|id| self.journal_text(&id).contains(needle))
+    }
+
+    /// Runs `run` on a thread of its own and, once the newest run's journal
+    /// contains `needle`, `during` beside it; then waits for the run. A run
+    /// that ends before (or after `timeout`) is returned as it is: the test's
+    /// assertions show its output.
+    pub fn while_running(
+        &self,
+        run: impl FnOnce() -> Output + Send,
+        needle: &str,
+        timeout: Duration,
+        during: impl FnOnce(),
+    ) -> Output {
+        std::thread::scope(|scope| {
+            let run = scope.spawn(run);
+            let deadline = Instant::now() + timeout;
+            while !self.journal_has(needle) {
+                if run.is_finished() || Instant::now() > deadline {
+                    return run.join().unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            during();
+            run.join().unwrap()
+        })
+    }
+
     /// Polls until the journal of the newest run contains `needle`.
     pub fn wait_for_journal(&self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
