@@ -9,9 +9,9 @@
 //! back) nothing is undone: the go-back stays pending, and `cutover rollback`
 //! or `resume` goes on with its remaining steps.
 
-use super::rollback::{self, joined, list, Undone};
 use super::step::{Executor, Limits};
 use super::stop::{Finish, Stop};
+use super::undo::{joined, list, undo, Undone};
 use crate::journal::{Event, Outcome, StepStatus};
 use crate::plan::{PlannedStep, RollbackOrigin};
 
@@ -134,8 +134,8 @@ async fn refuse(
     );
     let undone = match exec.recorder.state(|s| s.rollback.clone()) {
         // Killed while undoing: go on with what was left.
-        Some(pending) => rollback::undo(exec, &undo_reason, None, pending.remaining).await?,
-        None => rollback::undo(exec, &undo_reason, None, steps).await?,
+        Some(pending) => undo(exec, &undo_reason, None, pending.remaining).await?,
+        None => undo(exec, &undo_reason, None, steps).await?,
     };
     let what = what_stopped(&stop);
     exec.recorder.emit(Event::GoBackFinished {

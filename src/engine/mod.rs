@@ -2,8 +2,8 @@
 //! rollback and the journal. It never prints: reporters observe its records.
 //!
 //! Top to bottom: `runner` (the state machine) → `resume` → `guard`, `rollback`
-//! and `go_back` (past the point of no return, the playbook's way back; it
-//! undoes itself through `rollback` when it cannot go on losslessly) → `step` (`Executor`: attempts of one action call) → `recorder` (journal,
+//! and `go_back` (past the point of no return, the playbook's way back) →
+//! `undo` (compensations, for both) → `step` (`Executor`: attempts of one action call) → `recorder` (journal,
 //! state, observer) → `notify`, `stop` (`Finish`, `Stop`). Nothing imports
 //! upward.
 
@@ -24,6 +24,7 @@ mod step;
 mod stop;
 #[cfg(test)]
 mod tests;
+mod undo;
 
 pub use clock::Clock;
 pub use lock::{host_lock_dir, LockError, PlaybookLock};

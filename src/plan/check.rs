@@ -23,23 +23,17 @@ pub fn check(playbook: &Playbook, diagnostics: &mut Diagnostics) {
     check_var_values(playbook, diagnostics);
     check_unique_names(playbook, diagnostics);
     check_guardrails(playbook, &values, diagnostics);
-    let steps = steps_of(&playbook.steps);
+    let steps = crate::playbook::steps_of(&playbook.steps);
     warn_late_reverse(&steps, diagnostics);
     super::check_freeze::warn_untimed_in_freeze(&steps, &values, diagnostics);
     super::check_go_back::check_go_back(playbook, &steps, diagnostics);
     check_steps(&steps, &values, playbook, diagnostics);
-    check_steps(&steps_of(&playbook.go_back), &values, playbook, diagnostics);
-}
-
-/// The steps of a list, without its checkpoints.
-pub(super) fn steps_of(entries: &[Entry]) -> Vec<&Step> {
-    entries
-        .iter()
-        .filter_map(|entry| match entry {
-            Entry::Step(step) => Some(step.as_ref()),
-            Entry::Checkpoint(_) => None,
-        })
-        .collect()
+    check_steps(
+        &crate::playbook::steps_of(&playbook.go_back),
+        &values,
+        playbook,
+        diagnostics,
+    );
 }
 
 /// Each step's action and rollback against the registry, in one list.

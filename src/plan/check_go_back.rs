@@ -55,5 +55,5 @@ fn going_back(step: &Step) -> Option<crate::playbook::Span> {
 }
 
 fn steps_of_go_back(playbook: &Playbook) -> Vec<&Step> {
-    super::check::steps_of(&playbook.go_back)
+    crate::playbook::steps_of(&playbook.go_back)
 }

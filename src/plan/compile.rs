@@ -74,7 +74,7 @@ pub fn compile(
         }
     }
     let mut go_back = Vec::new();
-    for step in super::check::steps_of(&playbook.go_back) {
+    for step in crate::playbook::steps_of(&playbook.go_back) {
         match plan_step(step, &playbook, &values) {
             Ok(planned) => go_back.push(planned),
             Err(problem) => problems.push(format!("go_back: {problem}")),

@@ -21,7 +21,8 @@ pub use decode::{decode, STEP_KEYS, TOP_KEYS};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use load::load;
 pub use model::{
-    ActionCall, Canary, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec, Step, Window,
+    steps_of, ActionCall, Canary, ChecklistItem, Entry, Notify, Playbook, Retries, RollbackSpec,
+    Step, Window,
 };
 pub use node::{parse as parse_yaml, Node, NodeKind};
 pub use source::Source;

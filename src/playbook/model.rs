@@ -181,6 +181,17 @@ pub struct PlaybookSpans {
     pub secrets: Vec<Span>,
 }
 
+/// The steps of a list (`steps`, `go_back`), without its checkpoints.
+pub fn steps_of(entries: &[Entry]) -> Vec<&Step> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Step(step) => Some(step.as_ref()),
+            Entry::Checkpoint(_) => None,
+        })
+        .collect()
+}
+
 /// One entry of `steps`: a step or a rollback point.
 #[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
