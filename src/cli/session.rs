@@ -253,7 +253,7 @@ fn report_finish(run_id: &str, finish: &Finish, plan: &Plan) -> ExitCode {
     match finish.outcome {
         Outcome::Done => eprintln!("run {run_id}: done: {message}"),
         Outcome::RolledBack => {
-            eprintln!("error: run {run_id} failed and was rolled back: {message}")
+            eprintln!("error: run {run_id} was rolled back: {message}")
         }
         Outcome::NeedsOperator => eprintln!("error: run {run_id} needs an operator: {message}"),
         Outcome::Refused => eprintln!("error: run {run_id} refused: {message}"),
