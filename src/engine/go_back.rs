@@ -101,7 +101,7 @@ async fn stopped(
             "{reason}; the go-back is past its own point of no return (`{ponr}`) and stopped: {}\n\
              nothing was undone: traffic is on the old server\n\
              next: fix the cause, then `{}` to finish the go-back",
-            what_stopped(&stop),
+            stop.what(),
             exec.recorder.command("rollback"),
         ),
     )
@@ -116,28 +116,17 @@ async fn refuse(
     stop: Stop,
 ) -> anyhow::Result<Finish> {
     let failed = exec.plan.go_back.get(index);
-    let apply_began = exec.recorder.state(|s| s.failed_apply_began);
-    let mut steps: Vec<String> = exec.plan.go_back[..index.min(exec.plan.go_back.len())]
-        .iter()
-        .filter(|s| {
-            s.rollback.is_some() && exec.recorder.state(|st| finished_or_undoing(st, &s.id))
-        })
-        .map(|s| s.id.clone())
-        .collect();
-    if let Some(step) = failed.filter(|s| apply_began && undoes_its_partial_work(s)) {
-        steps.push(step.id.clone());
-    }
-    steps.reverse();
     let undo_reason = format!(
         "the go-back stopped at `{}`",
         failed.map(|s| s.id.as_str()).unwrap_or("?")
     );
-    let undone = match exec.recorder.state(|s| s.rollback.clone()) {
+    let steps = match exec.recorder.state(|s| s.rollback.clone()) {
         // Killed while undoing: go on with what was left.
-        Some(pending) => undo(exec, &undo_reason, None, pending.remaining).await?,
-        None => undo(exec, &undo_reason, None, steps).await?,
+        Some(pending) => pending.remaining,
+        None => done_so_far(exec, index),
     };
-    let what = what_stopped(&stop);
+    let undone = undo(exec, &undo_reason, None, steps).await?;
+    let what = stop.what();
     exec.recorder.emit(Event::GoBackFinished {
         went_back: false,
         failed_step: failed.map(|s| s.id.clone()),
@@ -167,13 +156,27 @@ async fn refuse(
     )
 }
 
-fn what_stopped(stop: &Stop) -> String {
-    match stop {
-        Stop::Failed { step, error } => format!("step `{step}` failed: {error}"),
-        Stop::Interrupted { signal } => format!("interrupted by {signal}"),
-        Stop::Overrun { step } => format!("the window would be overrun before `{step}`"),
-        Stop::OverBudget { step, .. } => format!("the downtime budget ran out before `{step}`"),
+/// What the go-back did before the step at `index`, newest first, and that
+/// step itself when its action undoes its own partial work.
+fn done_so_far(exec: &Executor<'_, '_>, index: usize) -> Vec<String> {
+    let apply_began = exec.recorder.state(|s| s.failed_apply_began);
+    let mut steps: Vec<String> = exec.plan.go_back[..index.min(exec.plan.go_back.len())]
+        .iter()
+        .filter(|s| {
+            s.rollback.is_some() && exec.recorder.state(|st| finished_or_undoing(st, &s.id))
+        })
+        .map(|s| s.id.clone())
+        .collect();
+    if let Some(step) = exec
+        .plan
+        .go_back
+        .get(index)
+        .filter(|s| apply_began && undoes_its_partial_work(s))
+    {
+        steps.push(step.id.clone());
     }
+    steps.reverse();
+    steps
 }
 
 /// A go-back step marked `point_of_no_return` (its swap back) completed.

@@ -16,37 +16,7 @@ pub(super) async fn fail(
     index: usize,
     stop: Stop,
 ) -> anyhow::Result<Finish> {
-    let (what, reason) = match &stop {
-        Stop::Failed { step, error } => (
-            format!("step `{step}` failed: {error}"),
-            format!("step `{step}` failed"),
-        ),
-        Stop::Interrupted { signal } => (
-            format!("interrupted by {signal}"),
-            format!("interrupted by {signal}"),
-        ),
-        Stop::Overrun { step } => (
-            format!("the rest of the run no longer fits the window before `{step}`"),
-            "the window would be overrun".to_string(),
-        ),
-        Stop::OverBudget {
-            step,
-            used,
-            estimate,
-            budget,
-        } => {
-            let show = crate::duration::format_duration;
-            (
-                format!(
-                    "the downtime budget {} would be spent before `{step}` ends: {} used, `{step}` estimated at {}",
-                    show(*budget),
-                    show(*used),
-                    show(*estimate)
-                ),
-                format!("the downtime budget {} would be spent before `{step}`", show(*budget)),
-            )
-        }
-    };
+    let (what, reason) = (stop.what(), stop.reason());
     let (plan, recorder) = (exec.plan, exec.recorder);
     // Only a failed step that got as far as changing something is undone
     // itself (a failed read-only check changed nothing).

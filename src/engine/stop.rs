@@ -31,3 +31,43 @@ pub(super) enum Stop {
         budget: std::time::Duration,
     },
 }
+
+impl Stop {
+    /// What happened, in full, for the run's message.
+    pub(super) fn what(&self) -> String {
+        match self {
+            Stop::Failed { step, error } => format!("step `{step}` failed: {error}"),
+            Stop::Interrupted { signal } => format!("interrupted by {signal}"),
+            Stop::Overrun { step } => {
+                format!("the rest of the run no longer fits the window before `{step}`")
+            }
+            Stop::OverBudget {
+                step,
+                used,
+                estimate,
+                budget,
+            } => {
+                let show = crate::duration::format_duration;
+                format!(
+                    "the downtime budget {} would be spent before `{step}` ends: {} used, `{step}` estimated at {}",
+                    show(*budget),
+                    show(*used),
+                    show(*estimate)
+                )
+            }
+        }
+    }
+
+    /// Why, in a few words: the reason a rollback journals.
+    pub(super) fn reason(&self) -> String {
+        match self {
+            Stop::Failed { step, .. } => format!("step `{step}` failed"),
+            Stop::Interrupted { signal } => format!("interrupted by {signal}"),
+            Stop::Overrun { .. } => "the window would be overrun".to_string(),
+            Stop::OverBudget { step, budget, .. } => format!(
+                "the downtime budget {} would be spent before `{step}`",
+                crate::duration::format_duration(*budget)
+            ),
+        }
+    }
+}

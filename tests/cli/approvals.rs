@@ -33,6 +33,30 @@ fn approvals(sandbox: &Sandbox) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `cutover run pb.yaml ARGS…` in the background, its output kept.
+fn start(sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
+    let mut all = vec!["run", "pb.yaml"];
+    all.extend_from_slice(args);
+    sandbox
+        .command(&all)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the run and checks it completed.
+#[track_caller]
+fn expect_done(child: std::process::Child) {
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn approve_as(sandbox: &Sandbox, run: &str, name: &str) -> crate::support::Output {
     sandbox.run(&["approve", run, "gate", "--operator", name])
 }
@@ -41,12 +65,7 @@ fn approve_as(sandbox: &Sandbox, run: &str, name: &str) -> crate::support::Outpu
 fn a_two_person_gate_waits_for_a_second_operator_and_refuses_the_same_name_twice() {
     let sandbox = Sandbox::new();
     sandbox.write("pb.yaml", &playbook(", approvers: 2"));
-    let child = sandbox
-        .command(&["run", "pb.yaml", "--approve", "gate", "--operator", "alice"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&sandbox, &["--approve", "gate", "--operator", "alice"]);
     let run = sandbox.wait_for_journal(
         "\"approval\":{\"count\":1,\"how\":\"--approve\",\"operator\":\"alice\"}",
         Duration::from_secs(20),
@@ -66,13 +85,7 @@ fn a_two_person_gate_waits_for_a_second_operator_and_refuses_the_same_name_twice
     approve_as(&sandbox, &run, "bob").expect_code(0);
     // bob cannot count twice either.
     approve_as(&sandbox, &run, "bob").expect_code(5);
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_done(child);
     assert!(sandbox.path().join("swapped").exists());
     let given = approvals(&sandbox);
     assert_eq!(given.len(), 2, "{given:?}");
@@ -88,12 +101,7 @@ fn a_two_person_gate_waits_for_a_second_operator_and_refuses_the_same_name_twice
 fn only_the_operators_a_gate_names_may_approve_it_and_no_terminal_is_needed() {
     let sandbox = Sandbox::new();
     sandbox.write("pb.yaml", &playbook(", approvers: 2, from: [carol, dave]"));
-    let child = sandbox
-        .command(&["run", "pb.yaml", "--operator", "alice"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start(&sandbox, &["--operator", "alice"]);
     let run = sandbox.wait_for_journal(
         "\"step\":\"gate\",\"event\":\"step_started\"",
         Duration::from_secs(20),
@@ -107,13 +115,7 @@ fn only_the_operators_a_gate_names_may_approve_it_and_no_terminal_is_needed() {
     );
     approve_as(&sandbox, &run, "carol").expect_code(0);
     approve_as(&sandbox, &run, "dave").expect_code(0);
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_done(child);
     let names: Vec<String> = approvals(&sandbox)
         .into_iter()
         .map(|(name, _)| name)

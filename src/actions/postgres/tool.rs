@@ -9,9 +9,7 @@ use crate::actions::shared::client::ClientProgram;
 
 /// `program` connected to `endpoint` through libpq's environment.
 pub fn tool(program: &str, endpoint: &Endpoint) -> ClientProgram {
-    let mut command = Command::new(program);
-    command.envs(endpoint.libpq_env());
-    ClientProgram::new(command, program, "is the PostgreSQL client installed?")
+    tool_with_settings(program, endpoint, &[])
 }
 
 /// `program` as `tool` makes it, with server settings for each of its
@@ -23,7 +21,7 @@ pub fn tool_with_settings(
 ) -> ClientProgram {
     let mut command = Command::new(program);
     for (key, value) in endpoint.libpq_env() {
-        if key == "PGOPTIONS" {
+        if key == "PGOPTIONS" && !settings.is_empty() {
             let extra: Vec<String> = settings
                 .iter()
                 .map(|(k, v)| format!("-c {k}={v}"))
