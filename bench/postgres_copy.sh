@@ -37,31 +37,9 @@ if ! command -v pgcopydb >/dev/null && [ "$(id -u)" = 0 ]; then
     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq pgcopydb >/dev/null 2>&1; } || true
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-psql_on() { local port=$1; shift; "$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-
-down() {
-  local c
-  for c in old new; do
-    [ -d "$WORK/$c" ] && as_pg "$PGBIN/pg_ctl" -D "$WORK/$c" -m immediate stop >/dev/null 2>&1
-  done
-  return 0
-}
-trap down EXIT
-
-rm -rf "$WORK" && mkdir -p "$WORK"
-[ "$(id -u)" = 0 ] && chown postgres "$WORK"
-OLD_PORT=$(free_port)
-NEW_PORT=$(free_port)
-for c in old:$OLD_PORT new:$NEW_PORT; do
-  name=${c%%:*}
-  port=${c##*:}
-  as_pg "$PGBIN/initdb" -D "$WORK/$name" -A trust -U postgres >/dev/null
-  as_pg "$PGBIN/pg_ctl" -D "$WORK/$name" -l "$WORK/$name.log" -w \
-    -o "-p $port -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=60 -c max_wal_size=4GB" start >/dev/null
-  psql_on "$port" -c "CREATE DATABASE shop"
-done
+. "$ROOT/bench/lib/postgres_pair.sh"
+start_pair
+for port in $OLD_PORT $NEW_PORT; do psql_on "$port" -c "CREATE DATABASE shop"; done
 echo "pgbench -i -s $SCALE on the source …"
 "$PGBIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$OLD_PORT" -U postgres shop >"$WORK/pgbench-init.log" 2>&1
 psql_on "$OLD_PORT" -d shop -c "VACUUM ANALYZE"

@@ -30,18 +30,7 @@ fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 PROBE=$TARGET_DIR/release/examples/connect_probe
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-psql_on() { local port=$1; shift; "$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-
-down() {
-  local c
-  for c in old new; do
-    [ -d "$WORK/$c" ] && as_pg "$PGBIN/pg_ctl" -D "$WORK/$c" -m immediate stop >/dev/null 2>&1
-  done
-  return 0
-}
-trap down EXIT
+. "$ROOT/bench/lib/postgres_pair.sh"
 
 rm -rf "$WORK" && mkdir -p "$WORK/tls"
 [ "$(id -u)" = 0 ] && chown postgres "$WORK"
