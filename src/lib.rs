@@ -12,6 +12,7 @@ pub mod journal;
 pub mod plan;
 pub mod playbook;
 pub mod report;
+pub mod store;
 
 // Leaves: imported from every floor, importing nothing of the crate.
 pub mod duration;

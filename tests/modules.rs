@@ -22,7 +22,7 @@ fn floor(top: &str) -> Option<u8> {
         "cli" => 5,
         "engine" => 4,
         "report" | "canary" => 3,
-        "plan" => 2,
+        "plan" | "store" => 2,
         "actions" | "playbook" | "journal" => 1,
         "duration" | "files" | "process" | "redact" => 0,
         _ => return None,

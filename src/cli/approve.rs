@@ -4,7 +4,7 @@
 //! (`journal::approvals`); the run journals it when it counts it.
 
 use super::args::ApproveArgs;
-use super::resume::state_dir;
+use super::resume::place;
 use super::session::operator;
 use super::{CliError, ExitCode};
 use crate::journal::{self, approvals, Event, Outcome};
@@ -13,7 +13,9 @@ use crate::playbook::Source;
 pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
     let usage = |message: String| CliError::new(ExitCode::Usage, message);
     let refused = |message: String| CliError::new(ExitCode::Refused, message);
-    let run_dir = state_dir(&args.exec)
+    let place = place(&args.exec)?;
+    let run_dir = place
+        .dir
         .find_run(&args.run_id)
         .map_err(|e| usage(e.to_string()))?;
     let id = run_dir.id.clone();
@@ -72,7 +74,11 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
             .to_string(),
     };
     let recorded = || {
-        approvals::give(&run_dir, step, &given).map_err(|e| {
+        let recorded = match &place.store {
+            Some(store) => store.give(&id, step, &given),
+            None => approvals::give(&run_dir, step, &given).map_err(anyhow::Error::from),
+        };
+        recorded.map_err(|e| {
             CliError::new(
                 ExitCode::Internal,
                 format!("cannot record the approval: {e}"),
@@ -86,7 +92,10 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
         ))
         .hint("another operator approves with `--operator NAME`"));
     }
-    let so_far = approvals::given(&run_dir, step).len();
+    let so_far = match &place.store {
+        Some(store) => store.given(&id, step)?.len(),
+        None => approvals::given(&run_dir, step).len(),
+    };
     eprintln!(
         "approved `{step}` of run {id} as {name} ({so_far} given here; the gate needs {})",
         gate.approvers

@@ -38,6 +38,8 @@ pub enum Command {
     /// The runs in progress (running, or stopped and waiting for resume or
     /// rollback): current step, operator, host, elapsed and predicted remaining time.
     Status(StatusArgs),
+    /// Set up or migrate the shared state store (`--state postgres://…`).
+    State(StateArgs),
     /// Print the JSON Schema of playbooks, for editors.
     Schema,
     /// Print shell completions.
@@ -69,10 +71,32 @@ pub struct ApproveArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub command: StateCommand,
+    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
+    /// there, seen from every host (`cutover state init` sets it up)
+    #[arg(long, global = true, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Create cutover's schema in the store (once per store).
+    Init,
+    /// Bring the store's schema up to this cutover's version.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Where runs are journaled [default: .cutover/ in the current directory]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
+    /// there, seen from every host (`cutover state init` sets it up)
+    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    pub state: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -90,6 +114,10 @@ pub struct PlanArgs {
     /// Where earlier runs are journaled, for measured estimates [default: .cutover/ beside the playbook]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
+    /// there, seen from every host (`cutover state init` sets it up)
+    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    pub state: Option<String>,
     /// The moment to show the window fit for [default: now]
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
@@ -108,6 +136,10 @@ pub struct ExecArgs {
     /// playbook; for `resume` and `rollback`, ./.cutover]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
+    /// there, seen from every host (`cutover state init` sets it up)
+    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    pub state: Option<String>,
     /// Who is running this, for the journal [default: $USER]
     #[arg(long)]
     pub operator: Option<String>,
@@ -191,6 +223,10 @@ pub struct AuditArgs {
     /// Where runs are journaled [default: .cutover/ in the current directory]
     #[arg(long, env = "CUTOVER_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
+    /// there, seen from every host (`cutover state init` sets it up)
+    #[arg(long, global = true, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

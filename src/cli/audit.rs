@@ -10,7 +10,19 @@ use crate::report::{clock, describe_record};
 use crate::report::{html, markdown, RunSummary};
 
 pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
-    let state_dir = StateDir::new(args.state_dir.clone().unwrap_or_else(|| ".cutover".into()));
+    // `verify` checks the store's own rows: every journal is written again
+    // from them, not trusted because the local copy has the same length.
+    let pull = match args.command {
+        AuditCommand::Verify { .. } => crate::store::Pull::Everything,
+        _ => crate::store::Pull::Changed,
+    };
+    let place = super::state::open(
+        args.state.as_deref(),
+        args.state_dir.clone(),
+        || StateDir::new(".cutover"),
+        pull,
+    )?;
+    let state_dir = place.dir;
     match args.command {
         AuditCommand::List {
             output,

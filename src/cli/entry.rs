@@ -4,7 +4,7 @@
 use clap::Parser;
 
 use super::args::{self, Cli};
-use super::{approve, audit, plan, resume, run, schema, status, validate, CliError, ExitCode};
+use super::{approve, audit, plan, resume, run, schema, state, status, validate, CliError, ExitCode};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
@@ -48,6 +48,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(args) => audit::audit(args),
         Command::Status(args) => status::status(args),
         Command::Approve(args) => approve::approve(args),
+        Command::State(args) => state::state(args),
         Command::Schema => schema::schema(),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -14,6 +14,7 @@ mod resume;
 mod run;
 mod schema;
 mod session;
+mod state;
 mod status;
 mod terminal;
 mod validate;

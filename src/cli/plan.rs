@@ -19,11 +19,13 @@ use crate::plan::{
 pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let mut plan = compile(&source, EnvMode::Lenient, &[])?;
-    let state_dir = args
-        .state_dir
-        .clone()
-        .map(StateDir::new)
-        .unwrap_or_else(|| StateDir::beside(&args.playbook));
+    let state_dir = super::state::open(
+        args.state.as_deref(),
+        args.state_dir.clone(),
+        || StateDir::beside(&args.playbook),
+        crate::store::Pull::Changed,
+    )?
+    .dir;
     let runs = step_runs(&state_dir, &plan.name);
     plan.apply_history(&durations_of(&runs));
     if args.measure {

@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 
 use super::args::{ExecArgs, ResumeArgs, RollbackArgs};
 use super::session::{check_approvals, execute, lock, operator, Start};
+use super::state::Place;
 use super::terminal::interactive;
 use super::validate::compile;
 use super::{CliError, ExitCode};
@@ -16,19 +17,29 @@ use crate::journal::{self, Mode, Outcome, RunDir, RunState, StateDir, Writer};
 use crate::plan::{EnvMode, Plan};
 use crate::playbook::Source;
 
-/// A stopped run, loaded: its directory, rebuilt state and plan.
+/// A stopped run, loaded: where it lives, its directory, rebuilt state and plan.
 struct Stopped {
+    place: Place,
     run_dir: RunDir,
     state: RunState,
     plan: Plan,
 }
 
-pub fn state_dir(exec: &ExecArgs) -> StateDir {
-    StateDir::new(exec.state_dir.clone().unwrap_or_else(|| ".cutover".into()))
+/// The state `resume`, `rollback` and `approve` work on: `--state`, else
+/// `--state-dir`, else `./.cutover`.
+pub fn place(exec: &ExecArgs) -> Result<Place, CliError> {
+    super::state::open(
+        exec.state.as_deref(),
+        exec.state_dir.clone(),
+        || StateDir::new(".cutover"),
+        crate::store::Pull::Changed,
+    )
 }
 
 fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
-    let run_dir = state_dir(exec)
+    let place = place(exec)?;
+    let run_dir = place
+        .dir
         .find_run(run_id)
         .map_err(|e| CliError::new(ExitCode::Usage, e.to_string()))?;
     let records = journal::read(&run_dir.journal())?;
@@ -69,12 +80,17 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
         plan.apply_history(&crate::journal::step_durations(state_dir, &plan.name));
     }
     // Relative paths in actions mean what they meant to the original run: the
-    // playbook's own directory, not the run directory holding its copy.
-    if let Some(dir) = std::path::Path::new(&state.path).parent() {
+    // playbook's own directory, not the run directory holding its copy. From
+    // another host without that directory, the directory resume runs in.
+    if let Some(dir) = std::path::Path::new(&state.path)
+        .parent()
+        .filter(|dir| dir.is_dir())
+    {
         plan.base_dir = dir.to_path_buf();
         plan.source_path = state.path.clone().into();
     }
     Ok(Stopped {
+        place,
         run_dir,
         state,
         plan,
@@ -107,6 +123,7 @@ fn options(
 
 pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     let Stopped {
+        place,
         run_dir,
         state,
         mut plan,
@@ -114,10 +131,8 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     // The window and the budget are checked again before each step: on the
     // sources' figures of now, as `run` does.
     if state.mode != Mode::DryRun && (plan.window.is_some() || plan.downtime_budget.is_some()) {
-        if let Some(state_dir) = run_dir.path.parent().and_then(|runs| runs.parent()) {
-            let runs = crate::journal::step_runs(&StateDir::new(state_dir), &plan.name);
-            super::measure::scale_estimates(&mut plan, &runs)?;
-        }
+        let runs = crate::journal::step_runs(&place.dir, &plan.name);
+        super::measure::scale_estimates(&mut plan, &runs)?;
     }
     let id = run_dir.id.clone();
     match state.outcome {
@@ -177,34 +192,61 @@ pub fn resume(args: ResumeArgs) -> Result<ExitCode, CliError> {
     check_approvals(&plan, &args.exec, state.mode, &|step| {
         state.is_finished(step)
     })?;
-    let signer = super::inputs::signer(&args.exec)?;
-    let _lock = lock_for(&state, &plan, &args.exec)?;
+    let stopped = Stopped {
+        place,
+        run_dir,
+        state,
+        plan,
+    };
+    take_over(stopped, &args.exec, decisions, Start::Resume)
+}
+
+/// Takes a stopped run over: its locks, its journal continued (mirrored to
+/// the store, if any), then the runner from where it stopped.
+fn take_over(
+    stopped: Stopped,
+    exec: &ExecArgs,
+    decisions: BTreeMap<String, Decision>,
+    start: Start,
+) -> Result<ExitCode, CliError> {
+    let Stopped {
+        place,
+        run_dir,
+        state,
+        plan,
+    } = stopped;
+    let signer = super::inputs::signer(exec)?;
+    let _lock = lock_for(&place, &state, &plan, exec)?;
     let mut writer = Writer::append_to(&run_dir.journal())?;
     if let Some(signer) = signer {
         writer.sign_with(signer);
     }
+    super::state::attach(&place, &mut writer, &run_dir.id, None)?;
     execute(
         &plan,
-        options(&plan, &state, &args.exec, decisions)?,
-        &args.exec,
+        options(&plan, &state, exec, decisions)?,
+        exec,
         Journal {
             run_dir,
             writer,
             state: Some(state),
         },
-        Start::Resume,
+        start,
+        place.store.clone(),
     )
 }
 
 pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
+    let stopped = load(&args.run_id, &args.exec)?;
     let Stopped {
         run_dir,
         state,
         plan,
-    } = load(&args.run_id, &args.exec)?;
+        ..
+    } = &stopped;
     let id = run_dir.id.clone();
     // Partial work a finished rollback left behind (noted, never undone).
-    let leftover = leftovers(&plan, &state);
+    let leftover = leftovers(plan, state);
     if state.went_back && args.to.is_none() {
         return Err(CliError::new(
             ExitCode::Usage,
@@ -212,8 +254,8 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
         )
         .hint("`cutover audit show RUN` shows what the go-back did"));
     }
-    if goes_back(&plan, &state, args.to.is_some()) {
-        return go_back(run_dir, state, plan, &args);
+    if goes_back(plan, state, args.to.is_some()) {
+        return take_over(stopped, &args.exec, BTreeMap::new(), Start::GoBack);
     }
     match state.outcome {
         Some(Outcome::RolledBack) if args.to.is_none() && !leftover.is_empty() => {}
@@ -250,27 +292,11 @@ pub fn rollback(args: RollbackArgs) -> Result<ExitCode, CliError> {
         None if args.to.is_none() && state.outcome == Some(Outcome::RolledBack) => {
             (state.checkpoints.last().cloned(), leftover)
         }
-        _ => rollback_targets(&plan, &state, args.to.as_deref())
+        _ => rollback_targets(plan, state, args.to.as_deref())
             .map_err(|e| CliError::new(ExitCode::Usage, e))?,
     };
-    let signer = super::inputs::signer(&args.exec)?;
-    let _lock = lock_for(&state, &plan, &args.exec)?;
-    let mut writer = Writer::append_to(&run_dir.journal())?;
-    if let Some(signer) = signer {
-        writer.sign_with(signer);
-    }
     let start = Start::Rollback { checkpoint, steps };
-    execute(
-        &plan,
-        options(&plan, &state, &args.exec, BTreeMap::new())?,
-        &args.exec,
-        Journal {
-            run_dir,
-            writer,
-            state: Some(state),
-        },
-        start,
-    )
+    take_over(stopped, &args.exec, BTreeMap::new(), start)
 }
 
 /// `rollback` without `--to`, of a run past its point of no return (or one
@@ -290,32 +316,8 @@ fn goes_back(plan: &Plan, state: &RunState, to_checkpoint: bool) -> bool {
     past_point_of_no_return && !state.went_back && state.outcome != Some(Outcome::RolledBack)
 }
 
-fn go_back(
-    run_dir: RunDir,
-    state: RunState,
-    plan: Plan,
-    args: &RollbackArgs,
-) -> Result<ExitCode, CliError> {
-    let signer = super::inputs::signer(&args.exec)?;
-    let _lock = lock_for(&state, &plan, &args.exec)?;
-    let mut writer = Writer::append_to(&run_dir.journal())?;
-    if let Some(signer) = signer {
-        writer.sign_with(signer);
-    }
-    execute(
-        &plan,
-        options(&plan, &state, &args.exec, BTreeMap::new())?,
-        &args.exec,
-        Journal {
-            run_dir,
-            writer,
-            state: Some(state),
-        },
-        Start::GoBack,
-    )
-}
-
 fn lock_for(
+    place: &Place,
     state: &RunState,
     plan: &Plan,
     exec: &ExecArgs,
@@ -323,7 +325,7 @@ fn lock_for(
     match state.mode {
         Mode::Live | Mode::Rehearsal => {
             let path = std::path::Path::new(&state.path);
-            lock(&state_dir(exec), plan, path, &state.run_id, &operator(exec)).map(Some)
+            lock(place, plan, path, &state.run_id, &operator(exec)).map(Some)
         }
         Mode::DryRun => Ok(None),
     }

@@ -65,13 +65,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         None => Clock::system(),
     };
     let operator = operator(&args.exec);
-    let state_dir = args
-        .exec
-        .state_dir
-        .clone()
-        .map(StateDir::new)
-        .unwrap_or_else(|| StateDir::beside(&args.playbook));
-    let runs = step_runs(&state_dir, &plan.name);
+    let place = super::state::open(
+        args.exec.state.as_deref(),
+        args.exec.state_dir.clone(),
+        || StateDir::beside(&args.playbook),
+        crate::store::Pull::Changed,
+    )?;
+    let state_dir = &place.dir;
+    let runs = step_runs(state_dir, &plan.name);
     plan.apply_history(&durations_of(&runs));
     // The window check and the downtime budget need the night's real
     // figures: scale the data-moving steps to what their sources hold now.
@@ -88,7 +89,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // Absolute, so a resume from another directory resolves relative paths the same way.
     let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let _lock = match mode {
-        Mode::Live | Mode::Rehearsal => Some(lock(&state_dir, &plan, &path, &run_id, &operator)?),
+        Mode::Live | Mode::Rehearsal => Some(lock(&place, &plan, &path, &run_id, &operator)?),
         Mode::DryRun => None,
     };
     let run_dir = state_dir.run(&run_id);
@@ -110,6 +111,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     if let Some(signer) = signer {
         writer.sign_with(signer);
     }
+    let host = super::session::host();
+    super::state::attach(
+        &place,
+        &mut writer,
+        &run_id,
+        Some(crate::store::NewRun {
+            id: &run_id,
+            playbook_name: &plan.name,
+            operator: &operator,
+            host: &host,
+            playbook: source.text(),
+            vars: vars_text.as_deref(),
+        }),
+    )?;
     let options = RunOptions {
         mode,
         operator,
@@ -136,5 +151,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             state: None,
         },
         start,
+        place.store.clone(),
     )
 }

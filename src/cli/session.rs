@@ -106,12 +106,13 @@ pub fn check_approvals(
 /// steps, rollbacks and checks drive; or refuses (`ExitCode::Refused`) saying
 /// who holds the one it could not take.
 pub fn lock(
-    state_dir: &crate::journal::StateDir,
+    place: &super::state::Place,
     plan: &Plan,
     playbook_path: &std::path::Path,
     run_id: &str,
     operator: &str,
 ) -> Result<PlaybookLock, CliError> {
+    let state_dir = &place.dir;
     let holder = serde_json::json!({
         "run_id": run_id,
         "operator": operator,
@@ -133,9 +134,51 @@ pub fn lock(
     };
     let mut keys = vec![format!("playbook:{}", canonical(playbook_path).display())];
     keys.extend(endpoints(plan));
-    PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder)
+    let lock = PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder)
         .and_then(|lock| lock.with_endpoints(&crate::engine::host_lock_dir(), &keys, &holder))
-        .map_err(refusal)
+        .map_err(refusal)?;
+    if let Some(store) = &place.store {
+        lock_in_store(store, plan, &keys, run_id, operator)?;
+    }
+    Ok(lock)
+}
+
+/// The same locks across hosts, as advisory locks in the shared store: the
+/// playbook by its name (its path differs from host to host) and every
+/// endpoint but local files; held by the store's session until this process
+/// ends. Then the heartbeat starts.
+fn lock_in_store(
+    store: &crate::store::Store,
+    plan: &Plan,
+    keys: &[String],
+    run_id: &str,
+    operator: &str,
+) -> Result<(), CliError> {
+    let mut shared = vec![format!("playbook:{}", plan.name)];
+    shared.extend(
+        keys.iter()
+            .skip(1)
+            .filter(|key| !key.starts_with("file:"))
+            .cloned(),
+    );
+    let host = host();
+    let holder = crate::store::Holder {
+        run_id,
+        operator,
+        host: &host,
+    };
+    if let Err(held) = store.lock(&shared, &holder)? {
+        let what = match held.key.strip_prefix("playbook:") {
+            Some(name) => format!("playbook `{name}` is locked by another run"),
+            None => format!("`{}` is in use by another run", held.key),
+        };
+        return Err(CliError::new(
+            ExitCode::Refused,
+            plan.redactor.redact(&format!("{what}: {}", held.holder)),
+        )
+        .hint("wait for that run to finish; its lock is released by itself when its process or its session with the store ends"));
+    }
+    Ok(())
 }
 
 /// Every endpoint a plan's steps, rollbacks and checklist checks drive, files
@@ -212,7 +255,20 @@ pub fn execute(
     exec: &ExecArgs,
     journal: Journal,
     start: Start,
+    store: Option<crate::store::Store>,
 ) -> Result<ExitCode, CliError> {
+    let fix = match &store {
+        Some(store) => format!(
+            "the journal is the run's state; once the state store {} answers again, `cutover resume {} {}`",
+            store.label(),
+            journal.run_dir.id,
+            super::state::hint(store)
+        ),
+        None => format!(
+            "the journal is the run's state; fix the disk, then `cutover resume {}`",
+            journal.run_dir.id
+        ),
+    };
     let runtime = runtime()?;
     let interactive = interactive();
     let (mut observer, display) = observer(exec.output, plan);
@@ -222,6 +278,7 @@ pub fn execute(
         interactive,
         display,
         run_dir: Some(journal.run_dir.clone()),
+        store,
     };
     let run_id = journal.run_dir.id.clone();
     let finish = runtime.block_on(async {
@@ -241,9 +298,7 @@ pub fn execute(
         CliError::from(error.context(format!(
             "run {run_id} stopped: its journal could not be written"
         )))
-        .hint(format!(
-            "the journal is the run's state; fix the disk, then `cutover resume {run_id}`"
-        ))
+        .hint(fix)
     })?;
     Ok(report_finish(&run_id, &finish, plan))
 }

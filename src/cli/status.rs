@@ -32,10 +32,30 @@ struct Status {
     remaining_ms: Option<u64>,
     /// Steps left without an estimate.
     unestimated: usize,
+    /// With a shared store: seconds since the run's process last said it was
+    /// alive (it says so every 5 s; `running` up to 20 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heartbeat_s: Option<u64>,
 }
 
 pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
-    let state_dir = StateDir::new(args.state_dir.unwrap_or_else(|| ".cutover".into()));
+    let place = super::state::open(
+        args.state.as_deref(),
+        args.state_dir.clone(),
+        || StateDir::new(".cutover"),
+        crate::store::Pull::Changed,
+    )?;
+    // With a store, a run is live while its heartbeat is, wherever it runs.
+    let beats: std::collections::BTreeMap<String, (f64, String)> = match &place.store {
+        Some(store) => store
+            .runs()?
+            .into_iter()
+            .filter_map(|run| Some((run.id, (run.heartbeat_age?, run.heartbeat_host?))))
+            .collect(),
+        None => Default::default(),
+    };
+    let store = place.store.is_some();
+    let state_dir = place.dir;
     super::audit::trusted(&[state_dir.root(), &state_dir.runs()])?;
     let mut runs = Vec::new();
     for id in state_dir.run_ids() {
@@ -50,7 +70,19 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         if state.outcome.is_some() {
             continue;
         }
-        runs.push(summarize(&state_dir, &run_dir, &records, &state));
+        let mut status = summarize(&state_dir, &run_dir, &records, &state);
+        if store {
+            let beat = beats.get(&status.run_id);
+            status.heartbeat_s = beat.map(|(age, _)| age.round() as u64);
+            if let Some((age, host)) = beat {
+                status.host = host.clone();
+                let live = *age < (crate::store::HEARTBEAT * 4).as_secs_f64();
+                status.state = if live { "running" } else { "stopped" };
+            } else {
+                status.state = "stopped";
+            }
+        }
+        runs.push(status);
     }
     if args.output == Output::Json {
         for run in &runs {
@@ -168,6 +200,7 @@ fn summarize(
         elapsed_ms,
         remaining_ms,
         unestimated,
+        heartbeat_s: None,
     }
 }
 

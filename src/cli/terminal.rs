@@ -24,6 +24,8 @@ pub struct TerminalInput {
     pub display: Option<indicatif::MultiProgress>,
     /// The run's directory, where `cutover approve` leaves approvals.
     pub run_dir: Option<crate::journal::RunDir>,
+    /// The shared store, where `cutover approve` from any host leaves them.
+    pub store: Option<crate::store::Store>,
 }
 
 impl TerminalInput {
@@ -80,7 +82,13 @@ impl Input for TerminalInput {
         let Some(run_dir) = &self.run_dir else {
             return Vec::new();
         };
-        crate::journal::approvals::given(run_dir, step)
+        let given = match &self.store {
+            // A store that does not answer counts nobody: the gate waits
+            // (and its timeout ends it), it never passes on a guess.
+            Some(store) => store.given(&run_dir.id, step).unwrap_or_default(),
+            None => crate::journal::approvals::given(run_dir, step),
+        };
+        given
             .into_iter()
             .map(|given| Approval {
                 operator: given.operator,

@@ -104,6 +104,9 @@ impl<'a> Recorder<'a> {
     /// The command line an operator types next (`cutover resume ID`), with
     /// `--state-dir` unless it is the default those commands assume.
     pub fn command(&self, verb: &str) -> String {
+        if let Some(hint) = self.inner.borrow().writer.resume_hint() {
+            return format!("cutover {verb} {} {hint}", self.run_id());
+        }
         let state_dir = self.run_dir.path.parent().and_then(|runs| runs.parent());
         match state_dir {
             Some(dir) if dir != std::path::Path::new(".cutover") => {
@@ -240,7 +243,7 @@ impl<'a> Recorder<'a> {
             duration_ms: self.started.elapsed().as_millis() as u64,
             message: message.clone(),
         })?;
-        let inner = self.inner.borrow();
+        let mut inner = self.inner.borrow_mut();
         inner
             .writer
             .write_head(&self.run_dir.head())

@@ -21,4 +21,4 @@ pub use reader::{read, verify, Verification};
 pub use record::Record;
 pub use replay::{replay, PendingRollback, RunState, StepStatus};
 pub use sign::Signer;
-pub use writer::Writer;
+pub use writer::{Mirror, Writer};

@@ -18,6 +18,19 @@ pub struct Writer {
     prev_hash: String,
     /// `--sign-key`: every head written is signed too (`head.sig`).
     signer: Option<Signer>,
+    /// `--state postgres://…`: every line and head go to the store first.
+    mirror: Option<Box<dyn Mirror>>,
+}
+
+/// Where a journal is copied as it is written: the shared state store. A
+/// line is written locally only after the mirror took it, so the mirror is
+/// never behind what the run acted on.
+pub trait Mirror {
+    fn append(&mut self, seq: u64, line: &str) -> anyhow::Result<()>;
+    /// The head (`SEQ HASH\n`) and its signature, at each stop.
+    fn head(&mut self, head: &str, signature: Option<&str>) -> anyhow::Result<()>;
+    /// How the next command names where the run lives (`--state …`).
+    fn resume_hint(&self) -> String;
 }
 
 impl Writer {
@@ -32,6 +45,7 @@ impl Writer {
             seq: 0,
             prev_hash: GENESIS.to_string(),
             signer: None,
+            mirror: None,
         })
     }
 
@@ -89,6 +103,7 @@ impl Writer {
             seq,
             prev_hash,
             signer: None,
+            mirror: None,
         })
     }
 
@@ -110,6 +125,9 @@ impl Writer {
             event,
         };
         let (line, hash) = record.to_line(&self.prev_hash);
+        if let Some(mirror) = &mut self.mirror {
+            mirror.append(record.seq, &line)?;
+        }
         let mut bytes = line.into_bytes();
         bytes.push(b'\n');
         self.file
@@ -145,6 +163,17 @@ impl Writer {
         self.signer = Some(signer);
     }
 
+    /// Copies every line and head from now on to `mirror` (the state store).
+    pub fn mirror_to(&mut self, mirror: Box<dyn Mirror>) {
+        self.mirror = Some(mirror);
+    }
+
+    /// How the next command names the run's state, when it is not the local
+    /// directory (`--state …`).
+    pub fn resume_hint(&self) -> Option<String> {
+        self.mirror.as_ref().map(|m| m.resume_hint())
+    }
+
     /// Records where the chain ends, so `audit verify` can tell a journal cut
     /// short after the fact from one that simply stopped.
     ///
@@ -155,17 +184,20 @@ impl Writer {
     /// process died between the two). Were it to die between the head and
     /// its signature, `audit verify --pubkey` says the signature does not
     /// match: never a false pass.
-    pub fn write_head(&self, head_path: &Path) -> anyhow::Result<()> {
+    pub fn write_head(&mut self, head_path: &Path) -> anyhow::Result<()> {
         let head = format!("{} {}\n", self.seq, self.prev_hash);
+        let run_id = head_path
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let signature = self.signer.as_ref().map(|s| s.sign(run_id, &head));
+        if let Some(mirror) = &mut self.mirror {
+            mirror.head(&head, signature.as_deref())?;
+        }
         let private = crate::files::Keep::Private { mode: 0o600 };
         crate::files::replace(head_path, head.as_bytes(), private)?;
-        if let Some(signer) = &self.signer {
-            let run_id = head_path
-                .parent()
-                .and_then(Path::file_name)
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let signature = signer.sign(run_id, &head);
+        if let Some(signature) = signature {
             crate::files::replace(&signature_path(head_path), signature.as_bytes(), private)
                 .context("failed to write the head's signature")?;
         }

@@ -11,6 +11,7 @@ mod audit;
 mod aws_traffic;
 mod budget;
 mod canary;
+mod fleet;
 mod certs;
 mod corpus;
 mod deadlines;
