@@ -76,7 +76,13 @@ pub struct StateArgs {
     pub command: StateCommand,
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(long, global = true, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<String>,
 }
 
@@ -95,7 +101,12 @@ pub struct StatusArgs {
     pub state_dir: Option<PathBuf>,
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
@@ -116,7 +127,12 @@ pub struct PlanArgs {
     pub state_dir: Option<PathBuf>,
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<String>,
     /// The moment to show the window fit for [default: now]
     #[arg(long, value_name = "TIME")]
@@ -138,7 +154,12 @@ pub struct ExecArgs {
     pub state_dir: Option<PathBuf>,
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(long, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<String>,
     /// Who is running this, for the journal [default: $USER]
     #[arg(long)]
@@ -225,7 +246,13 @@ pub struct AuditArgs {
     pub state_dir: Option<PathBuf>,
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(long, global = true, env = "CUTOVER_STATE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CUTOVER_STATE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub state: Option<String>,
 }
 

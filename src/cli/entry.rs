@@ -4,7 +4,9 @@
 use clap::Parser;
 
 use super::args::{self, Cli};
-use super::{approve, audit, plan, resume, run, schema, state, status, validate, CliError, ExitCode};
+use super::{
+    approve, audit, plan, resume, run, schema, state, status, validate, CliError, ExitCode,
+};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {

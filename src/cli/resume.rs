@@ -325,7 +325,9 @@ fn lock_for(
     match state.mode {
         Mode::Live | Mode::Rehearsal => {
             let path = std::path::Path::new(&state.path);
-            lock(place, plan, path, &state.run_id, &operator(exec)).map(Some)
+            let vars = std::fs::read_to_string(place.dir.run(&state.run_id).vars()).ok();
+            let operator = operator(exec);
+            lock(place, plan, path, vars.as_deref(), &state.run_id, &operator).map(Some)
         }
         Mode::DryRun => Ok(None),
     }

@@ -89,7 +89,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     // Absolute, so a resume from another directory resolves relative paths the same way.
     let path = std::fs::canonicalize(source.path()).unwrap_or_else(|_| source.path().to_path_buf());
     let _lock = match mode {
-        Mode::Live | Mode::Rehearsal => Some(lock(&place, &plan, &path, &run_id, &operator)?),
+        Mode::Live | Mode::Rehearsal => Some(lock(
+            &place,
+            &plan,
+            &path,
+            vars_text.as_deref(),
+            &run_id,
+            &operator,
+        )?),
         Mode::DryRun => None,
     };
     let run_dir = state_dir.run(&run_id);

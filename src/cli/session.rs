@@ -109,6 +109,7 @@ pub fn lock(
     place: &super::state::Place,
     plan: &Plan,
     playbook_path: &std::path::Path,
+    vars: Option<&str>,
     run_id: &str,
     operator: &str,
 ) -> Result<PlaybookLock, CliError> {
@@ -132,29 +133,49 @@ pub fn lock(
         other => CliError::new(ExitCode::Internal, other.to_string()),
     }
     };
-    let mut keys = vec![format!("playbook:{}", canonical(playbook_path).display())];
+    // With a `--vars` file, the playbook is locked with that file's digest:
+    // a wave — one playbook, a vars file per database — runs side by side,
+    // the endpoint locks keeping any two off one database.
+    let instance = vars.map(|text| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))[..12].to_string()
+    });
+    let with_vars = |key: String| match &instance {
+        Some(digest) => format!("{key} vars:{digest}"),
+        None => key,
+    };
+    let mut keys = vec![with_vars(format!(
+        "playbook:{}",
+        canonical(playbook_path).display()
+    ))];
     keys.extend(endpoints(plan));
-    let lock = PlaybookLock::acquire(&state_dir.lock_path(&plan.name), &plan.name, &holder)
+    let lock_name = match &instance {
+        Some(digest) => format!("{}.vars-{digest}", plan.name),
+        None => plan.name.clone(),
+    };
+    let lock = PlaybookLock::acquire(&state_dir.lock_path(&lock_name), &plan.name, &holder)
         .and_then(|lock| lock.with_endpoints(&crate::engine::host_lock_dir(), &keys, &holder))
         .map_err(refusal)?;
     if let Some(store) = &place.store {
-        lock_in_store(store, plan, &keys, run_id, operator)?;
+        let playbook = with_vars(format!("playbook:{}", plan.name));
+        lock_in_store(store, plan, playbook, &keys, run_id, operator)?;
     }
     Ok(lock)
 }
 
 /// The same locks across hosts, as advisory locks in the shared store: the
-/// playbook by its name (its path differs from host to host) and every
-/// endpoint but local files; held by the store's session until this process
+/// playbook and every endpoint but local files; held by the store's session until this process
 /// ends. Then the heartbeat starts.
 fn lock_in_store(
     store: &crate::store::Store,
     plan: &Plan,
+    playbook: String,
     keys: &[String],
     run_id: &str,
     operator: &str,
 ) -> Result<(), CliError> {
-    let mut shared = vec![format!("playbook:{}", plan.name)];
+    // The playbook by its name: its path differs from host to host.
+    let mut shared = vec![playbook];
     shared.extend(
         keys.iter()
             .skip(1)
@@ -169,7 +190,12 @@ fn lock_in_store(
     };
     if let Err(held) = store.lock(&shared, &holder)? {
         let what = match held.key.strip_prefix("playbook:") {
-            Some(name) => format!("playbook `{name}` is locked by another run"),
+            Some(name) => match name.split_once(" vars:") {
+                Some((name, _)) => {
+                    format!("playbook `{name}` with these vars is locked by another run")
+                }
+                None => format!("playbook `{name}` is locked by another run"),
+            },
             None => format!("`{}` is in use by another run", held.key),
         };
         return Err(CliError::new(

@@ -137,7 +137,10 @@ pub fn state(args: StateArgs) -> Result<ExitCode, CliError> {
         }
         StateCommand::Migrate if before == 0 => Err(CliError::new(
             ExitCode::Usage,
-            format!("the state store {} has no cutover schema yet", store.label()),
+            format!(
+                "the state store {} has no cutover schema yet",
+                store.label()
+            ),
         )
         .hint("`cutover state init` creates it")),
         StateCommand::Migrate if before > schema::VERSION => {

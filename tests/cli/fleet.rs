@@ -212,7 +212,9 @@ fn kill_9_of_the_holder_frees_the_lock_at_once_and_another_host_resumes_the_run(
     first.kill().unwrap();
     first.wait().unwrap();
     let killed_at = Instant::now();
-    let run = listed(&bob).pop().expect("alice's run, seen from bob's host");
+    let run = listed(&bob)
+        .pop()
+        .expect("alice's run, seen from bob's host");
 
     std::fs::write(gate.path().join("go"), "").unwrap();
     let out = bob.run(&["resume", &run]);
@@ -221,16 +223,17 @@ fn kill_9_of_the_holder_frees_the_lock_at_once_and_another_host_resumes_the_run(
         killed_at.elapsed() < Duration::from_secs(10),
         "the lock was not free at once"
     );
-    assert!(gate.path().join("second").exists(), "the resumed run did not finish");
+    assert!(
+        gate.path().join("second").exists(),
+        "the resumed run did not finish"
+    );
     // The resume from bob's host continued alice's chain in the store.
     let journal = store.sql(&format!(
         "SELECT string_agg(line, E'\\n' ORDER BY seq) FROM cutover.events WHERE run_id = '{run}'"
     ));
     assert!(journal.contains("\"event\":\"run_resumed\""), "{journal}");
     assert!(journal.contains("\"operator\":\"bob\""), "{journal}");
-    alice
-        .run(&["audit", "verify", &run])
-        .expect_code(0);
+    alice.run(&["audit", "verify", &run]).expect_code(0);
     let shown = alice.run(&["audit", "show", &run]);
     assert!(shown.all().contains("done"), "{}", shown.all());
 }
@@ -248,10 +251,16 @@ fn a_two_person_gate_waits_for_a_second_operator_on_another_host() {
     wait_for("alice's approval", Duration::from_secs(20), || {
         store.sql("SELECT count(*) FROM cutover.events WHERE line LIKE '%\"approval\":{%'") == "1"
     });
-    let run = listed(&bob).pop().expect("alice's run, seen from bob's host");
+    let run = listed(&bob)
+        .pop()
+        .expect("alice's run, seen from bob's host");
     let twice = bob.run(&["approve", &run, "gate", "--operator", "alice"]);
     twice.expect_code(5);
-    assert!(twice.all().contains("approved `gate` already"), "{}", twice.all());
+    assert!(
+        twice.all().contains("approved `gate` already"),
+        "{}",
+        twice.all()
+    );
     assert!(!alice.sandbox.path().join("swapped").exists());
     bob.run(&["approve", &run, "gate", "--operator", "bob"])
         .expect_code(0);
@@ -335,4 +344,70 @@ fn the_store_is_set_up_and_migrated_by_cutover_and_refused_until_it_is() {
     );
     alice.run(&["run", "pb.yaml"]).expect_code(0);
     assert_eq!(listed(&alice).len(), 1);
+}
+
+#[test]
+fn two_playbooks_that_drive_the_same_database_from_two_hosts_never_run_at_once() {
+    let store = initialized();
+    let (alice, bob) = (Host::new(&store, "alice"), Host::new(&store, "bob"));
+    store.cluster.create_db("orders");
+    let orders = store.cluster.url("orders");
+    let gate = tempfile::tempdir().unwrap();
+    let thaw = format!(
+        "  - id: thaw\n    action: postgres.read_write\n    with: {{ url: \"{orders}\" }}\n"
+    );
+    alice.sandbox.write(
+        "pb.yaml",
+        &format!("{}{thaw}", playbook("wave-1-orders", gate.path())),
+    );
+    bob.sandbox
+        .write("pb.yaml", &format!("name: wave-2-orders\nsteps:\n{thaw}"));
+    let first = alice.spawn(&["run", "pb.yaml"]);
+    wait_for("alice's first step", Duration::from_secs(20), || {
+        gate.path().join("started").exists()
+    });
+    let refused = bob.run(&["run", "pb.yaml"]);
+    refused.expect_code(5);
+    assert!(
+        refused.all().contains("is in use by another run") && refused.all().contains("/orders"),
+        "the refusal names the database both drive: {}",
+        refused.all()
+    );
+    std::fs::write(gate.path().join("go"), "").unwrap();
+    finished(first).expect_code(0);
+    bob.run(&["run", "pb.yaml"]).expect_code(0);
+}
+
+#[test]
+fn a_wave_runs_one_playbook_with_a_vars_file_per_database_side_by_side() {
+    let store = initialized();
+    let (alice, bob) = (Host::new(&store, "alice"), Host::new(&store, "bob"));
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let wave = "name: wave\nvars:\n  dir: /nonexistent\nsteps:\n  - id: wait-for-go\n    action: shell\n    timeout: 1m\n    with: { run: \"touch ${{ vars.dir }}/started; while [ ! -e ${{ vars.dir }}/go ]; do sleep 0.05; done\" }\n";
+    for host in [&alice, &bob] {
+        host.sandbox.write("wave.yaml", wave);
+        host.sandbox
+            .write("one.yaml", &format!("dir: {}\n", one.path().display()));
+        host.sandbox
+            .write("two.yaml", &format!("dir: {}\n", two.path().display()));
+    }
+    let first = alice.spawn(&["run", "wave.yaml", "--vars", "one.yaml"]);
+    wait_for("the first database's run", Duration::from_secs(20), || {
+        one.path().join("started").exists()
+    });
+    // The same vars from another host: the same cutover, refused.
+    let same = bob.run(&["run", "wave.yaml", "--vars", "one.yaml"]);
+    same.expect_code(5);
+    assert!(
+        same.all().contains("with these vars is locked"),
+        "{}",
+        same.all()
+    );
+    // The next database of the wave runs beside it.
+    std::fs::write(two.path().join("go"), "").unwrap();
+    bob.run(&["run", "wave.yaml", "--vars", "two.yaml"])
+        .expect_code(0);
+    std::fs::write(one.path().join("go"), "").unwrap();
+    finished(first).expect_code(0);
+    assert_eq!(listed(&alice).len(), 2);
 }
