@@ -221,7 +221,8 @@ fn take_over(
     if let Some(signer) = signer {
         writer.sign_with(signer);
     }
-    super::state::attach(&place, &mut writer, &run_dir.id, None)?;
+    let host = super::session::host();
+    super::state::attach(&place, &mut writer, &run_dir.id, &host, None)?;
     execute(
         &plan,
         options(&plan, &state, exec, decisions)?,

@@ -123,6 +123,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         &place,
         &mut writer,
         &run_id,
+        &host,
         Some(crate::store::NewRun {
             id: &run_id,
             playbook_name: &plan.name,

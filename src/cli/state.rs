@@ -47,6 +47,7 @@ pub fn attach(
     place: &Place,
     writer: &mut crate::journal::Writer,
     run_id: &str,
+    host: &str,
     new: Option<crate::store::NewRun>,
 ) -> Result<(), CliError> {
     let Some(store) = &place.store else {
@@ -55,9 +56,7 @@ pub fn attach(
     if let Some(run) = new {
         store.create_run(&run).map_err(unavailable)?;
     }
-    store
-        .start_heartbeat(run_id, &super::session::host())
-        .map_err(unavailable)?;
+    store.start_heartbeat(run_id, host).map_err(unavailable)?;
     writer.mirror_to(Box::new(crate::store::StoreMirror {
         store: store.clone(),
         run_id: run_id.to_string(),

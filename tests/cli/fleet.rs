@@ -411,3 +411,35 @@ fn a_wave_runs_one_playbook_with_a_vars_file_per_database_side_by_side() {
     finished(first).expect_code(0);
     assert_eq!(listed(&alice).len(), 2);
 }
+
+#[test]
+fn a_run_killed_on_one_host_is_rolled_back_from_another() {
+    let store = initialized();
+    let (alice, bob) = (Host::new(&store, "alice"), Host::new(&store, "bob"));
+    let gate = tempfile::tempdir().unwrap();
+    let dir = gate.path().display();
+    alice.sandbox.write(
+        "pb.yaml",
+        &format!(
+            "name: undo-me\nsteps:\n  - id: make\n    action: shell\n    with: {{ run: \"touch {dir}/made\" }}\n    rollback:\n      action: shell\n      with: {{ run: \"rm {dir}/made\" }}\n  - id: hang\n    action: shell\n    idempotent: true\n    timeout: 1m\n    with: {{ run: \"touch {dir}/started; sleep 60\" }}\n"
+        ),
+    );
+    let mut first = alice.spawn(&["run", "pb.yaml"]);
+    wait_for("the hanging step", Duration::from_secs(20), || {
+        gate.path().join("started").exists()
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(gate.path().join("made").exists());
+    let run = listed(&bob).pop().unwrap();
+    let out = bob.run(&["rollback", &run]);
+    out.expect_code(3);
+    assert!(
+        !gate.path().join("made").exists(),
+        "the rollback from bob's host did not undo alice's step: {}",
+        out.all()
+    );
+    let ended = alice.run(&["audit", "list", "--output", "json"]);
+    assert!(ended.stdout.contains("rolled_back"), "{}", ended.stdout);
+    alice.run(&["audit", "verify", &run]).expect_code(0);
+}
