@@ -74,6 +74,13 @@ pub struct ApproveArgs {
 pub struct StateArgs {
     #[command(subcommand)]
     pub command: StateCommand,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `--state`, in every command that reads or writes runs.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
     /// The shared state store, a PostgreSQL URL: runs, locks and approvals
     /// there, seen from every host (`cutover state init` sets it up)
     #[arg(
@@ -99,15 +106,8 @@ pub struct StatusArgs {
     /// Where runs are journaled [default: .cutover/ in the current directory]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
-    /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(
-        long,
-        env = "CUTOVER_STATE",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub state: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
 }
@@ -125,15 +125,8 @@ pub struct PlanArgs {
     /// Where earlier runs are journaled, for measured estimates [default: .cutover/ beside the playbook]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
-    /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(
-        long,
-        env = "CUTOVER_STATE",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub state: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// The moment to show the window fit for [default: now]
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
@@ -152,15 +145,8 @@ pub struct ExecArgs {
     /// playbook; for `resume` and `rollback`, ./.cutover]
     #[arg(long, env = "CUTOVER_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
-    /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(
-        long,
-        env = "CUTOVER_STATE",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub state: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Who is running this, for the journal [default: $USER]
     #[arg(long)]
     pub operator: Option<String>,
@@ -244,16 +230,8 @@ pub struct AuditArgs {
     /// Where runs are journaled [default: .cutover/ in the current directory]
     #[arg(long, env = "CUTOVER_STATE_DIR", global = true)]
     pub state_dir: Option<PathBuf>,
-    /// The shared state store, a PostgreSQL URL: runs, locks and approvals
-    /// there, seen from every host (`cutover state init` sets it up)
-    #[arg(
-        long,
-        global = true,
-        env = "CUTOVER_STATE",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub state: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]

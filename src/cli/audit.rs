@@ -17,7 +17,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
         _ => crate::store::Pull::Changed,
     };
     let place = super::state::open(
-        args.state.as_deref(),
+        args.store.state.as_deref(),
         args.state_dir.clone(),
         || StateDir::new(".cutover"),
         pull,

@@ -20,7 +20,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode, CliError> {
     let source = read_source(&args.playbook)?;
     let mut plan = compile(&source, EnvMode::Lenient, &[])?;
     let state_dir = super::state::open(
-        args.state.as_deref(),
+        args.store.state.as_deref(),
         args.state_dir.clone(),
         || StateDir::beside(&args.playbook),
         crate::store::Pull::Changed,

@@ -29,7 +29,7 @@ struct Stopped {
 /// `--state-dir`, else `./.cutover`.
 pub fn place(exec: &ExecArgs) -> Result<Place, CliError> {
     super::state::open(
-        exec.state.as_deref(),
+        exec.store.state.as_deref(),
         exec.state_dir.clone(),
         || StateDir::new(".cutover"),
         crate::store::Pull::Changed,

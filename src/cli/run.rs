@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     };
     let operator = operator(&args.exec);
     let place = super::state::open(
-        args.exec.state.as_deref(),
+        args.exec.store.state.as_deref(),
         args.exec.state_dir.clone(),
         || StateDir::beside(&args.playbook),
         crate::store::Pull::Changed,

@@ -108,7 +108,7 @@ fn working_copy(store: &Store) -> PathBuf {
 
 /// `cutover state init` and `cutover state migrate`.
 pub fn state(args: StateArgs) -> Result<ExitCode, CliError> {
-    let Some(url) = args.state.as_deref().filter(|u| !u.trim().is_empty()) else {
+    let Some(url) = args.store.state.as_deref().filter(|u| !u.trim().is_empty()) else {
         return Err(CliError::new(
             ExitCode::Usage,
             "`cutover state` needs the store: --state postgres://… (or CUTOVER_STATE)",

@@ -40,7 +40,7 @@ struct Status {
 
 pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let place = super::state::open(
-        args.state.as_deref(),
+        args.store.state.as_deref(),
         args.state_dir.clone(),
         || StateDir::new(".cutover"),
         crate::store::Pull::Changed,

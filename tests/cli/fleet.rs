@@ -129,16 +129,22 @@ fn initialized() -> Store {
     store
 }
 
-#[test]
-fn a_second_operator_on_another_host_is_refused_while_the_first_runs_then_succeeds() {
+/// A set-up store, alice's and bob's hosts, and the directory the gate
+/// playbook of `name` waits in, written on alice's host (on both with `both`).
+fn alice_and_bob(name: &str, both: bool) -> (Store, Host, Host, tempfile::TempDir) {
     let store = initialized();
     let (alice, bob) = (Host::new(&store, "alice"), Host::new(&store, "bob"));
     let gate = tempfile::tempdir().unwrap();
-    alice
-        .sandbox
-        .write("pb.yaml", &playbook("move-orders", gate.path()));
-    bob.sandbox
-        .write("pb.yaml", &playbook("move-orders", gate.path()));
+    alice.sandbox.write("pb.yaml", &playbook(name, gate.path()));
+    if both {
+        bob.sandbox.write("pb.yaml", &playbook(name, gate.path()));
+    }
+    (store, alice, bob, gate)
+}
+
+#[test]
+fn a_second_operator_on_another_host_is_refused_while_the_first_runs_then_succeeds() {
+    let (store, alice, bob, gate) = alice_and_bob("move-orders", true);
 
     let first = alice.spawn(&["run", "pb.yaml"]);
     wait_for("alice's first step", Duration::from_secs(20), || {
@@ -198,12 +204,7 @@ fn a_second_operator_on_another_host_is_refused_while_the_first_runs_then_succee
 
 #[test]
 fn kill_9_of_the_holder_frees_the_lock_at_once_and_another_host_resumes_the_run() {
-    let store = initialized();
-    let (alice, bob) = (Host::new(&store, "alice"), Host::new(&store, "bob"));
-    let gate = tempfile::tempdir().unwrap();
-    alice
-        .sandbox
-        .write("pb.yaml", &playbook("move-orders", gate.path()));
+    let (store, alice, bob, gate) = alice_and_bob("move-orders", false);
 
     let mut first = alice.spawn(&["run", "pb.yaml"]);
     wait_for("alice's first step", Duration::from_secs(20), || {
