@@ -54,6 +54,7 @@ bench: build
 	bash bench/prewarm.sh $(BIN)
 	bash bench/templates.sh $(BIN)
 	bash bench/estimates.sh $(BIN)
+	bash bench/store.sh $(BIN)
 
 ## Renders the HTML audit report of a drill run and screenshots it in headless
 ## Chromium (Debian package `chromium`), to look at: sandbox/report.png.

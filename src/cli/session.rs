@@ -103,8 +103,9 @@ pub fn check_approvals(
 
 /// Takes the playbook's lock in its state directory, then the host-wide
 /// locks on its canonical path (`playbook_path`) and on every endpoint its
-/// steps, rollbacks and checks drive; or refuses (`ExitCode::Refused`) saying
-/// who holds the one it could not take.
+/// steps, rollbacks and checks drive, then — with a shared store — the same
+/// in the store; or refuses (`ExitCode::Refused`) saying who holds the one it
+/// could not take.
 pub fn lock(
     place: &super::state::Place,
     plan: &Plan,
@@ -164,8 +165,8 @@ pub fn lock(
 }
 
 /// The same locks across hosts, as advisory locks in the shared store: the
-/// playbook and every endpoint but local files; held by the store's session until this process
-/// ends. Then the heartbeat starts.
+/// playbook and every endpoint but local files; held by the store's session
+/// until this process ends.
 fn lock_in_store(
     store: &crate::store::Store,
     plan: &Plan,
