@@ -37,6 +37,16 @@ fn shape(cluster: &Cluster) -> String {
     )
 }
 
+/// The bytes bar's plain lines (`copy : 1.2 MB of 5.0 MB (24%), 3.1 MB/s,
+/// ETA 1.2s`), figures only.
+pub fn transfer_lines(all: &str) -> Vec<String> {
+    all.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("copy : "))
+        .filter(|l| l.contains(" of ") && l.contains("%)"))
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn copy_then_verify_finds_the_databases_equal() {
     let (source, target) = pair(20_000);
@@ -64,6 +74,16 @@ fn copy_then_verify_finds_the_databases_equal() {
     let all = out.all();
     assert!(all.contains("copied shop.customers: 20000 rows"), "{all}");
     assert!(all.contains("ETA") || all.contains("rows copied:"), "{all}");
+    // The bytes bar, as plain lines: from nothing to all of the tables'
+    // size on the source, the last one with the rate.
+    let bars = transfer_lines(&all);
+    assert!(bars.len() >= 2, "{all}");
+    assert!(bars[0].starts_with("0 B of "), "{bars:?}");
+    let last = bars.last().unwrap();
+    let (done, rest) = last.split_once(" of ").unwrap();
+    assert!(rest.starts_with(&format!("{done} (100%), ")), "{bars:?}");
+    assert!(last.ends_with("/s"), "{bars:?}");
+    eprintln!("bytes bar: {bars:?}");
     let journal = sandbox.journal(&sandbox.last_run());
     let applied = journal
         .iter()

@@ -275,6 +275,7 @@ impl Action for Copy {
             .pieces(&exporter, &control, &tables, &done, shape, jobs, cx)
             .await?;
         let meter = Meter::new(&tables, &done, max_rate, &pieces);
+        meter.report_transfer(cx);
         if !pieces.is_empty() {
             let workers = jobs.min(pieces.len());
             let mut sources = vec![exporter];
@@ -312,6 +313,7 @@ impl Action for Copy {
             futures_util::future::try_join_all(runs).await?;
         }
         meter.total.report_total(cx);
+        meter.total.report_transfer_done(cx, meter.disk_bytes().1);
 
         if shape == Shape::Fresh && !done.contains(POST_DATA) {
             cx.report(Progress::Status(format!(
@@ -762,35 +764,48 @@ impl Meter {
         }
     }
 
-    /// The share of the work done, weighting each table by its size on disk.
-    fn fraction(&self) -> f64 {
+    /// Bytes done of the total, in the tables' size on disk on the source
+    /// (read before the copy): a finished table counts whole, one in flight
+    /// by its rows against the planner's estimate (by the bytes streamed when
+    /// it has none), short of whole until it commits.
+    fn disk_bytes(&self) -> (u64, u64) {
         let tables = self.tables.borrow();
-        let total: f64 = tables.iter().map(|e| e.0.bytes.max(1) as f64).sum();
-        let done: f64 = tables
+        let total = tables.iter().map(|e| e.0.bytes).sum();
+        let done = tables
             .iter()
-            .map(|(t, rows, _, finished)| {
+            .map(|(t, rows, bytes, finished)| {
                 let share = if *finished {
                     1.0
                 } else {
-                    match t.rows_estimate {
-                        Some(estimate) if estimate > 0 => {
-                            (*rows as f64 / estimate as f64).min(0.99)
-                        }
-                        _ => 0.0,
-                    }
+                    let share = match t.rows_estimate {
+                        Some(estimate) if estimate > 0 => *rows as f64 / estimate as f64,
+                        _ => *bytes as f64 / t.bytes.max(1) as f64,
+                    };
+                    share.min(0.99)
                 };
-                share * t.bytes.max(1) as f64
+                (share * t.bytes as f64) as u64
             })
             .sum();
-        if total > 0.0 {
-            done / total
-        } else {
-            1.0
+        (done, total)
+    }
+
+    /// The share of the work done, weighting each table by its size on disk.
+    fn fraction(&self) -> f64 {
+        match self.disk_bytes() {
+            (_, 0) => 1.0,
+            (done, total) => done as f64 / total as f64,
         }
+    }
+
+    /// The bytes bar only (at the start, and after the rows).
+    fn report_transfer(&self, cx: &StepContext<'_>) {
+        let (done, total) = self.disk_bytes();
+        self.total.report_transfer(cx, done, total);
     }
 
     fn report(&self, cx: &StepContext<'_>) {
         self.total.report_rows(cx, self.rows_estimate);
+        self.report_transfer(cx);
         let rows = self.total.rows();
         let fraction = self.fraction();
         let eta = self.total.eta(fraction);
