@@ -322,13 +322,16 @@ impl Action for Copy {
                 )
                 .await;
             builds.rows_done();
+            if copied.is_ok() {
+                // The rows' own figures, while the last builds may still run.
+                meter.total.report_total(cx);
+                meter.total.report_transfer_done(cx, meter.disk_bytes().1);
+            }
             copied
         };
         let building =
             futures_util::future::try_join_all(builders.iter().map(|b| builds.builder(b, cx)));
         tokio::try_join!(rows, building)?;
-        meter.total.report_total(cx);
-        meter.total.report_transfer_done(cx, meter.disk_bytes().1);
 
         if post_data_due {
             let restarted = done.contains(POST_DATA_STARTED);
