@@ -19,6 +19,15 @@ pub enum Progress {
     },
     /// A short status ("waiting for sessions to drain").
     Status(String),
+    /// Bytes moved of a total known before the transfer began, for a bar
+    /// with a rate and an ETA: `rate` in bytes per second over the last
+    /// seconds (None until it can be told), `eta` the time left at it.
+    Transfer {
+        done: u64,
+        total: u64,
+        rate: Option<u64>,
+        eta: Option<std::time::Duration>,
+    },
 }
 
 /// An operator's answer to a gate.

@@ -1,6 +1,7 @@
 //! `Human`: the live display on a terminal — an overall bar with elapsed time and
 //! an ETA from the estimates, the current step with a spinner (or a bar when the
-//! action reports amounts) and the last line of its output.
+//! action reports amounts) and the last line of its output; under it, while a
+//! step transfers bytes, a bar of them with the rate and the ETA.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct Human {
     multi: MultiProgress,
     overall: ProgressBar,
     step: ProgressBar,
+    /// The running step's bytes bar, while it reports a transfer.
+    transfer: Option<ProgressBar>,
     estimates: std::collections::BTreeMap<String, Duration>,
     /// Per step, the time after which it counts as slow: p90 of earlier runs,
     /// else its estimate.
@@ -63,6 +66,7 @@ impl Human {
             multi,
             overall,
             step,
+            transfer: None,
             estimates,
             limits,
             current: Arc::new(Mutex::new(None)),
@@ -104,6 +108,29 @@ impl Human {
         });
     }
 
+    /// Shows a transfer on its own bar under the step's line (which keeps
+    /// the step's status), created at the first report.
+    fn show_transfer(&mut self, done: u64, total: u64, text: String) {
+        let bar = self.transfer.get_or_insert_with(|| {
+            let bar = self.multi.insert_after(&self.step, ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template("      [{bar:30.green/blue}] {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        bar.set_length(total.max(1));
+        bar.set_position(done.min(total));
+        bar.set_message(text);
+    }
+
+    fn end_transfer(&mut self) {
+        if let Some(bar) = self.transfer.take() {
+            bar.finish_and_clear();
+        }
+    }
+
     /// The live display, for prompts that must suspend it.
     pub fn multi(&self) -> &MultiProgress {
         &self.multi
@@ -120,6 +147,7 @@ impl Observer for Human {
         }
         match &record.event {
             Event::StepStarted { step, describe, .. } => {
+                self.end_transfer();
                 // Elapsed time against what earlier runs took, live.
                 let against = match self.limits.get(step) {
                     Some((limit, label)) => format!(" / {label} {}", format_duration(*limit)),
@@ -138,6 +166,7 @@ impl Observer for Human {
                     Some((step.clone(), std::time::Instant::now(), false));
             }
             Event::StepFinished { step, .. } => {
+                self.end_transfer();
                 self.overall.inc(1);
                 if let Some(estimate) = self.estimates.get(step) {
                     self.remaining = self.remaining.saturating_sub(*estimate);
@@ -145,11 +174,13 @@ impl Observer for Human {
                 self.show_eta();
                 self.step.set_message("");
             }
+            Event::StepFailed { .. } => self.end_transfer(),
             Event::CompensationStarted { step, describe, .. } => {
                 self.step.set_prefix(format!("undo {step}"));
                 self.step.set_message(describe.clone());
             }
             Event::RunFinished { .. } => {
+                self.end_transfer();
                 self.step.finish_and_clear();
                 self.overall.abandon();
             }
@@ -169,6 +200,15 @@ impl Observer for Human {
                     _ => format!("{done} {unit}"),
                 };
                 self.step.set_message(text);
+            }
+            Progress::Transfer {
+                done,
+                total,
+                rate,
+                eta,
+            } => {
+                let text = super::transfer::figures(*done, *total, *rate, *eta);
+                self.show_transfer(*done, *total, text);
             }
         }
     }

@@ -35,6 +35,15 @@ impl<W: Write> Observer for Json<W> {
             Progress::Amount { done, total, unit } => {
                 serde_json::json!({ "progress": "amount", "step": step, "done": done, "total": total, "unit": unit })
             }
+            Progress::Transfer {
+                done,
+                total,
+                rate,
+                eta,
+            } => serde_json::json!({
+                "progress": "transfer", "step": step, "done": done, "total": total, "unit": "bytes",
+                "bytes_per_second": rate, "eta_seconds": eta.map(|e| e.as_secs_f64()),
+            }),
         };
         let _ = writeln!(self.out, "{value}");
     }

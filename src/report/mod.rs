@@ -9,6 +9,7 @@ mod observer;
 mod plain;
 mod style;
 mod summary;
+mod transfer;
 
 pub use html::html;
 pub use human::Human;

@@ -1,7 +1,9 @@
 //! `Plain`: timestamped lines, for logs and pipes (no terminal).
 
 use std::io::Write;
+use std::time::Instant;
 
+use super::transfer::{figures, plain_line_due};
 use super::{clock, describe_record, Observer};
 use crate::actions::Progress;
 use crate::journal::Record;
@@ -10,6 +12,8 @@ pub struct Plain<W: Write> {
     out: W,
     /// Show each output line of running steps.
     pub show_output: bool,
+    /// When the running transfer's figures were last printed.
+    transfer_line: Option<Instant>,
 }
 
 impl<W: Write> Plain<W> {
@@ -17,12 +21,19 @@ impl<W: Write> Plain<W> {
         Self {
             out,
             show_output: true,
+            transfer_line: None,
         }
     }
 }
 
 impl<W: Write> Observer for Plain<W> {
     fn record(&mut self, record: &Record) {
+        if matches!(
+            record.event,
+            crate::journal::Event::StepStarted { .. } | crate::journal::Event::StepFinished { .. }
+        ) {
+            self.transfer_line = None;
+        }
         if let Some(line) = describe_record(record) {
             let _ = writeln!(self.out, "{}Z {line}", clock(record));
             let _ = self.out.flush();
@@ -35,6 +46,16 @@ impl<W: Write> Observer for Plain<W> {
                 let _ = writeln!(self.out, "          {step} | {line}");
             }
             Progress::Status(text) => {
+                let _ = writeln!(self.out, "          {step} : {text}");
+            }
+            Progress::Transfer {
+                done,
+                total,
+                rate,
+                eta,
+            } if plain_line_due(self.transfer_line.map(|t| t.elapsed()), *done, *total) => {
+                self.transfer_line = Some(Instant::now());
+                let text = figures(*done, *total, *rate, *eta);
                 let _ = writeln!(self.out, "          {step} : {text}");
             }
             _ => {}

@@ -65,6 +65,13 @@ fn a_copy_is_equal_to_its_source_with_its_objects_and_binlog_position() {
     assert_eq!(out.code, 0, "{}\n{}", out.all(), target.error_log());
     assert_eq!(counts(&source, "shop"), counts(&target, "shop"));
     assert_eq!(objects(&source, "shop"), objects(&target, "shop"));
+    // The bytes bar, as plain lines: from nothing to all of the tables'
+    // size on the source.
+    let bars = crate::postgres_copy::transfer_lines(&out.all());
+    assert!(bars.len() >= 2, "{}", out.all());
+    assert!(bars[0].starts_with("0 B of "), "{bars:?}");
+    let (done, rest) = bars.last().unwrap().split_once(" of ").unwrap();
+    assert!(rest.starts_with(&format!("{done} (100%), ")), "{bars:?}");
     // The generated column is computed on the target, zero stayed zero.
     assert_eq!(
         target.sql("shop", "SELECT GROUP_CONCAT(CONCAT(id, '=', COALESCE(doubled, 'null'), ':', COALESCE(label, 'null'), ':', COALESCE(flags + 0, 'null')) ORDER BY id) FROM counters"),

@@ -37,6 +37,16 @@ fn shape(cluster: &Cluster) -> String {
     )
 }
 
+/// The bytes bar's plain lines (`copy : 1.2 MB of 5.0 MB (24%), 3.1 MB/s,
+/// ETA 1.2s`), figures only.
+pub fn transfer_lines(all: &str) -> Vec<String> {
+    all.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("copy : "))
+        .filter(|l| l.contains(" of ") && l.contains("%)"))
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn copy_then_verify_finds_the_databases_equal() {
     let (source, target) = pair(20_000);
@@ -64,6 +74,16 @@ fn copy_then_verify_finds_the_databases_equal() {
     let all = out.all();
     assert!(all.contains("copied shop.customers: 20000 rows"), "{all}");
     assert!(all.contains("ETA") || all.contains("rows copied:"), "{all}");
+    // The bytes bar, as plain lines: from nothing to all of the tables'
+    // size on the source, the last one with the rate.
+    let bars = transfer_lines(&all);
+    assert!(bars.len() >= 2, "{all}");
+    assert!(bars[0].starts_with("0 B of "), "{bars:?}");
+    let last = bars.last().unwrap();
+    let (done, rest) = last.split_once(" of ").unwrap();
+    assert!(rest.starts_with(&format!("{done} (100%), ")), "{bars:?}");
+    assert!(last.ends_with("/s"), "{bars:?}");
+    eprintln!("bytes bar: {bars:?}");
     let journal = sandbox.journal(&sandbox.last_run());
     let applied = journal
         .iter()
@@ -346,4 +366,193 @@ fn awkward_types_travel_in_binary_or_fall_back_to_text_per_table_and_stay_equal(
             "{table}"
         );
     }
+}
+
+/// Several tables with indexes (plain, partial, on an expression), primary
+/// and unique keys, an exclusion constraint, foreign keys between them (one
+/// NOT VALID on the source) and a trigger; `slow` makes `slow_idx` take
+/// seconds to build (a sleep per row).
+fn builds_pair(slow_rows: u32) -> (Cluster, Cluster) {
+    let (source, target) = (Cluster::start(), Cluster::start());
+    source.create_db("shopdb");
+    target.create_db("shopdb");
+    source.sql(
+        "shopdb",
+        &format!(
+            "CREATE SCHEMA shop;
+             CREATE TABLE shop.customers (id int PRIMARY KEY, email text NOT NULL UNIQUE, name text);
+             INSERT INTO shop.customers SELECT g, 'c' || g || '@example.com', md5(g::text) FROM generate_series(1, 20000) g;
+             CREATE TABLE shop.products (id int PRIMARY KEY, sku text NOT NULL, price numeric CHECK (price >= 0),
+                                         CONSTRAINT products_sku_key UNIQUE (sku) DEFERRABLE INITIALLY DEFERRED);
+             INSERT INTO shop.products SELECT g, 'sku-' || g, g * 1.5 FROM generate_series(1, 2000) g;
+             CREATE TABLE shop.orders (id bigint PRIMARY KEY, customer_id int NOT NULL REFERENCES shop.customers,
+                                       placed timestamptz NOT NULL, status text NOT NULL);
+             INSERT INTO shop.orders SELECT g, 1 + g % 20000, '2026-01-01'::timestamptz + g * interval '1 minute',
+                                            CASE WHEN g % 10 = 0 THEN 'open' ELSE 'shipped' END
+               FROM generate_series(1, 60000) g;
+             CREATE INDEX orders_by_customer ON shop.orders (customer_id, placed DESC);
+             CREATE INDEX orders_open ON shop.orders (placed) WHERE status = 'open';
+             CREATE INDEX orders_lower_status ON shop.orders (lower(status));
+             CREATE TABLE shop.items (order_id bigint NOT NULL, line int NOT NULL, product_id int NOT NULL, qty int,
+                                      PRIMARY KEY (order_id, line));
+             INSERT INTO shop.items SELECT 1 + g / 2, g % 2, 1 + g % 2000, 1 FROM generate_series(1, 80000) g;
+             ALTER TABLE shop.items ADD CONSTRAINT items_order_fkey FOREIGN KEY (order_id) REFERENCES shop.orders;
+             ALTER TABLE shop.items ADD CONSTRAINT items_product_fkey FOREIGN KEY (product_id) REFERENCES shop.products NOT VALID;
+             CREATE TABLE public.bookings (id int PRIMARY KEY, room int, during int4range,
+                                           EXCLUDE USING gist (during WITH &&) WHERE (room IS NOT NULL AND room < 0));
+             INSERT INTO public.bookings SELECT g, g, int4range(g * 10, g * 10 + 5) FROM generate_series(1, 3000) g;
+             CREATE TABLE public.audit (at timestamptz DEFAULT now(), what text);
+             CREATE FUNCTION public.audit_order() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO public.audit (what) VALUES ('order ' || NEW.id); RETURN NEW; END $$;
+             CREATE TRIGGER orders_audit AFTER INSERT ON shop.orders FOR EACH ROW EXECUTE FUNCTION public.audit_order();
+             CREATE FUNCTION public.slow_key(i int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS
+               $$ BEGIN PERFORM pg_sleep(0.002); RETURN i; END $$;
+             CREATE TABLE public.slow (id int);
+             INSERT INTO public.slow SELECT g FROM generate_series(1, {slow_rows}) g;
+             CREATE INDEX slow_idx ON public.slow (public.slow_key(id));
+             ANALYZE"
+        ),
+    );
+    (source, target)
+}
+
+/// Every index with its definition and validity, every constraint with its
+/// definition and whether it is validated, and the triggers.
+fn built_objects(cluster: &Cluster) -> String {
+    cluster.sql(
+        "shopdb",
+        "SELECT (SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+                   SELECT format('%s valid=%s', pg_get_indexdef(i.indexrelid), i.indisvalid AND i.indisready) x
+                     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname IN ('shop', 'public')) s)
+             || E'\\n' || (SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
+                   SELECT format('%s.%s %s validated=%s', conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated) x
+                     FROM pg_constraint WHERE connamespace IN ('shop'::regnamespace, 'public'::regnamespace)) s)
+             || E'\\n' || (SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal)",
+    )
+}
+
+fn check_built(source: &Cluster, target: &Cluster) {
+    let built = built_objects(target);
+    assert_eq!(built_objects(source), built);
+    // Every index valid, every constraint validated but the one the source
+    // has NOT VALID.
+    assert!(!built.lines().any(|l| l.ends_with(" valid=f")), "{built}");
+    assert_eq!(
+        built.lines().filter(|l| l.ends_with(" valid=t")).count(),
+        12
+    );
+    let unvalidated: Vec<&str> = built
+        .lines()
+        .filter(|l| l.ends_with(" validated=f"))
+        .collect();
+    assert_eq!(unvalidated.len(), 1, "{built}");
+    assert!(unvalidated[0].contains("items_product_fkey"), "{built}");
+    for table in [
+        "shop.customers",
+        "shop.products",
+        "shop.orders",
+        "shop.items",
+        "public.bookings",
+        "public.slow",
+        "public.audit",
+    ] {
+        assert_eq!(
+            fingerprint(source, table),
+            fingerprint(target, table),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn indexes_and_constraints_are_built_beside_the_rows_and_come_out_valid() {
+    let (source, target) = builds_pair(200);
+    let sandbox = Sandbox::new();
+    let (s, t) = (source.url("shopdb"), target.url("shopdb"));
+    sandbox.write(
+        "pb.yaml",
+        &playbook(
+            "builds",
+            &vars(&s, &t),
+            &copy_steps(", maintenance_work_mem: 96MB, max_parallel_maintenance_workers: 1"),
+        ),
+    );
+    let out = sandbox.run(&["run", "pb.yaml"]);
+    out.expect_code(0);
+    let all = out.all();
+    check_built(&source, &target);
+    assert!(all.contains("built shop.orders orders_pkey in "), "{all}");
+    assert!(
+        all.contains("built public.bookings bookings_during_excl in "),
+        "{all}"
+    );
+    assert!(
+        all.contains("added 3 foreign key(s) NOT VALID, validated 2"),
+        "{all}"
+    );
+    // The trigger came through the rest of post-data.
+    assert!(all.contains("restoring the rest of post-data"), "{all}");
+    // The first index build began before the last table's rows were in.
+    let lines: Vec<&str> = all.lines().collect();
+    let first_build = lines.iter().position(|l| l.contains(": built ")).unwrap();
+    let last_copied = lines
+        .iter()
+        .rposition(|l| l.contains(": copied ") && l.contains(" rows, "))
+        .unwrap();
+    assert!(first_build < last_copied, "{all}");
+}
+
+#[test]
+fn a_copy_killed_mid_index_build_resumes_and_finishes_it() {
+    // slow_idx: ~3000 rows × 2 ms.
+    let (source, target) = builds_pair(3000);
+    let sandbox = Sandbox::new();
+    let (s, t) = (source.url("shopdb"), target.url("shopdb"));
+    sandbox.write(
+        "pb.yaml",
+        &playbook("builds", &vars(&s, &t), &copy_steps("")),
+    );
+    let mut child = sandbox.spawn(&["run", "pb.yaml"]);
+    let building = || {
+        target
+            .try_sql(
+                "postgres",
+                "shopdb",
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cutover copy build' AND query LIKE '%CREATE INDEX slow_idx%' AND state = 'active'",
+            )
+            .unwrap_or_default()
+            == "1"
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !building() {
+        assert!(Instant::now() < deadline, "slow_idx was never being built");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut child);
+    // Killed mid-build: not recorded, and (its transaction open) not there yet.
+    assert_eq!(
+        target.sql(
+            "shopdb",
+            "SELECT count(*) FROM _cutover.copy_progress WHERE item LIKE 'build:%slow_idx'"
+        ),
+        "0"
+    );
+    let out = sandbox.run(&["resume", &sandbox.last_run()]);
+    out.expect_code(0);
+    let all = out.all();
+    assert!(all.contains("built public.slow slow_idx in "), "{all}");
+    // The killed attempt's backend, still building, was ended first (else
+    // the two builds of slow_idx would collide).
+    eprintln!(
+        "orphans: {:?}",
+        all.lines()
+            .find(|l| l.contains("index build session(s) an earlier attempt"))
+    );
+    check_built(&source, &target);
+    assert_eq!(
+        target.sql("shopdb", "SELECT to_regnamespace('_cutover') IS NULL"),
+        "t"
+    );
 }

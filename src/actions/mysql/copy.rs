@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::catalog::{self, quote, DeferredIndex, Table};
 use super::connect::{describe, label, Endpoint};
 use super::copy_ledger as ledger;
-use super::copy_rows::{self, Chunk, Format, Meter, Work};
+use super::copy_rows::{self, Chunk, Format, Meter, TableShare, Work};
 use super::position::{self, BinlogPosition};
 use super::session::{connect_pinned, pin};
 use crate::actions::shared::on_existing::OnExisting;
@@ -194,7 +194,7 @@ impl Copy {
             let work = Work {
                 queue: RefCell::new(VecDeque::new()),
                 tables,
-                meter: &Meter::new(&[], 0, 0, None),
+                meter: &Meter::new(Vec::new(), 0, None),
                 db: target_db,
                 batch: BATCH,
                 format: Format::Insert,
@@ -221,6 +221,18 @@ impl Copy {
 
         let mut queue = Vec::new();
         let mut rows_expected = 0;
+        // Tables with nothing left count whole in the bytes bar.
+        let mut shares: Vec<TableShare> = tables
+            .iter()
+            .map(|t| TableShare {
+                name: t.name.clone(),
+                bytes: t.bytes,
+                rows_estimate: t.rows_estimate,
+                done_before: 1.0,
+                chunks_left: 0,
+                rows: 0,
+            })
+            .collect();
         for table in &pending {
             let cuts = match done.get(&ledger::plan_key(&table.name)) {
                 Some(plan) => parse_cuts(plan.as_deref()),
@@ -255,6 +267,10 @@ impl Copy {
                 .collect();
             let total = copy_rows::chunks(&table.name, &cuts).len().max(1) as u64;
             rows_expected += table.rows_estimate * chunks.len() as u64 / total;
+            if let Some(share) = shares.iter_mut().find(|s| s.name == table.name) {
+                share.chunks_left = chunks.len();
+                share.done_before = 1.0 - chunks.len() as f64 / total as f64;
+            }
             queue.extend(chunks);
         }
         // The largest tables were listed first: their ranges start first.
@@ -288,7 +304,8 @@ impl Copy {
             ));
             Format::Insert
         };
-        let meter = Meter::new(&queue, pending.len(), rows_expected, max_rate);
+        let meter = Meter::new(shares, rows_expected, max_rate);
+        meter.report_transfer(cx);
         cx.report(Progress::Status(format!(
             "copying {} range(s) of {} table(s) over {} connection pair(s)",
             queue.len(),
@@ -340,6 +357,7 @@ impl Copy {
             copy_rows::build_indexes(&mut builder_conn, &work, &table, cx).await?;
         }
         meter.total.report_total(cx);
+        meter.total.report_transfer_done(cx, meter.disk_bytes().1);
         Ok((meter.total.rows(), meter.total.bytes()))
     }
 

@@ -487,7 +487,7 @@ async fn copy_chunk(
             let added = batch.push_row(&row, table);
             rows.set(rows.get() + 1);
             bytes.set(bytes.get() + added as u64);
-            work.meter.add(1, added as u64, cx).await;
+            work.meter.add(&table.name, 1, added as u64, cx).await;
             if batch.len() >= work.batch && sender.send(batch.take()).await.is_err() {
                 break; // The writer failed: its error is the one to report.
             }
@@ -531,39 +531,60 @@ async fn copy_chunk(
     Ok(())
 }
 
+/// One table's part of the bytes bar.
+pub struct TableShare {
+    pub name: String,
+    /// Data and index bytes on the source, read before the copy.
+    pub bytes: u64,
+    pub rows_estimate: u64,
+    /// Of its ranges, the share an earlier attempt copied.
+    pub done_before: f64,
+    /// Ranges still to copy in this attempt.
+    pub chunks_left: usize,
+    /// Rows copied in this attempt.
+    pub rows: u64,
+}
+
+impl TableShare {
+    /// Its share done: whole once its last range is in, else its ranges
+    /// copied before plus its rows against the server's estimate.
+    fn share(&self) -> f64 {
+        if self.chunks_left == 0 {
+            return 1.0;
+        }
+        let now = self.rows as f64 / self.rows_estimate.max(1) as f64;
+        (self.done_before + now).min(0.99)
+    }
+}
+
 /// Rows and bytes so far, and the chunks left per table; reports progress
-/// with an ETA every half second.
+/// with an ETA every half second, and the bytes bar.
 pub struct Meter {
     pub total: shared::meter::Meter,
     rows_expected: u64,
-    chunks_left: RefCell<Vec<(String, usize)>>,
-    tables_total: usize,
+    tables: RefCell<Vec<TableShare>>,
 }
 
 impl Meter {
-    /// `pending`: chunks still to copy; `rows_expected`: their rows, estimated.
-    pub fn new(
-        pending: &[Chunk],
-        tables_total: usize,
-        rows_expected: u64,
-        max_rate: Option<u64>,
-    ) -> Meter {
-        let mut chunks_left: Vec<(String, usize)> = Vec::new();
-        for chunk in pending {
-            match chunks_left.iter_mut().find(|(t, _)| *t == chunk.table) {
-                Some(entry) => entry.1 += 1,
-                None => chunks_left.push((chunk.table.clone(), 1)),
-            }
-        }
+    /// `tables`: every table in scope (those with no range left count as
+    /// done); `rows_expected`: the rows of the pending ranges, estimated.
+    pub fn new(tables: Vec<TableShare>, rows_expected: u64, max_rate: Option<u64>) -> Meter {
         Meter {
             total: shared::meter::Meter::new(max_rate),
             rows_expected,
-            chunks_left: RefCell::new(chunks_left),
-            tables_total,
+            tables: RefCell::new(tables),
         }
     }
 
-    async fn add(&self, rows: u64, bytes: u64, cx: &StepContext<'_>) {
+    async fn add(&self, table: &str, rows: u64, bytes: u64, cx: &StepContext<'_>) {
+        if let Some(entry) = self
+            .tables
+            .borrow_mut()
+            .iter_mut()
+            .find(|t| t.name == table)
+        {
+            entry.rows += rows;
+        }
         if self.total.count(rows, bytes) {
             self.report(cx);
         }
@@ -571,26 +592,48 @@ impl Meter {
     }
 
     fn finish_chunk(&self, table: &str) {
-        let mut left = self.chunks_left.borrow_mut();
-        if let Some(entry) = left.iter_mut().find(|(t, _)| t == table) {
-            entry.1 = entry.1.saturating_sub(1);
+        if let Some(entry) = self
+            .tables
+            .borrow_mut()
+            .iter_mut()
+            .find(|t| t.name == table)
+        {
+            entry.chunks_left = entry.chunks_left.saturating_sub(1);
         }
+    }
+
+    /// Bytes done of the total, in the tables' size on the source.
+    pub fn disk_bytes(&self) -> (u64, u64) {
+        let tables = self.tables.borrow();
+        let total = tables.iter().map(|t| t.bytes).sum();
+        let done = tables
+            .iter()
+            .map(|t| (t.share() * t.bytes as f64) as u64)
+            .sum();
+        (done, total)
+    }
+
+    /// The bytes bar only (at the start, and after the rows).
+    pub fn report_transfer(&self, cx: &StepContext<'_>) {
+        let (done, total) = self.disk_bytes();
+        self.total.report_transfer(cx, done, total);
     }
 
     fn report(&self, cx: &StepContext<'_>) {
         let rows = self.total.rows();
         let expected = self.rows_expected.max(rows);
         self.total.report_rows(cx, Some(expected));
+        self.report_transfer(cx);
         let fraction = rows as f64 / expected.max(1) as f64;
         let eta = self.total.eta(fraction);
-        let left = self.chunks_left.borrow();
-        let busy = left.iter().filter(|(_, n)| *n > 0).count();
+        let tables = self.tables.borrow();
+        let busy = tables.iter().filter(|t| t.chunks_left > 0).count();
         cx.report(Progress::Status(format!(
             "{rows} rows, {} copied ({}), {} of {} tables left, {:.0}%{eta}",
             human_bytes(self.total.bytes()),
             self.total.rates(),
             busy,
-            self.tables_total,
+            tables.len(),
             fraction * 100.0
         )));
     }

@@ -1,9 +1,11 @@
 //! `postgres.copy`: copies a database — pre-data schema, then every table's
 //! rows streamed from `COPY … TO STDOUT` on the source into `COPY … FROM STDIN`
 //! on the target over `jobs` connections sharing one exported snapshot
-//! (largest tables first, no intermediate file), then post-data (indexes,
-//! constraints) built in parallel by pg_restore, then sequences. Resumable per
-//! table through the ledger in the target (`copy_progress.rs`).
+//! (largest tables first, no intermediate file); each table's indexes and
+//! constraints built as its rows are in, beside the other tables' rows
+//! (`copy_builds.rs`); then the rest of post-data by pg_restore, foreign keys
+//! NOT VALID then validated, sequences. Resumable per table, range and build
+//! through the ledger in the target (`copy_progress.rs`).
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
@@ -20,6 +22,7 @@ use tokio_postgres::Client;
 
 use super::connect::label;
 use super::connect::{pg, quote_ident, quote_literal, Endpoint};
+use super::copy_builds::{self, Builds};
 use super::copy_plan::{self, Piece, Servers};
 use super::copy_progress::{self as ledger, POST_DATA, POST_DATA_STARTED, PRE_DATA};
 use super::session::connect_pinned;
@@ -275,76 +278,99 @@ impl Action for Copy {
             .pieces(&exporter, &control, &tables, &done, shape, jobs, cx)
             .await?;
         let meter = Meter::new(&tables, &done, max_rate, &pieces);
-        if !pieces.is_empty() {
-            let workers = jobs.min(pieces.len());
-            let mut sources = vec![exporter];
-            let mut targets = Vec::new();
-            for _ in 1..workers {
-                sources.push(connect_pinned(&source).await?);
-            }
-            for _ in 0..workers {
-                targets.push(connect_pinned(&target).await?);
-            }
-            for client in sources.iter().skip(1) {
-                client
-                    .batch_execute(&format!(
-                        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
-                        quote_literal(&snapshot)
-                    ))
-                    .await
-                    .map_err(pg)
-                    .context("failed to import the snapshot")?;
-            }
-            if shape == Shape::Existing {
-                for client in &targets {
-                    client
-                        .batch_execute("SET session_replication_role = replica")
-                        .await
-                        .map_err(pg)
-                        .context("failed to turn off triggers and foreign key checks on the target (needs a superuser)")?;
-                }
-            }
-            let queue = RefCell::new(VecDeque::from(pieces));
-            let runs = sources
-                .iter()
-                .zip(&targets)
-                .map(|(src, dst)| worker(src, dst, &queue, shape, &meter, cx));
-            futures_util::future::try_join_all(runs).await?;
+        meter.report_transfer(cx);
+        let post_data_due = shape == Shape::Fresh && !done.contains(POST_DATA);
+        // Measured on pgbench scale 100 (2 cores): 64MB, 512MB and 1GB
+        // within the noise of each other, so the target's own settings
+        // stay unless the playbook says otherwise.
+        let mut settings = Vec::new();
+        if let Some(size) = self.maintenance_work_mem {
+            settings.push(("maintenance_work_mem", format!("{}kB", size.0 / 1024)));
         }
-        meter.total.report_total(cx);
+        if let Some(workers) = self.max_parallel_maintenance_workers {
+            settings.push(("max_parallel_maintenance_workers", workers.to_string()));
+        }
+        let builds = if post_data_due {
+            Builds::read(&exporter, &tables, &done).await?
+        } else {
+            Builds::default()
+        };
+        // Tables whose rows an earlier attempt put in: their builds can start now.
+        for table in &tables {
+            if !pieces.iter().any(|p| &p.table == table) {
+                builds.table_done(table);
+            }
+        }
+        if post_data_due && done.len() > 1 {
+            copy_builds::end_orphans(&control, cx).await?;
+        }
+        let wanted = builds.count().max(builds.foreign_keys.len());
+        let mut builders = Vec::new();
+        for _ in 0..jobs.min(wanted) {
+            let client = connect_pinned(&target).await?;
+            client
+                .batch_execute(&copy_builds::session_sql(&settings))
+                .await
+                .map_err(pg)
+                .context("failed to set up a session building indexes on the target")?;
+            builders.push(client);
+        }
+        let rows = async {
+            let copied = self
+                .copy_pieces(
+                    exporter, &source, &target, &snapshot, pieces, shape, jobs, &meter, &builds, cx,
+                )
+                .await;
+            builds.rows_done();
+            if copied.is_ok() {
+                // The rows' own figures, while the last builds may still run.
+                meter.total.report_total(cx);
+                meter.total.report_transfer_done(cx, meter.disk_bytes().1);
+            }
+            copied
+        };
+        let building =
+            futures_util::future::try_join_all(builders.iter().map(|b| builds.builder(b, cx)));
+        tokio::try_join!(rows, building)?;
 
-        if shape == Shape::Fresh && !done.contains(POST_DATA) {
-            cx.report(Progress::Status(format!(
-                "building indexes and constraints (post-data, {jobs} jobs)"
-            )));
+        if post_data_due {
             let restarted = done.contains(POST_DATA_STARTED);
             record(&control, POST_DATA_STARTED).await?;
-            let mut args = vec![
-                "--section=post-data".to_string(),
-                "--exit-on-error".to_string(),
-                format!("--jobs={jobs}"),
-                format!("--dbname={}", target.dbname()),
-            ];
-            if restarted {
-                // An earlier attempt built some of them: drop and build again.
-                args.extend(["--clean".to_string(), "--if-exists".to_string()]);
-            }
-            args.push(post_data.display().to_string());
-            // Measured on pgbench scale 100 (2 cores): 64MB, 512MB and 1GB
-            // within the noise of each other, so the target's own settings
-            // stay unless the playbook says otherwise.
-            let mut settings = Vec::new();
-            if let Some(size) = self.maintenance_work_mem {
-                settings.push(("maintenance_work_mem", format!("{}kB", size.0 / 1024)));
-            }
-            if let Some(workers) = self.max_parallel_maintenance_workers {
-                settings.push(("max_parallel_maintenance_workers", workers.to_string()));
-            }
-            tool_with_settings("pg_restore", &target, &settings)
-                .args(args)
+            // The rest of post-data (triggers, rules, partitioned tables'
+            // indexes, comments …) without what was built above.
+            let listing = tool("pg_restore", &target)
+                .args(["-l".to_string(), post_data.display().to_string()])
                 .run(cx, None)
                 .await
-                .context("failed to build indexes and constraints on the target")?;
+                .context("failed to list the post-data archive")?;
+            let (rest, any) =
+                copy_builds::rest_of_toc(&String::from_utf8_lossy(&listing), &builds.oids);
+            if any {
+                cx.report(Progress::Status(format!(
+                    "restoring the rest of post-data (triggers, rules …; {jobs} jobs)"
+                )));
+                let list = work.path.join("post-data.list");
+                std::fs::write(&list, rest)
+                    .with_context(|| format!("failed to write {}", list.display()))?;
+                let mut args = vec![
+                    "--section=post-data".to_string(),
+                    "--exit-on-error".to_string(),
+                    format!("--jobs={jobs}"),
+                    format!("--dbname={}", target.dbname()),
+                    format!("--use-list={}", list.display()),
+                ];
+                if restarted {
+                    // An earlier attempt restored some of them: drop and restore again.
+                    args.extend(["--clean".to_string(), "--if-exists".to_string()]);
+                }
+                args.push(post_data.display().to_string());
+                tool_with_settings("pg_restore", &target, &settings)
+                    .args(args)
+                    .run(cx, None)
+                    .await
+                    .context("failed to restore the rest of post-data on the target")?;
+            }
+            copy_builds::foreign_keys(&builders, &builds.foreign_keys, cx).await?;
             record(&control, POST_DATA).await?;
         }
 
@@ -401,6 +427,63 @@ impl Action for Copy {
 
 /// Opens the transaction whose snapshot every connection and pg_dump share.
 impl Copy {
+    /// The rows: `jobs` workers (the exporter and sessions importing its
+    /// snapshot) taking pieces off one queue; each table's builds are
+    /// queued as its last piece commits.
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_pieces(
+        &self,
+        exporter: Client,
+        source: &Endpoint,
+        target: &Endpoint,
+        snapshot: &str,
+        pieces: Vec<Piece>,
+        shape: Shape,
+        jobs: usize,
+        meter: &Meter,
+        builds: &Builds,
+        cx: &StepContext<'_>,
+    ) -> anyhow::Result<()> {
+        if pieces.is_empty() {
+            return Ok(());
+        }
+        let workers = jobs.min(pieces.len());
+        let mut sources = vec![exporter];
+        let mut targets = Vec::new();
+        for _ in 1..workers {
+            sources.push(connect_pinned(source).await?);
+        }
+        for _ in 0..workers {
+            targets.push(connect_pinned(target).await?);
+        }
+        for client in sources.iter().skip(1) {
+            client
+                .batch_execute(&format!(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                    quote_literal(snapshot)
+                ))
+                .await
+                .map_err(pg)
+                .context("failed to import the snapshot")?;
+        }
+        if shape == Shape::Existing {
+            for client in &targets {
+                client
+                    .batch_execute("SET session_replication_role = replica")
+                    .await
+                    .map_err(pg)
+                    .context("failed to turn off triggers and foreign key checks on the target (needs a superuser)")?;
+            }
+        }
+        let queue = RefCell::new(VecDeque::from(pieces));
+        let runs = sources
+            .iter()
+            .zip(&targets)
+            .map(|(src, dst)| worker(src, dst, &queue, shape, meter, builds, cx));
+        futures_util::future::try_join_all(runs).await?;
+        Ok(())
+    }
+
     /// The pieces still to copy, in order (largest tables first): whole
     /// tables, and ranges of pages of those above `split_above`, each in
     /// binary or as text. Says which tables go as text, and why.
@@ -569,6 +652,7 @@ async fn worker(
     queue: &RefCell<VecDeque<Piece>>,
     shape: Shape,
     meter: &Meter,
+    builds: &Builds,
     cx: &StepContext<'_>,
 ) -> anyhow::Result<()> {
     loop {
@@ -580,6 +664,7 @@ async fn worker(
             .await
             .with_context(|| format!("failed to copy the rows of {}", piece.table.display()))?;
         if let Some((rows, bytes)) = meter.finish_piece(&piece) {
+            builds.table_done(&piece.table);
             cx.report(Progress::Status(format!(
                 "copied {}: {rows} rows, {} ({}) in {:.2} s",
                 piece.table.display(),
@@ -762,35 +847,48 @@ impl Meter {
         }
     }
 
-    /// The share of the work done, weighting each table by its size on disk.
-    fn fraction(&self) -> f64 {
+    /// Bytes done of the total, in the tables' size on disk on the source
+    /// (read before the copy): a finished table counts whole, one in flight
+    /// by its rows against the planner's estimate (by the bytes streamed when
+    /// it has none), short of whole until it commits.
+    fn disk_bytes(&self) -> (u64, u64) {
         let tables = self.tables.borrow();
-        let total: f64 = tables.iter().map(|e| e.0.bytes.max(1) as f64).sum();
-        let done: f64 = tables
+        let total = tables.iter().map(|e| e.0.bytes).sum();
+        let done = tables
             .iter()
-            .map(|(t, rows, _, finished)| {
+            .map(|(t, rows, bytes, finished)| {
                 let share = if *finished {
                     1.0
                 } else {
-                    match t.rows_estimate {
-                        Some(estimate) if estimate > 0 => {
-                            (*rows as f64 / estimate as f64).min(0.99)
-                        }
-                        _ => 0.0,
-                    }
+                    let share = match t.rows_estimate {
+                        Some(estimate) if estimate > 0 => *rows as f64 / estimate as f64,
+                        _ => *bytes as f64 / t.bytes.max(1) as f64,
+                    };
+                    share.min(0.99)
                 };
-                share * t.bytes.max(1) as f64
+                (share * t.bytes as f64) as u64
             })
             .sum();
-        if total > 0.0 {
-            done / total
-        } else {
-            1.0
+        (done, total)
+    }
+
+    /// The share of the work done, weighting each table by its size on disk.
+    fn fraction(&self) -> f64 {
+        match self.disk_bytes() {
+            (_, 0) => 1.0,
+            (done, total) => done as f64 / total as f64,
         }
+    }
+
+    /// The bytes bar only (at the start, and after the rows).
+    fn report_transfer(&self, cx: &StepContext<'_>) {
+        let (done, total) = self.disk_bytes();
+        self.total.report_transfer(cx, done, total);
     }
 
     fn report(&self, cx: &StepContext<'_>) {
         self.total.report_rows(cx, self.rows_estimate);
+        self.report_transfer(cx);
         let rows = self.total.rows();
         let fraction = self.fraction();
         let eta = self.total.eta(fraction);

@@ -24,6 +24,7 @@ pub mod verify;
 mod catalog;
 mod connect;
 mod conninfo;
+mod copy_builds;
 mod copy_plan;
 mod copy_progress;
 mod error;

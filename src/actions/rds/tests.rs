@@ -40,7 +40,7 @@ impl Seen {
             .iter()
             .filter_map(|p| match p {
                 Progress::Status(s) | Progress::Output(s) => Some(s.clone()),
-                Progress::Amount { .. } => None,
+                Progress::Amount { .. } | Progress::Transfer { .. } => None,
             })
             .collect()
     }

@@ -1,11 +1,13 @@
 //! `Meter`: rows and bytes a copy has moved so far, for both engines — when to
 //! report (every half second), how fast (`max_rate`), and the figures an
-//! operator reads (rate, ETA, the closing line). Each copy keeps its own
-//! per-table or per-range accounting on top.
+//! operator reads (rate, ETA, the closing line), and the bytes bar: done of
+//! a total, at the rate of the last seconds (`throughput.rs`). Each copy
+//! keeps its own per-table or per-range accounting on top.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use super::throughput::Throughput;
 use super::units::human_bytes;
 use crate::actions::{Progress, StepContext};
 
@@ -19,6 +21,8 @@ pub struct Meter {
     last_report: Cell<Instant>,
     /// Bytes per second at most, if the playbook asks.
     max_rate: Option<u64>,
+    /// The bytes bar's samples.
+    throughput: RefCell<Throughput>,
 }
 
 impl Meter {
@@ -29,6 +33,7 @@ impl Meter {
             bytes: Cell::new(0),
             last_report: Cell::new(Instant::now()),
             max_rate,
+            throughput: RefCell::new(Throughput::new()),
         }
     }
 
@@ -98,6 +103,35 @@ impl Meter {
             done: rows,
             total: expected.map(|e| e.max(rows)),
             unit: "rows",
+        });
+    }
+
+    /// The bytes bar: `done` of `total`, both in the copy's own measure of
+    /// its tables (their size on the source, read before the copy), with
+    /// the rate of the last seconds and the time left at it.
+    pub fn report_transfer(&self, cx: &StepContext<'_>, done: u64, total: u64) {
+        let done = done.min(total);
+        let mut throughput = self.throughput.borrow_mut();
+        throughput.sample(self.started.elapsed(), done);
+        let rate = throughput.rate();
+        cx.report(Progress::Transfer {
+            done,
+            total,
+            rate: rate.map(|r| r as u64),
+            eta: rate.and_then(|r| super::throughput::eta(done, total, r)),
+        });
+    }
+
+    /// The bytes bar's last report: all of `total` in, at the average rate
+    /// of this attempt.
+    pub fn report_transfer_done(&self, cx: &StepContext<'_>, total: u64) {
+        let throughput = self.throughput.borrow();
+        let rate = throughput.average(self.started.elapsed(), total);
+        cx.report(Progress::Transfer {
+            done: total,
+            total,
+            rate: rate.map(|r| r as u64),
+            eta: Some(Duration::ZERO),
         });
     }
 

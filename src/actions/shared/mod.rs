@@ -22,6 +22,7 @@ pub mod readiness;
 pub mod replica_lag;
 pub mod stragglers;
 pub mod tables;
+pub mod throughput;
 pub mod tls;
 pub mod tls_error;
 pub mod units;
