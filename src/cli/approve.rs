@@ -74,11 +74,7 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
             .to_string(),
     };
     let recorded = || {
-        let recorded = match &place.store {
-            Some(store) => store.give(&id, step, &given),
-            None => approvals::give(&run_dir, step, &given).map_err(anyhow::Error::from),
-        };
-        recorded.map_err(|e| {
+        super::state::give(place.store.as_ref(), &run_dir, step, &given).map_err(|e| {
             CliError::new(
                 ExitCode::Internal,
                 format!("cannot record the approval: {e}"),
@@ -92,10 +88,7 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
         ))
         .hint("another operator approves with `--operator NAME`"));
     }
-    let so_far = match &place.store {
-        Some(store) => store.given(&id, step)?.len(),
-        None => approvals::given(&run_dir, step).len(),
-    };
+    let so_far = super::state::given(place.store.as_ref(), &run_dir, step)?.len();
     eprintln!(
         "approved `{step}` of run {id} as {name} ({so_far} given here; the gate needs {})",
         gate.approvers

@@ -71,14 +71,7 @@ fn load(run_id: &str, exec: &ExecArgs) -> Result<Stopped, CliError> {
         Err(_) => Vec::new(),
     };
     let mut plan = compile(&source, env_mode, &overrides)?;
-    let state_dir = run_dir
-        .path
-        .parent()
-        .and_then(|runs| runs.parent())
-        .map(crate::journal::StateDir::new);
-    if let Some(state_dir) = &state_dir {
-        plan.apply_history(&crate::journal::step_durations(state_dir, &plan.name));
-    }
+    plan.apply_history(&crate::journal::step_durations(&place.dir, &plan.name));
     // Relative paths in actions mean what they meant to the original run: the
     // playbook's own directory, not the run directory holding its copy. From
     // another host without that directory, the directory resume runs in.

@@ -14,6 +14,8 @@ pub struct Place {
     /// The runs, as files: the state directory, or the store's working copy.
     pub dir: StateDir,
     pub store: Option<Store>,
+    /// With a store: its runs' rows as the pull read them.
+    pub stored: Vec<crate::store::StoredRun>,
 }
 
 /// The place `--state` and `--state-dir` name; without `--state`, `dir` or
@@ -29,15 +31,17 @@ pub fn open(
         return Ok(Place {
             dir: dir.map(StateDir::new).unwrap_or_else(default),
             store: None,
+            stored: Vec::new(),
         });
     };
     let store = connect(url)?;
     schema::check(&store)?;
     let dir = StateDir::new(dir.unwrap_or_else(|| working_copy(&store)));
-    store.pull(&dir, pull).map_err(unavailable)?;
+    let stored = store.pull(&dir, pull).map_err(unavailable)?;
     Ok(Place {
         dir,
         store: Some(store),
+        stored,
     })
 }
 
@@ -63,6 +67,32 @@ pub fn attach(
         hint: hint(store),
     }));
     Ok(())
+}
+
+/// Records `operator`'s approval of `step` where the run's gate reads it —
+/// the store, else the run's directory; `Ok(false)`: given already.
+pub fn give(
+    store: Option<&Store>,
+    run: &crate::journal::RunDir,
+    step: &str,
+    given: &crate::journal::approvals::Given,
+) -> anyhow::Result<bool> {
+    match store {
+        Some(store) => store.give(&run.id, step, given),
+        None => Ok(crate::journal::approvals::give(run, step, given)?),
+    }
+}
+
+/// The approvals of `step` given so far, from where `give` leaves them.
+pub fn given(
+    store: Option<&Store>,
+    run: &crate::journal::RunDir,
+    step: &str,
+) -> anyhow::Result<Vec<crate::journal::approvals::Given>> {
+    match store {
+        Some(store) => store.given(&run.id, step),
+        None => Ok(crate::journal::approvals::given(run, step)),
+    }
 }
 
 /// `--state` for the next command a message suggests: `$CUTOVER_STATE` when
@@ -142,9 +172,9 @@ pub fn state(args: StateArgs) -> Result<ExitCode, CliError> {
             ),
         )
         .hint("`cutover state init` creates it")),
-        StateCommand::Migrate if before > schema::VERSION => {
-            Err(CliError::from(schema::check(&store).unwrap_err()))
-        }
+        StateCommand::Migrate if before > schema::VERSION => schema::check(&store)
+            .map(|()| ExitCode::Done)
+            .map_err(CliError::from),
         StateCommand::Init | StateCommand::Migrate => {
             let (from, to) = schema::migrate(&store)?;
             if from == to {

@@ -46,14 +46,11 @@ pub fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
         crate::store::Pull::Changed,
     )?;
     // With a store, a run is live while its heartbeat is, wherever it runs.
-    let beats: std::collections::BTreeMap<String, (f64, String)> = match &place.store {
-        Some(store) => store
-            .runs()?
-            .into_iter()
-            .filter_map(|run| Some((run.id, (run.heartbeat_age?, run.heartbeat_host?))))
-            .collect(),
-        None => Default::default(),
-    };
+    let beats: std::collections::BTreeMap<String, (f64, String)> = place
+        .stored
+        .into_iter()
+        .filter_map(|run| Some((run.id, (run.heartbeat_age?, run.heartbeat_host?))))
+        .collect();
     let store = place.store.is_some();
     let state_dir = place.dir;
     super::audit::trusted(&[state_dir.root(), &state_dir.runs()])?;

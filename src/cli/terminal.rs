@@ -82,13 +82,10 @@ impl Input for TerminalInput {
         let Some(run_dir) = &self.run_dir else {
             return Vec::new();
         };
-        let given = match &self.store {
-            // A store that does not answer counts nobody: the gate waits
-            // (and its timeout ends it), it never passes on a guess.
-            Some(store) => store.given(&run_dir.id, step).unwrap_or_default(),
-            None => crate::journal::approvals::given(run_dir, step),
-        };
-        given
+        // A store that does not answer counts nobody: the gate waits (and
+        // its timeout ends it), it never passes on a guess.
+        super::state::given(self.store.as_ref(), run_dir, step)
+            .unwrap_or_default()
             .into_iter()
             .map(|given| Approval {
                 operator: given.operator,

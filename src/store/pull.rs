@@ -1,6 +1,6 @@
 //! The working copy: with `--state postgres://…` the store holds the truth,
 //! and each command first brings a local state directory up to date from it
-//! — journals, playbook copies, vars, heads, approvals — so `audit`,
+//! — journals, playbook copies, vars, heads — so `audit`,
 //! `status`, `resume` and the estimates read it as they read any state
 //! directory. A run's local journal is rewritten whenever it differs from the
 //! store's rows (a crash between the store and the file leaves it behind;
@@ -10,9 +10,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::Store;
+use super::{Store, StoredRun};
 use crate::files::Keep;
-use crate::journal::{approvals, StateDir};
+use crate::journal::StateDir;
 
 /// How much to bring down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +25,9 @@ pub enum Pull {
 }
 
 impl Store {
-    /// Brings `dir` up to date with the store.
-    pub fn pull(&self, dir: &StateDir, how: Pull) -> anyhow::Result<()> {
+    /// Brings `dir` up to date with the store; returns the runs' rows it read
+    /// (their heartbeats are what `status` needs besides the journals).
+    pub fn pull(&self, dir: &StateDir, how: Pull) -> anyhow::Result<Vec<StoredRun>> {
         crate::files::create_private_dir(&dir.runs())
             .with_context(|| format!("failed to create {}", dir.runs().display()))?;
         let private = Keep::Private { mode: 0o600 };
@@ -37,8 +38,9 @@ impl Store {
             crate::files::replace(path, text.as_bytes(), private)
                 .with_context(|| format!("failed to write {}", path.display()))
         };
+        let runs = self.runs()?;
         // A run whose first line never made it did not start: nothing to show or resume.
-        for run in self.runs()?.into_iter().filter(|run| run.lines > 0) {
+        for run in runs.iter().filter(|run| run.lines > 0) {
             let local = dir.run(&run.id);
             local.create()?;
             write(&local.playbook(), &run.playbook)?;
@@ -70,16 +72,6 @@ impl Store {
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Brings one run's approvals of `step` down, for `cutover approve`'s
-    /// count and the reports.
-    pub fn pull_approvals(&self, dir: &StateDir, run: &str, step: &str) -> anyhow::Result<()> {
-        let local = dir.run(run);
-        for given in self.given(run, step)? {
-            approvals::give(&local, step, &given)?;
-        }
-        Ok(())
+        Ok(runs)
     }
 }
