@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::pg_cluster::{playbook, Cluster};
 use crate::pg_seed;
-use crate::support::{kill9, Sandbox};
+use crate::support::{kill9, Output, Sandbox};
 
 fn copy_steps(extra: &str) -> String {
     format!(
@@ -226,17 +226,23 @@ fn fingerprint(cluster: &Cluster, table: &str) -> String {
     )
 }
 
-#[test]
-fn a_split_table_copies_every_row_exactly_once() {
+/// `split_pair`'s tables copied by one `postgres.copy` step with `extra` fields.
+fn copy_split_pair(extra: &str) -> (Cluster, Cluster, Sandbox, Output) {
     let (source, target) = split_pair();
     let sandbox = Sandbox::new();
     let (s, t) = (source.url("shopdb"), target.url("shopdb"));
     sandbox.write(
         "pb.yaml",
-        &playbook("split", &vars(&s, &t), &copy_steps(", split_above: 1MB")),
+        &playbook("split", &vars(&s, &t), &copy_steps(extra)),
     );
     let out = sandbox.run(&["run", "pb.yaml"]);
     out.expect_code(0);
+    (source, target, sandbox, out)
+}
+
+#[test]
+fn a_split_table_copies_every_row_exactly_once() {
+    let (source, target, sandbox, out) = copy_split_pair(", split_above: 1MB");
     let all = out.all();
     assert!(
         all.contains("public.big: ") && all.contains("ranges of pages"),
@@ -257,6 +263,23 @@ fn a_split_table_copies_every_row_exactly_once() {
         .expect("copy finished")["data"]["applied"]
         .clone();
     assert_eq!(applied["binary_tables"], 2, "{applied}");
+}
+
+/// The default keeps a big table whole: one stream, `COPY … FREEZE`, so the
+/// new server's first VACUUM has no page to rewrite (ranges could not be frozen).
+#[test]
+fn by_default_a_big_table_is_not_cut_and_its_rows_arrive_frozen() {
+    let (source, target, _sandbox, out) = copy_split_pair("");
+    assert!(!out.all().contains("ranges of pages"), "{}", out.all());
+    assert_eq!(fingerprint(&source, "big"), fingerprint(&target, "big"));
+    target.sql("shopdb", "CREATE EXTENSION pg_visibility");
+    let frozen = target.sql(
+        "shopdb",
+        "SELECT all_frozen || '/' || pg_relation_size('big') / current_setting('block_size')::int FROM pg_visibility_map_summary('big')",
+    );
+    let (all_frozen, pages) = frozen.split_once('/').expect("two numbers");
+    assert!(pages.parse::<u32>().unwrap() > 100, "{frozen}");
+    assert_eq!(all_frozen, pages, "every page of big frozen: {frozen}");
 }
 
 #[test]

@@ -58,7 +58,9 @@ pub struct Copy {
     #[serde(default)]
     pub max_rate: Option<String>,
     /// Tables larger than this on disk are cut into ranges of pages copied
-    /// over several connections at once (default `256MB`).
+    /// over several connections at once (default: none is cut — a whole
+    /// table loads with `COPY … FREEZE`, which ranges cannot, and on 2 cores
+    /// shared by both servers one stream was faster: `docs/benchmarks.md`).
     #[serde(default)]
     pub split_above: Option<ByteSize>,
     /// `auto` (default): rows in PostgreSQL's binary format where both servers
@@ -85,10 +87,6 @@ pub enum RowFormat {
     Auto,
     Text,
 }
-
-/// `split_above` when the playbook gives none: at this size one target
-/// backend parsing the table is the copy's bound.
-const DEFAULT_SPLIT_ABOVE: u64 = 256 * 1024 * 1024;
 
 fn default_jobs() -> u32 {
     4
@@ -259,8 +257,14 @@ impl Action for Copy {
         };
 
         let post_data = work.path.join("post-data.dump");
-        if shape == Shape::Fresh && !done.contains(POST_DATA) {
-            // Dumped now, from the same snapshot as the rows.
+        let post_data_due = shape == Shape::Fresh && !done.contains(POST_DATA);
+        // Dumped from the same snapshot as the rows, while they copy (the
+        // exporter's transaction stays open until this is done), and listed
+        // for what is left of it after the builds below.
+        let post_data_listing = async {
+            if !post_data_due {
+                return Ok(String::new());
+            }
             let mut args = dump_args("post-data", &snapshot, &excluded);
             args.extend([
                 "-Fc".to_string(),
@@ -272,14 +276,19 @@ impl Action for Copy {
                 .run(cx, None)
                 .await
                 .context("failed to dump the indexes and constraints of the source")?;
-        }
+            let listing = tool("pg_restore", &target)
+                .args(["-l".to_string(), post_data.display().to_string()])
+                .run(cx, None)
+                .await
+                .context("failed to list the post-data archive")?;
+            anyhow::Ok(String::from_utf8_lossy(&listing).into_owned())
+        };
 
         let pieces = self
             .pieces(&exporter, &control, &tables, &done, shape, jobs, cx)
             .await?;
         let meter = Meter::new(&tables, &done, max_rate, &pieces);
         meter.report_transfer(cx);
-        let post_data_due = shape == Shape::Fresh && !done.contains(POST_DATA);
         // Measured on pgbench scale 100 (2 cores): 64MB, 512MB and 1GB
         // within the noise of each other, so the target's own settings
         // stay unless the playbook says otherwise.
@@ -318,7 +327,8 @@ impl Action for Copy {
         let rows = async {
             let copied = self
                 .copy_pieces(
-                    exporter, &source, &target, &snapshot, pieces, shape, jobs, &meter, &builds, cx,
+                    &exporter, &source, &target, &snapshot, pieces, shape, jobs, &meter, &builds,
+                    cx,
                 )
                 .await;
             builds.rows_done();
@@ -331,20 +341,15 @@ impl Action for Copy {
         };
         let building =
             futures_util::future::try_join_all(builders.iter().map(|b| builds.builder(b, cx)));
-        tokio::try_join!(rows, building)?;
+        let (_, _, listing) = tokio::try_join!(rows, building, post_data_listing)?;
+        drop(exporter);
 
         if post_data_due {
             let restarted = done.contains(POST_DATA_STARTED);
             record(&control, POST_DATA_STARTED).await?;
             // The rest of post-data (triggers, rules, partitioned tables'
             // indexes, comments …) without what was built above.
-            let listing = tool("pg_restore", &target)
-                .args(["-l".to_string(), post_data.display().to_string()])
-                .run(cx, None)
-                .await
-                .context("failed to list the post-data archive")?;
-            let (rest, any) =
-                copy_builds::rest_of_toc(&String::from_utf8_lossy(&listing), &builds.oids);
+            let (rest, any) = copy_builds::rest_of_toc(&listing, &builds.oids);
             if any {
                 cx.report(Progress::Status(format!(
                     "restoring the rest of post-data (triggers, rules …; {jobs} jobs)"
@@ -433,7 +438,7 @@ impl Copy {
     #[allow(clippy::too_many_arguments)]
     async fn copy_pieces(
         &self,
-        exporter: Client,
+        exporter: &Client,
         source: &Endpoint,
         target: &Endpoint,
         snapshot: &str,
@@ -448,15 +453,15 @@ impl Copy {
             return Ok(());
         }
         let workers = jobs.min(pieces.len());
-        let mut sources = vec![exporter];
+        let mut importers = Vec::new();
         let mut targets = Vec::new();
         for _ in 1..workers {
-            sources.push(connect_pinned(source).await?);
+            importers.push(connect_pinned(source).await?);
         }
         for _ in 0..workers {
             targets.push(connect_pinned(target).await?);
         }
-        for client in sources.iter().skip(1) {
+        for client in &importers {
             client
                 .batch_execute(&format!(
                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
@@ -476,8 +481,8 @@ impl Copy {
             }
         }
         let queue = RefCell::new(VecDeque::from(pieces));
-        let runs = sources
-            .iter()
+        let runs = std::iter::once(exporter)
+            .chain(&importers)
             .zip(&targets)
             .map(|(src, dst)| worker(src, dst, &queue, shape, meter, builds, cx));
         futures_util::future::try_join_all(runs).await?;
@@ -499,7 +504,7 @@ impl Copy {
         cx: &StepContext<'_>,
     ) -> anyhow::Result<Vec<Piece>> {
         let servers = Servers::read(source, control).await?;
-        let split_above = self.split_above.map_or(DEFAULT_SPLIT_ABOVE, |size| size.0);
+        let split_above = self.split_above.map(|size| size.0);
         // Into the target's own schema (`on_existing: truncate`) its column
         // types may differ from the source's: text, whole tables.
         let fresh = shape == Shape::Fresh;
@@ -517,19 +522,21 @@ impl Copy {
                 }
                 odd.is_empty()
             };
-            let split = fresh
-                && servers.ranges_scan
-                && table.bytes > split_above
-                && copy_plan::parts_for(table.bytes, jobs, split_above) > 1;
-            if !split {
+            let cut_above = split_above.filter(|&limit| {
+                fresh
+                    && servers.ranges_scan
+                    && table.bytes > limit
+                    && copy_plan::parts_for(table.bytes, jobs, limit) > 1
+            });
+            let Some(limit) = cut_above else {
                 pieces.push(Piece {
                     table: table.clone(),
                     pages: None,
                     binary,
                 });
                 continue;
-            }
-            let cut = copy_plan::split(source, table, jobs, split_above, done).await?;
+            };
+            let cut = copy_plan::split(source, table, jobs, limit, done).await?;
             for prefix in &cut.forget {
                 control
                     .execute(
