@@ -11,6 +11,7 @@
 #
 #   bash bench/mysql_copy.sh [path/to/cutover]
 #   ROWS=4000000 ROUNDS=3 JOBS=2 bash bench/mysql_copy.sh
+#   METHODS=cutover bash bench/mysql_copy.sh   (leave the slow dump|load out; NO_MYDUMPER=1 too)
 set -euo pipefail
 
 BIN=${1:-target/release/cutover}
@@ -111,8 +112,8 @@ run_mydumper() {
   myloader -h 127.0.0.1 -P "$NEW_PORT" -u root -B shop -t "$JOBS" -d "$WORK/mydumper" >/dev/null 2>&1
 }
 
-METHODS=(cutover dump_load)
-command -v mydumper >/dev/null && METHODS+=(mydumper)
+METHODS=(${METHODS:-cutover dump_load})
+[ -z "${NO_MYDUMPER:-}" ] && command -v mydumper >/dev/null && METHODS+=(mydumper)
 : >"$WORK/results.tsv"
 n=${#METHODS[@]}
 for round in $(seq 1 "$ROUNDS"); do
