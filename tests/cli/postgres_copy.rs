@@ -416,6 +416,7 @@ fn builds_pair(slow_rows: u32) -> (Cluster, Cluster) {
              CREATE INDEX orders_by_customer ON shop.orders (customer_id, placed DESC);
              CREATE INDEX orders_open ON shop.orders (placed) WHERE status = 'open';
              CREATE INDEX orders_lower_status ON shop.orders (lower(status));
+             ALTER INDEX shop.orders_lower_status ALTER COLUMN 1 SET STATISTICS 500;
              CREATE TABLE shop.items (order_id bigint NOT NULL, line int NOT NULL, product_id int NOT NULL, qty int,
                                       PRIMARY KEY (order_id, line));
              INSERT INTO shop.items SELECT 1 + g / 2, g % 2, 1 + g % 2000, 1 FROM generate_series(1, 80000) g;
@@ -445,7 +446,10 @@ fn built_objects(cluster: &Cluster) -> String {
     cluster.sql(
         "shopdb",
         "SELECT (SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
-                   SELECT format('%s valid=%s', pg_get_indexdef(i.indexrelid), i.indisvalid AND i.indisready) x
+                   SELECT format('%s valid=%s', pg_get_indexdef(i.indexrelid)
+                                 || coalesce((SELECT ' statistics=' || string_agg(attnum || ':' || attstattarget, ',')
+                                                FROM pg_attribute WHERE attrelid = i.indexrelid AND attstattarget >= 0), ''),
+                                 i.indisvalid AND i.indisready) x
                      FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname IN ('shop', 'public')) s)
              || E'\\n' || (SELECT string_agg(x, E'\\n' ORDER BY x) FROM (
@@ -458,6 +462,10 @@ fn built_objects(cluster: &Cluster) -> String {
 fn check_built(source: &Cluster, target: &Cluster) {
     let built = built_objects(target);
     assert_eq!(built_objects(source), built);
+    assert!(
+        built.contains("(lower(status)) statistics=1:500 valid=t"),
+        "{built}"
+    );
     // Every index valid, every constraint validated but the one the source
     // has NOT VALID.
     assert!(!built.lines().any(|l| l.ends_with(" valid=f")), "{built}");

@@ -137,7 +137,10 @@ impl Builds {
                         k.oid, k.conname::text, k.contype::text,
                         CASE WHEN k.oid IS NULL THEN pg_get_indexdef(i.indexrelid)
                              ELSE pg_get_constraintdef(k.oid) END,
-                        i.indisclustered, i.indisreplident
+                        i.indisclustered, i.indisreplident,
+                        (SELECT string_agg(format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s;',
+                                                  i.indexrelid::regclass, a.attnum, a.attstattarget), ' ' ORDER BY a.attnum)
+                           FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
                    FROM pg_index i
                    JOIN pg_class c ON c.oid = i.indrelid
                    JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -191,6 +194,12 @@ impl Builds {
                         " ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {};",
                         quote_ident(&index)
                     ));
+                }
+                // Statistics targets of expression columns, which pg_dump
+                // restores with the index.
+                if let Some(statistics) = row.get::<_, Option<String>>(10) {
+                    sql.push(' ');
+                    sql.push_str(&statistics);
                 }
                 let table_key = ledger::table_key(&schema, &name);
                 let key = build_key(&table_key, &object);
