@@ -233,6 +233,20 @@ impl Cluster {
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
+
+    /// Tablespace `name`, in a directory of this cluster's own owned as its
+    /// data directory is (the server insists).
+    pub fn create_tablespace(&self, name: &str) {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.root.join(format!("tablespace-{name}"));
+        std::fs::create_dir(&dir).unwrap();
+        let owner = std::fs::metadata(self.data_dir()).unwrap();
+        std::os::unix::fs::chown(&dir, Some(owner.uid()), Some(owner.gid())).unwrap();
+        self.sql(
+            "postgres",
+            &format!("CREATE TABLESPACE {name} LOCATION '{}'", dir.display()),
+        );
+    }
 }
 
 /// Starts the postmaster of the cluster in `root` on `port`.

@@ -534,6 +534,40 @@ fn indexes_and_constraints_are_built_beside_the_rows_and_come_out_valid() {
     assert!(first_build < last_copied, "{all}");
 }
 
+/// An index kept on its own tablespace (fast disks for indexes) is built
+/// there on the target, a plain index and a primary key alike.
+#[test]
+fn indexes_built_beside_the_rows_stay_in_their_tablespace() {
+    let (source, target) = (Cluster::start(), Cluster::start());
+    for cluster in [&source, &target] {
+        cluster.create_tablespace("fast");
+        cluster.create_db("shopdb");
+    }
+    source.sql(
+        "shopdb",
+        "CREATE TABLE t (id int, v int, CONSTRAINT t_pkey PRIMARY KEY (id) USING INDEX TABLESPACE fast);
+         CREATE INDEX t_v ON t (v) TABLESPACE fast;
+         CREATE INDEX t_plain ON t (v, id);
+         INSERT INTO t SELECT g, g % 97 FROM generate_series(1, 5000) g",
+    );
+    let sandbox = Sandbox::new();
+    let (s, t) = (source.url("shopdb"), target.url("shopdb"));
+    sandbox.write(
+        "pb.yaml",
+        &playbook("spaces", &vars(&s, &t), &copy_steps("")),
+    );
+    sandbox.run(&["run", "pb.yaml"]).expect_code(0);
+    let spaces = "SELECT string_agg(c.relname || '=' || coalesce(s.spcname, 'default'), ',' ORDER BY c.relname)
+                    FROM pg_class c LEFT JOIN pg_tablespace s ON s.oid = c.reltablespace
+                   WHERE c.relname IN ('t_pkey', 't_v', 't_plain')";
+    assert_eq!(
+        target.sql("shopdb", spaces),
+        "t_pkey=fast,t_plain=default,t_v=fast"
+    );
+    assert_eq!(source.sql("shopdb", spaces), target.sql("shopdb", spaces));
+    assert_eq!(fingerprint(&source, "t"), fingerprint(&target, "t"));
+}
+
 #[test]
 fn a_copy_killed_mid_index_build_resumes_and_finishes_it() {
     // slow_idx: ~3000 rows × 2 ms.

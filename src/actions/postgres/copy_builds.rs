@@ -140,7 +140,8 @@ impl Builds {
                         i.indisclustered, i.indisreplident,
                         (SELECT string_agg(format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s;',
                                                   i.indexrelid::regclass, a.attnum, a.attstattarget), ' ' ORDER BY a.attnum)
-                           FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+                           FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0),
+                        (SELECT spcname::text FROM pg_tablespace t WHERE t.oid = ic.reltablespace)
                    FROM pg_index i
                    JOIN pg_class c ON c.oid = i.indrelid
                    JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -182,6 +183,14 @@ impl Builds {
                     }
                     None => (index.clone(), format!("{definition};")),
                 };
+                // Neither definition names the index's tablespace: pg_dump
+                // sets default_tablespace before each, and so does this.
+                if let Some(space) = row.get::<_, Option<String>>(11) {
+                    sql = format!(
+                        "SET LOCAL default_tablespace = {}; {sql}",
+                        quote_ident(&space)
+                    );
+                }
                 builds.oids.insert(index_oid);
                 if row.get::<_, bool>(8) {
                     sql.push_str(&format!(
