@@ -55,6 +55,8 @@ fn a_copy_is_equal_to_its_source_with_its_objects_and_binlog_position() {
     let target = Maria::start();
     source.seed("shop", 60_000);
     add_objects(&source, "shop");
+    // Estimates of 60,000 rows: orders is cut into ranges (from 50,000).
+    source.sql("shop", "ANALYZE TABLE orders");
     let sandbox = Sandbox::new();
     let (s, t) = (source.url("shop"), target.url("shop"));
     sandbox.write(
@@ -65,6 +67,14 @@ fn a_copy_is_equal_to_its_source_with_its_objects_and_binlog_position() {
     assert_eq!(out.code, 0, "{}\n{}", out.all(), target.error_log());
     assert_eq!(counts(&source, "shop"), counts(&target, "shop"));
     assert_eq!(objects(&source, "shop"), objects(&target, "shop"));
+    // The test server keeps MariaDB's innodb_autoinc_lock_mode (1): the
+    // operator is told why the ranges of orders take turns.
+    assert!(
+        out.all()
+            .contains("the ranges of orders take turns on the target"),
+        "{}",
+        out.all()
+    );
     // The bytes bar, as plain lines: from nothing to all of the tables'
     // size on the source.
     let bars = crate::postgres_copy::transfer_lines(&out.all());

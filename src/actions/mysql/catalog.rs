@@ -46,6 +46,8 @@ pub struct Table {
     /// The primary key's column when it is a single integer column: the
     /// table is split into ranges of it.
     pub integer_key: Option<String>,
+    /// It has an AUTO_INCREMENT column.
+    pub auto_increment: bool,
     /// Rows, as the server estimates them.
     pub rows_estimate: u64,
     /// Data and index bytes on disk.
@@ -106,6 +108,9 @@ pub async fn list_tables(
                 }
                 _ => None,
             };
+            let auto_increment = columns.iter().any(|(t, _, _, extra)| {
+                *t == name && extra.to_lowercase().contains("auto_increment")
+            });
             let columns = columns
                 .iter()
                 .filter(|(t, _, _, extra)| {
@@ -120,6 +125,7 @@ pub async fn list_tables(
                 name,
                 columns,
                 integer_key,
+                auto_increment,
                 rows_estimate: rows.unwrap_or(0),
                 bytes: bytes.unwrap_or(0),
             }
