@@ -39,10 +39,17 @@ pub fn haproxy_tcp(sandbox: &Sandbox, old: u16, new: u16) -> (Daemon, u16, Strin
         .spawn()
         .expect("haproxy");
     let daemon = Daemon(child);
+    wait_for_haproxy(port, &socket);
+    (daemon, port, socket)
+}
+
+/// Until HAProxy accepts on `port` and its stats `socket` exists: the port
+/// can accept before the socket is there.
+pub fn wait_for_haproxy(port: u16, socket: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect(("127.0.0.1", port)).is_err() || !std::path::Path::new(socket).exists()
+    {
         assert!(Instant::now() < deadline, "haproxy never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (daemon, port, socket)
 }

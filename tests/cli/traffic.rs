@@ -123,7 +123,7 @@ fn haproxy_with(sandbox: &Sandbox, old: u16, new: u16, options: &str) -> (Daemon
         .spawn()
         .expect("haproxy");
     let daemon = Daemon(child);
-    wait_for_port(port);
+    crate::lb::wait_for_haproxy(port, &socket);
     (daemon, port, socket)
 }
 
