@@ -103,7 +103,7 @@ enum Shape {
 async fn turns_warning(
     control: &mut mysql_async::Conn,
     tables: &[Table],
-    queue: &[Chunk],
+    chunks_left: &BTreeMap<String, usize>,
     cx: &StepContext<'_>,
 ) {
     let mode: Option<u64> = control
@@ -115,7 +115,7 @@ async fn turns_warning(
     };
     let taking_turns: Vec<&str> = tables
         .iter()
-        .filter(|t| t.auto_increment && queue.iter().filter(|c| c.table == t.name).count() > 1)
+        .filter(|t| t.auto_increment && chunks_left.get(&t.name).is_some_and(|&n| n > 1))
         .map(|t| t.name.as_str())
         .collect();
     if !taking_turns.is_empty() {
@@ -337,9 +337,6 @@ impl Copy {
             ));
             Format::Insert
         };
-        if format == Format::LoadData && readers.len() > 1 {
-            turns_warning(control, tables, &queue, cx).await;
-        }
         let meter = Meter::new(shares, rows_expected, max_rate);
         meter.report_transfer(cx);
         cx.report(Progress::Status(format!(
@@ -351,6 +348,9 @@ impl Copy {
         let mut chunks_left = BTreeMap::new();
         for chunk in &queue {
             *chunks_left.entry(chunk.table.clone()).or_insert(0) += 1;
+        }
+        if format == Format::LoadData && readers.len() > 1 {
+            turns_warning(control, tables, &chunks_left, cx).await;
         }
         let work = Work {
             queue: RefCell::new(VecDeque::from(queue)),
